@@ -1,0 +1,46 @@
+-- code: AUD020
+-- name: lists-without-limit
+-- title: LISTs missing paging
+-- finds: LISTs without `limit` (and not a later page) that the watch cache does not serve, by client and
+--   resource, for pairs with at least `min_lists` such LISTs. Excluded: `resourceVersion=0` and
+--   `resourceVersionMatch=NotOlderThan` (cache reads, where a limit is ignored anyway) and LISTs of one
+--   object by `metadata.name=` field selector. Cluster-wide rows whose p99 reaches `error_p99_ms` are
+--   errors, the rest warnings.
+-- why: Without `limit`, the API server reads the whole collection from etcd, decodes and holds every
+--   object in memory and writes one huge response; on large clusters that is the classic cause of
+--   API-server OOMs and etcd latency. Paging (limit=500, as client-go's pager and kubectl do) bounds
+--   each response, and informers (resourceVersion=0) avoid etcd entirely.
+-- columns: client, resource, lists, cluster_wide, users, p99_ms, throttled, severity
+-- param: min_lists = 5 | unpaginated uncached LISTs before a (client, resource) pair is reported
+-- param: error_p99_ms = 1000 | p99 latency (ms) of cluster-wide unpaginated LISTs that makes the finding an error
+-- severity: warning
+-- subject: {client} LIST {resource}
+-- message: {client} sent {lists} LISTs of {resource} without limit that the watch cache does not serve
+--   ({cluster_wide} cluster-wide, p99 {p99_ms} ms, {throttled} throttled); threshold {min_lists}
+-- remediation: Use an informer or a paginated LIST (limit=500 with continue); if a full read is really
+--   needed, set resourceVersion=0 so the watch cache serves it; scope it to a namespace.
+-- reference: https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks
+-- requires: Metadata
+WITH l AS (
+  SELECT
+    coalesce(client, '(no user agent)') AS client,
+    resource,
+    count(*) AS lists,
+    count(*) FILTER (WHERE namespace IS NULL) AS cluster_wide,
+    count(DISTINCT user_name) AS users,
+    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms), 1) AS p99_ms,
+    count(*) FILTER (WHERE response_code = 429) AS throttled
+  FROM audit
+  WHERE verb = 'list'
+    AND (list_limit IS NULL OR list_limit <= 0)
+    AND continue_token IS NULL
+    AND coalesce(resource_version, '') <> '0'
+    AND coalesce(resource_version_match, '') <> 'NotOlderThan'
+    AND coalesce(field_selector, '') NOT LIKE 'metadata.name=%'
+  GROUP BY 1, 2
+  HAVING count(*) >= ${min_lists}
+)
+SELECT *,
+  CASE WHEN cluster_wide > 0 AND p99_ms >= ${error_p99_ms} THEN 'error' ELSE 'warning' END AS severity
+FROM l
+ORDER BY lists DESC, client, resource

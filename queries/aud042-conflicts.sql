@@ -1,0 +1,34 @@
+-- code: AUD042
+-- name: conflicts
+-- title: Write conflicts (409) by client, verb and resource
+-- finds: HTTP 409 responses (Conflict on update, AlreadyExists on create) by client, verb and resource,
+--   with the share of that client's writes of that kind that conflicted. Groups with at least
+--   `min_conflicts` conflicts and a conflict ratio of at least `min_ratio` are warnings.
+-- why: A few conflicts are normal optimistic concurrency. A high ratio means a controller fights another
+--   writer or works from a stale cache, and every conflict is a wasted write plus a re-read.
+-- columns: client, verb, resource, conflicts, writes, ratio, severity
+-- param: min_conflicts = 10 | conflicts before a group is considered
+-- param: min_ratio = 0.25 | share of conflicting writes that makes a group a warning
+-- severity: warning
+-- subject: {client} {verb} {resource}
+-- message: {conflicts} of {writes} {verb} requests of {resource} by {client} conflicted (409, ratio {ratio});
+--   thresholds {min_conflicts} and {min_ratio}
+-- remediation: Make the controller read from its informer cache and retry with backoff, use server-side
+--   apply or patches instead of full updates, or find the second writer of the same objects.
+-- requires: Metadata
+WITH c AS (
+  SELECT
+    coalesce(client, '(no user agent)') AS client,
+    verb,
+    coalesce(resource || coalesce('/' || subresource, ''), path) AS resource,
+    count(*) FILTER (WHERE response_code = 409) AS conflicts,
+    count(*) AS writes
+  FROM audit
+  WHERE verb IN ('create', 'update', 'patch')
+  GROUP BY 1, 2, 3
+)
+SELECT client, verb, resource, conflicts, writes, round(1.0 * conflicts / writes, 3) AS ratio,
+  CASE WHEN conflicts >= ${min_conflicts} AND 1.0 * conflicts / writes >= ${min_ratio} THEN 'warning' END AS severity
+FROM c
+WHERE conflicts > 0
+ORDER BY conflicts DESC, client, verb, resource

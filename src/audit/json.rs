@@ -1,0 +1,437 @@
+//! A small JSON scanner that reads only what it is asked for.
+//!
+//! Audit events are ~1.4 KB each, and most of those bytes are request/response bodies and `user.extra`
+//! that no analysis reads. `Cursor` walks one JSON text: callers decode the members they need
+//! (strings, integers, nested objects) and call [`Cursor::skip_value`] for the rest, which only tracks
+//! string and bracket boundaries (SIMD `memchr3`) instead of building values. Structure errors
+//! (unterminated strings, missing `:`/`,`, input that ends inside a value) are always detected; the
+//! contents of skipped values are not validated beyond that.
+
+use std::borrow::Cow;
+
+/// Why a JSON text could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    #[error("truncated JSON: input ends inside a value at byte {0} (an entry cut short?)")]
+    Truncated(usize),
+    #[error("invalid JSON at byte {at}: expected {expected}, found {found:?}")]
+    Unexpected { at: usize, expected: &'static str, found: char },
+    #[error("invalid JSON escape at byte {0}")]
+    BadEscape(usize),
+    #[error("invalid UTF-8 in a string at byte {0}")]
+    BadUtf8(usize),
+    #[error("invalid number at byte {0}")]
+    BadNumber(usize),
+}
+
+pub type Result<T> = std::result::Result<T, JsonError>;
+
+pub struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Cursor { b, i: 0 }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
+    /// The bytes between two positions (e.g. the raw text of a skipped value).
+    pub fn slice(&self, from: usize, to: usize) -> &'a [u8] {
+        self.b.get(from..to).unwrap_or_default()
+    }
+
+    #[inline]
+    pub fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    pub fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn unexpected(&self, expected: &'static str) -> JsonError {
+        match self.b.get(self.i) {
+            None => JsonError::Truncated(self.i),
+            Some(&c) => JsonError::Unexpected { at: self.i, expected, found: c as char },
+        }
+    }
+
+    #[inline]
+    pub fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    /// After the whole value: only whitespace may follow.
+    pub fn end(&mut self) -> Result<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.unexpected("end of input")),
+        }
+    }
+
+    /// Starts an object: consumes `{`.
+    pub fn begin_object(&mut self) -> Result<()> {
+        self.expect(b'{', "'{'")
+    }
+
+    /// The next key of an object (after `begin_object`), or `None` after the closing `}`.
+    /// Keys are returned raw (escapes are not decoded: audit keys never contain any).
+    #[inline]
+    pub fn next_key(&mut self, first: &mut bool) -> Result<Option<&'a [u8]>> {
+        match self.peek() {
+            Some(b'}') => {
+                self.i += 1;
+                return Ok(None);
+            }
+            Some(b',') if !*first => self.i += 1,
+            _ if *first => {}
+            _ => return Err(self.unexpected("',' or '}'")),
+        }
+        *first = false;
+        if self.peek() != Some(b'"') {
+            return Err(self.unexpected("a key"));
+        }
+        let (raw, _) = self.raw_string()?;
+        self.expect(b':', "':'")?;
+        Ok(Some(raw))
+    }
+
+    /// The next element of an array (after consuming `[`): true when a value follows.
+    #[inline]
+    pub fn next_elem(&mut self, first: &mut bool) -> Result<bool> {
+        match self.peek() {
+            Some(b']') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.i += 1;
+                Ok(true)
+            }
+            Some(_) if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(self.unexpected("',' or ']'")),
+        }
+    }
+
+    /// Reads a string's raw bytes (between the quotes) and whether it contains escapes.
+    #[inline]
+    fn raw_string(&mut self) -> Result<(&'a [u8], bool)> {
+        // at the opening quote
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let rest = self.b.get(self.i..).unwrap_or_default();
+            match memchr::memchr2(b'"', b'\\', rest) {
+                None => {
+                    self.i = self.b.len();
+                    return Err(JsonError::Truncated(self.i));
+                }
+                Some(off) => {
+                    let at = self.i + off;
+                    if self.b[at] == b'"' {
+                        self.i = at + 1;
+                        return Ok((&self.b[start..at], escaped));
+                    }
+                    escaped = true;
+                    // skip the backslash and the escaped byte
+                    self.i = at + 2;
+                    if self.i > self.b.len() {
+                        self.i = self.b.len();
+                        return Err(JsonError::Truncated(self.i));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A string value, decoded. `null` gives `None`.
+    #[inline]
+    pub fn str_or_null(&mut self) -> Result<Option<Cow<'a, str>>> {
+        match self.peek() {
+            Some(b'"') => {
+                let at = self.i;
+                let (raw, escaped) = self.raw_string()?;
+                if escaped {
+                    unescape(raw, at).map(|s| Some(Cow::Owned(s)))
+                } else {
+                    std::str::from_utf8(raw).map(|s| Some(Cow::Borrowed(s))).map_err(|_| JsonError::BadUtf8(at))
+                }
+            }
+            Some(b'n') => self.literal(b"null").map(|_| None),
+            _ => {
+                // a non-string where a string was expected: keep the structure valid, ignore the value
+                self.skip_value()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// An integer value (a JSON number without fraction); `null` or other types give `None`.
+    pub fn int_or_null(&mut self) -> Result<Option<i64>> {
+        match self.peek() {
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.skip_scalar()?;
+                let s = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| JsonError::BadNumber(start))?;
+                match s.parse::<i64>() {
+                    Ok(v) => Ok(Some(v)),
+                    Err(_) => s.parse::<f64>().map(|f| Some(f as i64)).map_err(|_| JsonError::BadNumber(start)),
+                }
+            }
+            Some(b'"') => {
+                // some exporters quote numbers
+                Ok(self.str_or_null()?.and_then(|s| s.trim().parse::<i64>().ok()))
+            }
+            _ => {
+                self.skip_value()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A boolean value (`true`/`false`, or the strings "true"/"false").
+    pub fn bool_or_null(&mut self) -> Result<Option<bool>> {
+        match self.peek() {
+            Some(b't') => self.literal(b"true").map(|_| Some(true)),
+            Some(b'f') => self.literal(b"false").map(|_| Some(false)),
+            Some(b'"') => Ok(self.str_or_null()?.and_then(|s| s.parse::<bool>().ok())),
+            _ => {
+                self.skip_value()?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn literal(&mut self, lit: &'static [u8]) -> Result<()> {
+        let end = self.i + lit.len();
+        match self.b.get(self.i..end) {
+            Some(s) if s == lit => {
+                self.i = end;
+                Ok(())
+            }
+            Some(_) => Err(self.unexpected("a JSON value")),
+            None => Err(JsonError::Truncated(self.b.len())),
+        }
+    }
+
+    fn skip_scalar(&mut self) -> Result<()> {
+        let start = self.i;
+        while let Some(&c) = self.b.get(self.i) {
+            if c.is_ascii_alphanumeric() || c == b'-' || c == b'+' || c == b'.' {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        if self.i == start {
+            return Err(self.unexpected("a JSON value"));
+        }
+        if self.i == self.b.len() {
+            // a scalar at the very end of input of a member is a truncation
+            return Err(JsonError::Truncated(self.i));
+        }
+        Ok(())
+    }
+
+    /// Skips one value of any type and returns its raw span (start, end).
+    #[inline]
+    pub fn skip_value(&mut self) -> Result<(usize, usize)> {
+        let c = self.peek().ok_or(JsonError::Truncated(self.i))?;
+        let start = self.i;
+        match c {
+            b'"' => {
+                self.raw_string()?;
+            }
+            b'{' => self.skip_nested(b'{', b'}')?,
+            b'[' => self.skip_nested(b'[', b']')?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            b'-' | b'0'..=b'9' => self.skip_scalar()?,
+            _ => return Err(self.unexpected("a JSON value")),
+        }
+        Ok((start, self.i))
+    }
+
+    /// Skips a balanced object or array. Within valid JSON, the brackets of the other kind are balanced
+    /// inside, so counting only `open`/`close` (outside strings) finds the end.
+    fn skip_nested(&mut self, open: u8, close: u8) -> Result<()> {
+        let mut depth = 0usize;
+        loop {
+            let rest = self.b.get(self.i..).unwrap_or_default();
+            let Some(off) = memchr::memchr3(b'"', open, close, rest) else {
+                self.i = self.b.len();
+                return Err(JsonError::Truncated(self.i));
+            };
+            self.i += off;
+            let c = self.b[self.i];
+            if c == b'"' {
+                self.raw_string()?;
+            } else if c == open {
+                depth += 1;
+                self.i += 1;
+            } else {
+                depth -= 1;
+                self.i += 1;
+                if depth == 0 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Decodes JSON string escapes (`\n`, `\"`, `\u0026`, surrogate pairs).
+pub fn unescape(raw: &[u8], at: usize) -> Result<String> {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let Some(off) = memchr::memchr(b'\\', &raw[i..]) else {
+            out.extend_from_slice(&raw[i..]);
+            break;
+        };
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off + 1;
+        let esc = *raw.get(i).ok_or(JsonError::BadEscape(at))?;
+        i += 1;
+        let simple = match esc {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'u' => None,
+            _ => return Err(JsonError::BadEscape(at)),
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            continue;
+        }
+        let hi = hex4(raw, i).ok_or(JsonError::BadEscape(at))?;
+        i += 4;
+        let cp = if (0xD800..0xDC00).contains(&hi) {
+            // a high surrogate must be followed by \uDC00..\uDFFF
+            if raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
+                let lo = hex4(raw, i + 2).ok_or(JsonError::BadEscape(at))?;
+                if (0xDC00..0xE000).contains(&lo) {
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    0xFFFD
+                }
+            } else {
+                0xFFFD
+            }
+        } else if (0xDC00..0xE000).contains(&hi) {
+            0xFFFD
+        } else {
+            hi
+        };
+        let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+    }
+    String::from_utf8(out).map_err(|_| JsonError::BadUtf8(at))
+}
+
+fn hex4(raw: &[u8], i: usize) -> Option<u32> {
+    let s = raw.get(i..i + 4)?;
+    let s = std::str::from_utf8(s).ok()?;
+    u32::from_str_radix(s, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(s: &str) -> Result<Vec<String>> {
+        let mut c = Cursor::new(s.as_bytes());
+        c.begin_object()?;
+        let mut first = true;
+        let mut out = vec![];
+        while let Some(k) = c.next_key(&mut first)? {
+            out.push(String::from_utf8_lossy(k).into_owned());
+            c.skip_value()?;
+        }
+        c.end()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn skips_nested_values_with_brackets_in_strings() {
+        let k = keys(r#"{"a":{"x":"}{]","y":[1,{"z":"]"}]},"b":[[],"[",{}],"c":"q\"}","d":-1.5e3,"e":true,"f":null}"#);
+        assert_eq!(k.unwrap(), vec!["a", "b", "c", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn detects_truncation_anywhere() {
+        let full = r#"{"a":{"x":"yy","n":[1,2]},"b":"zzz","c":123}"#;
+        for cut in 1..full.len() - 1 {
+            let r = keys(&full[..cut]);
+            assert!(r.is_err(), "cut at {cut} accepted: {:?}", r);
+        }
+        assert!(keys(full).is_ok());
+    }
+
+    #[test]
+    fn rejects_structure_errors() {
+        assert!(matches!(keys(r#"{"a" 1}"#), Err(JsonError::Unexpected { .. })));
+        assert!(matches!(keys(r#"{"a":1 "b":2}"#), Err(JsonError::Unexpected { .. })));
+        assert!(matches!(keys(r#"{"a":1} x"#), Err(JsonError::Unexpected { .. })));
+        assert!(matches!(keys(r#"{"a":tru}"#), Err(JsonError::Unexpected { .. })));
+        assert!(matches!(keys(r#"["a"]"#), Err(JsonError::Unexpected { .. })));
+    }
+
+    #[test]
+    fn decodes_escapes_and_surrogates() {
+        let mut c = Cursor::new(br#""a\u0026b\n\"\u00b5s \ud83d\ude00 \/""#);
+        assert_eq!(c.str_or_null().unwrap().unwrap(), "a&b\n\"\u{b5}s \u{1F600} /");
+        let mut c = Cursor::new(br#""\ud83d""#);
+        assert_eq!(c.str_or_null().unwrap().unwrap(), "\u{FFFD}");
+        let mut c = Cursor::new(br#""\x""#);
+        assert!(matches!(c.str_or_null(), Err(JsonError::BadEscape(_))));
+    }
+
+    #[test]
+    fn rejects_bad_utf8_in_decoded_strings() {
+        let mut c = Cursor::new(b"\"ab\xff\"");
+        assert!(matches!(c.str_or_null(), Err(JsonError::BadUtf8(0))));
+    }
+
+    #[test]
+    fn reads_numbers_and_quoted_numbers() {
+        let mut c = Cursor::new(b"[429, \"503\", 2.0, null, \"x\"]");
+        c.expect(b'[', "[").unwrap();
+        let mut first = true;
+        let mut got = vec![];
+        while c.next_elem(&mut first).unwrap() {
+            got.push(c.int_or_null().unwrap());
+        }
+        assert_eq!(got, vec![Some(429), Some(503), Some(2), None, None]);
+    }
+}

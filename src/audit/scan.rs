@@ -1,0 +1,510 @@
+//! The `audit` table: parallel, streaming ingest of audit sources into Arrow record batches, behind a
+//! DataFusion `TableProvider` that decodes only the projected columns.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::common::DataFusionError;
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use serde::Serialize;
+
+use super::batch::{BatchBuilder, RowMeta, cols_of, need_for};
+use super::event::{Need, RawEvent, parse_rfc3339_micros};
+use super::normalize;
+use super::schema::{Col, audit_schema};
+use super::source::{Chunk, ChunkReader, Format, SourceSpec};
+
+/// How to read the sources.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Keep requests received at or after this instant (µs since the epoch, UTC).
+    pub since_us: Option<i64>,
+    /// Keep requests received before this instant.
+    pub until_us: Option<i64>,
+    /// Fail on the first malformed line instead of counting it.
+    pub strict: bool,
+    /// Parse workers (and DataFusion partitions).
+    pub partitions: usize,
+    /// Bytes per chunk handed to a worker.
+    pub chunk_size: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            since_us: None,
+            until_us: None,
+            strict: false,
+            partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            chunk_size: 4 << 20,
+        }
+    }
+}
+
+/// How many malformed lines are reported by location and reason.
+pub const MAX_SAMPLES: usize = 10;
+
+/// One malformed line (or document item) and why it was not read.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Malformed {
+    pub source: String,
+    pub reason: String,
+    #[serde(skip)]
+    key: (usize, u64),
+}
+
+/// What an ingest read, skipped and could not read.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Sources (files, stdin) named.
+    pub sources: usize,
+    /// Non-empty lines (or document items) read.
+    pub lines: u64,
+    /// Rows in the `audit` table: one per request.
+    pub events: u64,
+    /// Lines that are not audit events (bad JSON, cut short, bad UTF-8, missing fields).
+    pub malformed: u64,
+    /// The first malformed lines, in input order.
+    pub malformed_samples: Vec<Malformed>,
+    /// `ResponseStarted` events whose `ResponseComplete` (same audit ID) is in the input: counted once.
+    pub merged_started: u64,
+    /// `RequestReceived` events: skipped, the later stage of the same request is counted.
+    pub skipped_request_received: u64,
+    /// Events outside `--since`/`--until`.
+    pub outside_window: u64,
+    /// Sources that could not be read, or not to their end.
+    pub read_errors: Vec<String>,
+}
+
+impl IngestStats {
+    /// True when every line of every source became a row (or was deliberately skipped).
+    pub fn fully_read(&self) -> bool {
+        self.malformed == 0 && self.read_errors.is_empty()
+    }
+
+    fn merge(&mut self, o: &IngestStats) {
+        self.lines += o.lines;
+        self.events += o.events;
+        self.malformed += o.malformed;
+        self.merged_started += o.merged_started;
+        self.skipped_request_received += o.skipped_request_received;
+        self.outside_window += o.outside_window;
+        self.read_errors.extend(o.read_errors.iter().cloned());
+        self.malformed_samples.extend(o.malformed_samples.iter().cloned());
+        self.malformed_samples.sort_by_key(|m| m.key);
+        self.malformed_samples.dedup();
+        self.malformed_samples.truncate(MAX_SAMPLES);
+    }
+}
+
+/// Errors that end a scan.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("malformed audit event at {location}: {reason} (--strict)")]
+    Strict { location: String, reason: String },
+    #[error("{0} (--strict)")]
+    StrictRead(String),
+    #[error("cannot start a parse worker: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A request that logged `ResponseStarted` and whose completion has not been seen (yet).
+struct Pending {
+    source: usize,
+    line: u64,
+    bytes: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Dedup {
+    completed: HashSet<Box<str>>,
+    pending: HashMap<Box<str>, Pending>,
+    merged: u64,
+}
+
+struct Shared {
+    reader: Mutex<ChunkReader>,
+    dedup: Mutex<Dedup>,
+    stats: Arc<Mutex<IngestStats>>,
+    remaining: AtomicUsize,
+    cols: Vec<Col>,
+    need: Need,
+    opts: ScanOptions,
+    /// Per source: the prefix of `source` values for lines (`path:`) and document items (`path#`).
+    prefixes: Vec<(String, String)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a worker that panicked cannot leave these structures half-updated in a way that matters here
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The `audit` table over a set of sources. Every scan reads the sources again (use [`load`] to read
+/// them once for many queries); [`AuditTable::stats`] reports the first planned scan.
+pub struct AuditTable {
+    sources: Vec<SourceSpec>,
+    opts: ScanOptions,
+    scans: Mutex<Vec<Arc<Mutex<IngestStats>>>>,
+    projections: Mutex<BTreeSet<usize>>,
+}
+
+impl fmt::Debug for AuditTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditTable").field("sources", &self.sources).finish()
+    }
+}
+
+impl AuditTable {
+    pub fn new(sources: Vec<SourceSpec>, opts: ScanOptions) -> Self {
+        AuditTable { sources, opts, scans: Mutex::new(Vec::new()), projections: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// Statistics of the first scan (so far, if it is still running).
+    pub fn stats(&self) -> IngestStats {
+        match lock(&self.scans).first() {
+            Some(s) => lock(s).clone(),
+            None => IngestStats { sources: self.sources.len(), ..Default::default() },
+        }
+    }
+
+    /// Every column index any planned scan asked for.
+    pub fn projected_columns(&self) -> Vec<usize> {
+        lock(&self.projections).iter().copied().collect()
+    }
+
+    fn partitions(&self, cols: Vec<Col>) -> (Vec<Arc<dyn PartitionStream>>, Arc<Mutex<IngestStats>>) {
+        let n = self.opts.partitions.max(1);
+        let stats = Arc::new(Mutex::new(IngestStats { sources: self.sources.len(), ..Default::default() }));
+        let shared = Arc::new(Shared {
+            reader: Mutex::new(ChunkReader::new(self.sources.clone(), self.opts.chunk_size)),
+            dedup: Mutex::new(Dedup::default()),
+            stats: stats.clone(),
+            remaining: AtomicUsize::new(n),
+            need: need_for(&cols),
+            cols,
+            opts: self.opts.clone(),
+            prefixes: self
+                .sources
+                .iter()
+                .map(|s| {
+                    let l = s.label();
+                    (format!("{l}:"), format!("{l}#"))
+                })
+                .collect(),
+        });
+        let schema = BatchBuilder::new(&shared.cols).schema();
+        let parts = (0..n).map(|_| Arc::new(AuditPartition { shared: shared.clone(), schema: schema.clone() }) as _).collect();
+        (parts, stats)
+    }
+}
+
+#[async_trait]
+impl TableProvider for AuditTable {
+    fn schema(&self) -> SchemaRef {
+        audit_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let cols = cols_of(projection);
+        lock(&self.projections).extend(cols.iter().map(|c| c.index()));
+        let (parts, stats) = self.partitions(cols);
+        lock(&self.scans).push(stats);
+        let schema = parts.first().map(|p| p.schema().clone()).unwrap_or_else(audit_schema);
+        Ok(Arc::new(StreamingTableExec::try_new(schema, parts, None, Vec::new(), false, None)?))
+    }
+}
+
+struct AuditPartition {
+    shared: Arc<Shared>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for AuditPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuditPartition({} columns)", self.shared.cols.len())
+    }
+}
+
+type BatchResult = datafusion::error::Result<RecordBatch>;
+
+impl PartitionStream for AuditPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<BatchResult>(2);
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new().name("kscope-parse".into()).spawn({
+            let tx = tx.clone();
+            move || worker(&shared, &tx)
+        });
+        if let Err(e) = spawned {
+            let _ = tx.try_send(Err(DataFusionError::External(Box::new(ScanError::Thread(e)))));
+        }
+        drop(tx);
+        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// One parse worker: takes chunks in turn, parses them into batches, sends them on.
+fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
+    let mut builder = BatchBuilder::new(&shared.cols);
+    loop {
+        let next = lock(&shared.reader).next_chunk();
+        let chunk = match next {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(f) => {
+                if shared.opts.strict {
+                    let _ = tx.blocking_send(Err(external(ScanError::StrictRead(f.message))));
+                    return;
+                }
+                tracing::warn!("{}", f.message);
+                let mut st = IngestStats::default();
+                st.read_errors.push(f.message);
+                lock(&shared.stats).merge(&st);
+                continue;
+            }
+        };
+        let mut local = IngestStats::default();
+        if let Err(e) = parse_chunk(shared, &chunk, &mut builder, &mut local) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        lock(&shared.stats).merge(&local);
+        if !builder.is_empty() {
+            let batch = builder.finish().map_err(DataFusionError::from);
+            if tx.blocking_send(batch).is_err() {
+                return; // the consumer is gone (LIMIT reached, or an error elsewhere)
+            }
+        }
+    }
+    // the last worker to finish emits the long-running requests whose completion never came
+    if shared.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let (pending, merged) = {
+            let mut d = lock(&shared.dedup);
+            let mut p: Vec<Pending> = d.pending.drain().map(|(_, v)| v).collect();
+            p.sort_by_key(|p| (p.source, p.line));
+            (p, d.merged)
+        };
+        let mut local = IngestStats { merged_started: merged, ..Default::default() };
+        for p in pending {
+            let prefix = &shared.prefixes[p.source].0;
+            if let Ok(ev) = RawEvent::parse(&p.bytes, &shared.need) {
+                if let Some((rr, st)) = times(&ev) {
+                    builder.append(&ev, &RowMeta { source: prefix, line: p.line, request_received_us: rr, stage_us: st });
+                    local.events += 1;
+                }
+            }
+        }
+        lock(&shared.stats).merge(&local);
+        if !builder.is_empty() {
+            let _ = tx.blocking_send(builder.finish().map_err(DataFusionError::from));
+        }
+    }
+}
+
+fn times(ev: &RawEvent<'_>) -> Option<(i64, Option<i64>)> {
+    let rr = parse_rfc3339_micros(ev.request_received.as_deref()?)?;
+    let st = ev.stage_timestamp.as_deref().and_then(parse_rfc3339_micros);
+    Some((rr, st))
+}
+
+fn parse_chunk(
+    shared: &Shared,
+    chunk: &Chunk,
+    builder: &mut BatchBuilder,
+    local: &mut IngestStats,
+) -> datafusion::error::Result<()> {
+    let (line_prefix, item_prefix) = &shared.prefixes[chunk.source];
+    let prefix = if chunk.items { item_prefix } else { line_prefix };
+    let mut line_no = chunk.first_line;
+    let mut extracted = Vec::new();
+    for raw_line in chunk.data.split(|&b| b == b'\n') {
+        let n = line_no;
+        line_no += 1;
+        let line = trim(raw_line);
+        if line.is_empty() {
+            continue;
+        }
+        local.lines += 1;
+        let malformed = |local: &mut IngestStats, reason: String| record_malformed(shared, local, prefix, chunk.source, n, reason);
+        if let Some(reason) = line.strip_prefix(b"\x00") {
+            malformed(local, String::from_utf8_lossy(reason).into_owned())?;
+            continue;
+        }
+        match chunk.format {
+            Format::AuditLines | Format::Document => {
+                if let Err(reason) = event(shared, chunk.source, n, line, prefix, builder, local) {
+                    malformed(local, reason)?;
+                }
+            }
+            Format::TimestampedLines => {
+                let body = memchr::memchr(b' ', line).map(|sp| &line[sp + 1..]).unwrap_or(line);
+                if let Err(reason) = event(shared, chunk.source, n, body, prefix, builder, local) {
+                    malformed(local, reason)?;
+                }
+            }
+            Format::WrappedLines => match serde_json::from_slice::<serde_json::Value>(line) {
+                Err(e) => malformed(local, wrapper_error(&e))?,
+                Ok(v) => {
+                    extracted.clear();
+                    normalize::extract(v, &mut extracted);
+                    for x in extracted.drain(..) {
+                        let r = match x {
+                            Ok(bytes) => event(shared, chunk.source, n, &bytes, prefix, builder, local),
+                            Err(reason) => Err(reason),
+                        };
+                        if let Err(reason) = r {
+                            malformed(local, reason)?;
+                        }
+                    }
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+fn record_malformed(
+    shared: &Shared,
+    local: &mut IngestStats,
+    prefix: &str,
+    source: usize,
+    n: u64,
+    reason: String,
+) -> datafusion::error::Result<()> {
+    if shared.opts.strict {
+        return Err(external(ScanError::Strict { location: format!("{prefix}{n}"), reason }));
+    }
+    local.malformed += 1;
+    if local.malformed_samples.len() < MAX_SAMPLES {
+        local.malformed_samples.push(Malformed { source: format!("{prefix}{n}"), reason, key: (source, n) });
+    }
+    Ok(())
+}
+
+fn wrapper_error(e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        format!("truncated JSON: {e} (an entry cut short?)")
+    } else if e.to_string().contains("UTF-8") {
+        format!("invalid UTF-8: {e}")
+    } else {
+        format!("invalid JSON: {e}")
+    }
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Decodes one event and appends it, unless it is outside the window or another stage of a request
+/// that is counted elsewhere. `Err` holds the reason the line is malformed.
+fn event(
+    shared: &Shared,
+    source: usize,
+    line_no: u64,
+    line: &[u8],
+    prefix: &str,
+    builder: &mut BatchBuilder,
+    local: &mut IngestStats,
+) -> Result<(), String> {
+    let ev = RawEvent::parse(line, &shared.need).map_err(|e| e.to_string())?;
+    let rr_s = ev.request_received.as_deref().unwrap_or_default();
+    let rr = parse_rfc3339_micros(rr_s).ok_or_else(|| format!("invalid timestamp in `requestReceivedTimestamp`: {rr_s:?}"))?;
+    let st = match ev.stage_timestamp.as_deref() {
+        Some(s) => Some(parse_rfc3339_micros(s).ok_or_else(|| format!("invalid timestamp in `stageTimestamp`: {s:?}"))?),
+        None => None,
+    };
+    if shared.opts.since_us.is_some_and(|s| rr < s) || shared.opts.until_us.is_some_and(|u| rr >= u) {
+        local.outside_window += 1;
+        return Ok(());
+    }
+    let id = ev.audit_id.as_deref().unwrap_or_default();
+    match ev.stage.as_deref() {
+        Some("RequestReceived") => {
+            local.skipped_request_received += 1;
+            return Ok(());
+        }
+        Some("ResponseStarted") => {
+            let mut d = lock(&shared.dedup);
+            if d.completed.remove(id) {
+                d.merged += 1;
+            } else {
+                d.pending.insert(id.into(), Pending { source, line: line_no, bytes: line.to_vec() });
+            }
+            return Ok(());
+        }
+        _ => {
+            if ev.is_long_running() {
+                let mut d = lock(&shared.dedup);
+                if d.pending.remove(id).is_some() {
+                    d.merged += 1;
+                } else {
+                    d.completed.insert(id.into());
+                }
+            }
+        }
+    }
+    builder.append(&ev, &RowMeta { source: prefix, line: line_no, request_received_us: rr, stage_us: st });
+    local.events += 1;
+    Ok(())
+}
+
+/// Reads the sources once, keeping only `columns` (indexes into the `audit` schema), into an in-memory
+/// table that many queries can scan. Returns the table and the ingest statistics.
+pub async fn load(
+    table: &AuditTable,
+    columns: Option<Vec<usize>>,
+    ctx: Arc<TaskContext>,
+) -> datafusion::error::Result<(MemTable, IngestStats)> {
+    let cols = cols_of(columns.as_ref());
+    let (parts, stats) = table.partitions(cols);
+    let schema = parts.first().map(|p| p.schema().clone()).unwrap_or_else(audit_schema);
+    let plan: Arc<dyn ExecutionPlan> = Arc::new(StreamingTableExec::try_new(schema.clone(), parts, None, Vec::new(), false, None)?);
+    let batches = datafusion::physical_plan::collect_partitioned(plan, ctx).await?;
+    let mem = MemTable::try_new(schema, batches)?;
+    let stats = lock(&stats).clone();
+    Ok((mem, stats))
+}

@@ -1,0 +1,443 @@
+//! Audit sources: files, directories (recursive), globs and stdin; plain or gzip; format detected per file.
+//! Files are read as newline-aligned chunks that parse workers take in turn.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One input named on the command line, after expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    File(PathBuf),
+    Stdin,
+    /// Events already in memory (e.g. downloaded): label and newline-separated JSON lines.
+    Memory(String, std::sync::Arc<Vec<u8>>),
+}
+
+impl SourceSpec {
+    pub fn label(&self) -> String {
+        match self {
+            SourceSpec::File(p) => p.display().to_string(),
+            SourceSpec::Stdin => "stdin".into(),
+            SourceSpec::Memory(l, _) => l.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
+    #[error("invalid glob pattern {0:?}: {1}")]
+    BadGlob(String, String),
+    #[error("{0}: the glob matches no file")]
+    EmptyGlob(String),
+    #[error("{path}: {err}")]
+    Io { path: String, err: io::Error },
+}
+
+/// Expands paths, directories (recursively, sorted, hidden entries skipped) and globs. `-` is stdin.
+pub fn expand(args: &[String]) -> Result<Vec<SourceSpec>, SourceError> {
+    let mut out = Vec::new();
+    for a in args {
+        if a == "-" {
+            out.push(SourceSpec::Stdin);
+            continue;
+        }
+        let p = Path::new(a);
+        if p.exists() {
+            push_path(p, &mut out)?;
+        } else if a.contains(['*', '?', '[']) {
+            let paths = glob::glob(a).map_err(|e| SourceError::BadGlob(a.clone(), e.to_string()))?;
+            let mut n = 0;
+            let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+            matched.sort();
+            for m in matched {
+                n += 1;
+                push_path(&m, &mut out)?;
+            }
+            if n == 0 {
+                return Err(SourceError::EmptyGlob(a.clone()));
+            }
+        } else {
+            return Err(SourceError::NotFound(a.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn push_path(p: &Path, out: &mut Vec<SourceSpec>) -> Result<(), SourceError> {
+    if p.is_dir() {
+        let rd = std::fs::read_dir(p).map_err(|err| SourceError::Io { path: p.display().to_string(), err })?;
+        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for e in entries {
+            let hidden = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if !hidden {
+                push_path(&e, out)?;
+            }
+        }
+    } else {
+        out.push(SourceSpec::File(p.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// How the lines of one source are to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One audit event per line (what kube-apiserver's log backend writes).
+    AuditLines,
+    /// One export record per line (CloudWatch `{"message": ...}`, GKE entries, AKS records), normalised.
+    WrappedLines,
+    /// CloudWatch Logs S3 export: `<timestamp> <event JSON>` per line.
+    TimestampedLines,
+    /// One or more whole JSON documents (EventList, `aws logs filter-log-events` output, JSON arrays).
+    Document,
+}
+
+/// Detects the format from the start of a source.
+pub fn detect(head: &[u8]) -> Format {
+    let trimmed = trim_start(head);
+    if trimmed.first() == Some(&b'[') {
+        return Format::Document;
+    }
+    // look at the first few non-empty lines; the first that is a complete JSON value decides
+    let mut saw_json_start = false;
+    for line in head.split(|&b| b == b'\n').map(trim_start).filter(|l| !l.is_empty()).take(5) {
+        if line.first() == Some(&b'{') {
+            saw_json_start = true;
+            if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(line) {
+                if m.contains_key("auditID") || m.get("kind").and_then(|k| k.as_str()) == Some("Event") {
+                    return Format::AuditLines;
+                }
+                if m.get("kind").and_then(|k| k.as_str()) == Some("EventList") || m.contains_key("items") {
+                    return Format::Document;
+                }
+                return Format::WrappedLines;
+            }
+        } else if is_timestamp_prefixed(line) {
+            return Format::TimestampedLines;
+        }
+    }
+    // a `{` line that never parsed on its own and does not look like an event: a pretty-printed document
+    let first_line = head.split(|&b| b == b'\n').map(trim_start).find(|l| !l.is_empty()).unwrap_or_default();
+    if saw_json_start && !contains(first_line, b"\"auditID\"") && !contains(first_line, b"\"kind\":\"Event\"") {
+        return Format::Document;
+    }
+    Format::AuditLines
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+/// `2026-11-01T00:00:00.000Z {` — a CloudWatch Logs S3 export line.
+pub fn is_timestamp_prefixed(line: &[u8]) -> bool {
+    line.len() > 22
+        && line[..4].iter().all(u8::is_ascii_digit)
+        && line[4] == b'-'
+        && line[10] == b'T'
+        && memchr::memchr(b' ', &line[..line.len().min(40)]).is_some_and(|sp| line.get(sp + 1) == Some(&b'{'))
+}
+
+/// A newline-aligned piece of one source.
+pub struct Chunk {
+    pub source: usize,
+    pub format: Format,
+    /// Line (or, for documents, item) number of the first line in `data`, 1-based.
+    pub first_line: u64,
+    /// True when the lines are the items of a JSON document (numbered `file#N`).
+    pub items: bool,
+    pub data: Vec<u8>,
+}
+
+struct Open {
+    idx: usize,
+    reader: Box<dyn BufRead + Send>,
+    format: Format,
+    next_line: u64,
+    carry: Vec<u8>,
+    ready: VecDeque<Chunk>,
+    eof: bool,
+}
+
+/// Reads all sources in order as chunks of about `chunk_size` bytes.
+pub struct ChunkReader {
+    sources: Vec<SourceSpec>,
+    next: usize,
+    open: Option<Open>,
+    chunk_size: usize,
+}
+
+/// A source that could not be read (or not to its end).
+#[derive(Debug, Clone)]
+pub struct ReadFailure {
+    pub source: usize,
+    pub message: String,
+    /// A document's entries that could not be parsed into events (JSON errors) count as read failures.
+    pub malformed_document: bool,
+}
+
+impl ChunkReader {
+    pub fn new(sources: Vec<SourceSpec>, chunk_size: usize) -> Self {
+        ChunkReader { sources, next: 0, open: None, chunk_size }
+    }
+
+    pub fn sources(&self) -> &[SourceSpec] {
+        &self.sources
+    }
+
+    /// The next chunk, `Ok(None)` at the end of all sources. An error concerns one source, which is
+    /// abandoned; calling again continues with the next source.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>, ReadFailure> {
+        loop {
+            if self.open.is_none() {
+                if self.next >= self.sources.len() {
+                    return Ok(None);
+                }
+                let idx = self.next;
+                self.next += 1;
+                self.open = Some(self.open_source(idx)?);
+            }
+            let Some(open) = self.open.as_mut() else { continue };
+            if let Some(c) = open.ready.pop_front() {
+                return Ok(Some(c));
+            }
+            if open.eof {
+                self.open = None;
+                continue;
+            }
+            match read_chunk(open, self.chunk_size) {
+                Ok(Some(c)) => return Ok(Some(c)),
+                Ok(None) => {
+                    self.open = None;
+                }
+                Err(e) => {
+                    let idx = open.idx;
+                    let line = open.next_line;
+                    self.open = None;
+                    return Err(ReadFailure {
+                        source: idx,
+                        message: format!("{}: read error near line {line}: {e}", self.sources[idx].label()),
+                        malformed_document: false,
+                    });
+                }
+            }
+        }
+    }
+
+    fn open_source(&self, idx: usize) -> Result<Open, ReadFailure> {
+        let spec = &self.sources[idx];
+        let fail = |e: io::Error| ReadFailure {
+            source: idx,
+            message: format!("{}: {e}", spec.label()),
+            malformed_document: false,
+        };
+        let raw: Box<dyn Read + Send> = match spec {
+            SourceSpec::File(p) => Box::new(File::open(p).map_err(fail)?),
+            SourceSpec::Stdin => Box::new(io::stdin()),
+            SourceSpec::Memory(_, data) => Box::new(io::Cursor::new(ArcBytes(data.clone()))),
+        };
+        let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+        let is_gzip = buffered.fill_buf().map_err(fail)?.starts_with(&[0x1f, 0x8b]);
+        let mut reader: Box<dyn BufRead + Send> = if is_gzip {
+            Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(buffered)))
+        } else {
+            Box::new(buffered)
+        };
+        // peek up to 64 KiB to detect the format, without consuming it
+        let mut head = Vec::with_capacity(64 * 1024);
+        while head.len() < 64 * 1024 {
+            let buf = reader.fill_buf().map_err(fail)?;
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len().min(64 * 1024 - head.len());
+            head.extend_from_slice(&buf[..n]);
+            reader.consume(n);
+        }
+        let format = detect(&head);
+        let mut open = Open { idx, reader, format, next_line: 1, carry: head, ready: VecDeque::new(), eof: false };
+        if format == Format::Document {
+            let mut all = std::mem::take(&mut open.carry);
+            open.reader.read_to_end(&mut all).map_err(fail)?;
+            open.ready = document_chunks(idx, &all).map_err(|message| ReadFailure {
+                source: idx,
+                message: format!("{}: {message}", spec.label()),
+                malformed_document: true,
+            })?;
+            open.eof = true;
+        }
+        Ok(open)
+    }
+}
+
+struct ArcBytes(std::sync::Arc<Vec<u8>>);
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn read_chunk(open: &mut Open, chunk_size: usize) -> io::Result<Option<Chunk>> {
+    let mut data = std::mem::take(&mut open.carry);
+    // fill to chunk_size
+    while data.len() < chunk_size {
+        let buf = open.reader.fill_buf()?;
+        if buf.is_empty() {
+            open.eof = true;
+            break;
+        }
+        let n = buf.len().min(chunk_size - data.len());
+        data.extend_from_slice(&buf[..n]);
+        open.reader.consume(n);
+    }
+    if !open.eof {
+        // extend to the end of the current line
+        loop {
+            let buf = open.reader.fill_buf()?;
+            if buf.is_empty() {
+                open.eof = true;
+                break;
+            }
+            if let Some(nl) = memchr::memchr(b'\n', buf) {
+                data.extend_from_slice(&buf[..=nl]);
+                open.reader.consume(nl + 1);
+                break;
+            }
+            let n = buf.len();
+            data.extend_from_slice(buf);
+            open.reader.consume(n);
+        }
+    }
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let lines = memchr::memchr_iter(b'\n', &data).count() as u64 + u64::from(!data.ends_with(b"\n"));
+    let c = Chunk { source: open.idx, format: open.format, first_line: open.next_line, items: false, data };
+    open.next_line += lines;
+    Ok(Some(c))
+}
+
+/// Parses one or more concatenated JSON documents and returns their events as one-per-line chunks
+/// (line numbers become item numbers). Entries that are not events become lines that fail to parse,
+/// so they are counted and reported like malformed lines.
+fn document_chunks(idx: usize, all: &[u8]) -> Result<VecDeque<Chunk>, String> {
+    let mut lines: Vec<u8> = Vec::with_capacity(all.len());
+    let mut events = Vec::new();
+    let mut stream = serde_json::Deserializer::from_slice(all).into_iter::<serde_json::Value>();
+    let mut failure = None;
+    for v in stream.by_ref() {
+        match v {
+            Ok(v) => super::normalize::extract(v, &mut events),
+            Err(e) => {
+                failure = Some(format!("invalid JSON document: {e}"));
+                break;
+            }
+        }
+    }
+    for e in events {
+        match e {
+            Ok(bytes) => {
+                // events are single-line JSON once re-serialised; a raw CloudWatch message may hold
+                // newlines only inside strings, where JSON forbids raw control characters
+                lines.extend(bytes.into_iter().map(|b| if b == b'\n' { b' ' } else { b }));
+            }
+            Err(reason) => {
+                lines.extend_from_slice(b"\x00");
+                lines.extend_from_slice(reason.as_bytes());
+            }
+        }
+        lines.push(b'\n');
+    }
+    if let Some(f) = failure {
+        if lines.is_empty() {
+            return Err(f);
+        }
+        lines.extend_from_slice(b"\x00");
+        lines.extend_from_slice(f.as_bytes());
+        lines.push(b'\n');
+    }
+    let mut q = VecDeque::new();
+    q.push_back(Chunk { source: idx, format: Format::AuditLines, first_line: 1, items: true, data: lines });
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(detect(br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a"}"#), Format::AuditLines);
+        assert_eq!(detect(b"\n\n{\"auditID\":\"a\",\"stage\":\"x\"}\n"), Format::AuditLines);
+        assert_eq!(detect(br#"{"kind":"EventList","items":[]}"#), Format::Document);
+        assert_eq!(detect(b"{\n  \"events\": [\n"), Format::Document);
+        assert_eq!(detect(b"[{\"protoPayload\":{}}]"), Format::Document);
+        assert_eq!(detect(br#"{"protoPayload":{"methodName":"io.k8s.core.v1.pods.list"}}"#), Format::WrappedLines);
+        assert_eq!(detect(br#"{"category":"kube-audit","properties":{"log":"{}"}}"#), Format::WrappedLines);
+        assert_eq!(detect(br#"{"timestamp":1,"message":"{\"auditID\":\"a\"}"}"#), Format::WrappedLines);
+        assert_eq!(detect(b"2026-11-01T00:00:00.000Z {\"auditID\":\"a\"}\n"), Format::TimestampedLines);
+        // a first line that is broken does not hide the format of the next ones
+        assert_eq!(detect(b"{\"auditID\":\"a\",\"st\n{\"auditID\":\"b\"}\n"), Format::AuditLines);
+    }
+
+    #[test]
+    fn chunks_are_newline_aligned_and_numbered() {
+        let data: Vec<u8> = (1..=100).flat_map(|i| format!("{{\"auditID\":\"{i}\"}}\n").into_bytes()).collect();
+        let mut r = ChunkReader::new(vec![SourceSpec::Memory("m".into(), std::sync::Arc::new(data.clone()))], 64);
+        let mut joined = Vec::new();
+        let mut expect_line = 1;
+        while let Some(c) = r.next_chunk().unwrap() {
+            assert_eq!(c.first_line, expect_line);
+            assert!(c.data.ends_with(b"\n"));
+            expect_line += memchr::memchr_iter(b'\n', &c.data).count() as u64;
+            joined.extend_from_slice(&c.data);
+        }
+        assert_eq!(joined, data);
+        assert_eq!(expect_line, 101);
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"{\"auditID\":\"1\"}\n{\"auditID\":\"2\"}").unwrap();
+        let gz = enc.finish().unwrap();
+        let mut r = ChunkReader::new(vec![SourceSpec::Memory("m.gz".into(), std::sync::Arc::new(gz))], 1 << 20);
+        let c = r.next_chunk().unwrap().unwrap();
+        assert_eq!(c.data, b"{\"auditID\":\"1\"}\n{\"auditID\":\"2\"}");
+        assert!(r.next_chunk().unwrap().is_none());
+    }
+
+    #[test]
+    fn truncated_gzip_reports_a_read_error() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..20000 {
+            writeln!(enc, "{{\"auditID\":\"{i}\",\"pad\":\"{}\"}}", i * 7919).unwrap();
+        }
+        let mut gz = enc.finish().unwrap();
+        gz.truncate(gz.len() / 2);
+        let mut r = ChunkReader::new(vec![SourceSpec::Memory("cut.gz".into(), std::sync::Arc::new(gz))], 1 << 14);
+        let mut err = None;
+        loop {
+            match r.next_chunk() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(err.expect("a read error").message.starts_with("cut.gz: read error near line"));
+    }
+}

@@ -1,0 +1,293 @@
+//! The command line: flags (one doc comment each, shown by `--help`) and dispatch.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::analysis;
+use crate::audit::scan::{IngestStats, ScanOptions};
+use crate::audit::source::{self, SourceSpec};
+use crate::finding::FailOn;
+use crate::query::{self, Params};
+use crate::render::{self, Format};
+use crate::timearg;
+
+/// kscope keeps Kubernetes API servers healthy: it analyses API-server audit logs with SQL (top talkers,
+/// expensive and unpaginated LISTs, watch churn, throttling, deprecated API callers, access hygiene).
+///
+/// Exit codes: 0 nothing at or above --fail-on; 1 findings at or above --fail-on; 2 usage error,
+/// unreadable input, or input not fully read (malformed lines).
+#[derive(Debug, Parser)]
+#[command(name = "kscope", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Diagnostics on stderr: -v info (timings, counts), -vv debug, -vvv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every analysis in queries/ (or those chosen with --query) and print one table per query,
+    /// a summary and the findings.
+    Report(ReportArgs),
+    /// Run one SQL statement over the `audit` table.
+    Sql(SqlArgs),
+    /// List the analyses, or explain one.
+    Queries(QueriesArgs),
+}
+
+/// Where audit events come from and how to read them.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Keep requests received at or after this time: RFC 3339 (2026-11-01T00:00:00Z), a date
+    /// (2026-11-01), or relative to now (90s, 30m, 6h, 2d, 1w).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Keep requests received before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Stop at the first malformed line or unreadable source instead of counting and reporting it.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Parse threads (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// How results are printed.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// Rows shown per table in table and markdown output (0: all). JSON and CSV hold every row.
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    pub max_rows: usize,
+
+    /// Set a query parameter: NAME=VALUE for every query that has it, CODE.NAME=VALUE for one query.
+    /// Repeatable. See `kscope queries explain CODE` for each query's parameters and defaults.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Audit logs: files, directories (read recursively), globs, or - for stdin. JSON lines, gzip,
+    /// EventList documents, CloudWatch Logs exports, GKE and AKS exports are recognised per file.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
+
+    /// Run only this query (code such as AUD020, or name). Repeatable.
+    #[arg(long = "query", value_name = "CODE")]
+    pub queries: Vec<String>,
+
+    /// Exit with code 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL statement, then the audit sources. With -f, every argument is a source.
+    #[arg(value_name = "SQL_THEN_SOURCES", required = true)]
+    pub args: Vec<String>,
+
+    /// Read the SQL from this file instead of the first argument.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    pub file: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QueriesArgs {
+    #[command(subcommand)]
+    pub command: Option<QueriesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueriesCommand {
+    /// One line per query: code, name, severity, audit level needed, title (the default).
+    List,
+    /// Everything about one query: what it finds, why it matters, columns, parameters, its SQL.
+    Explain {
+        /// Query code (AUD020) or name (lists-without-limit).
+        code: String,
+    },
+}
+
+/// How a run ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    Findings,
+    /// The input was not fully read (malformed lines, unreadable sources).
+    IncompleteInput,
+}
+
+impl Outcome {
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Clean => 0,
+            Outcome::Findings => 1,
+            Outcome::IncompleteInput => 2,
+        }
+    }
+}
+
+fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
+    let now = timearg::now_micros();
+    let mut o = ScanOptions::default();
+    if let Some(s) = &a.since {
+        o.since_us = Some(timearg::parse(s, now).map_err(anyhow::Error::msg).with_context(|| format!("invalid --since {s:?}"))?);
+    }
+    if let Some(s) = &a.until {
+        o.until_us = Some(timearg::parse(s, now).map_err(anyhow::Error::msg).with_context(|| format!("invalid --until {s:?}"))?);
+    }
+    if let (Some(a), Some(b)) = (o.since_us, o.until_us) {
+        if a >= b {
+            bail!("--since must be before --until");
+        }
+    }
+    o.strict = a.strict;
+    if let Some(t) = a.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        o.partitions = t;
+    }
+    Ok(o)
+}
+
+fn expand(sources: &[String]) -> Result<Vec<SourceSpec>> {
+    source::expand(sources).context("cannot read the audit sources")
+}
+
+/// Prints what could not be read to stderr.
+fn report_input_problems(stats: &IngestStats) {
+    if stats.malformed > 0 {
+        tracing::warn!(
+            "{} malformed line(s) skipped; the input was not fully read (exit code 2; --strict stops at the first)",
+            stats.malformed
+        );
+        for m in &stats.malformed_samples {
+            eprintln!("kscope: malformed: {}: {}", m.source, m.reason);
+        }
+        if stats.malformed as usize > stats.malformed_samples.len() {
+            eprintln!("kscope: … and {} more malformed line(s)", stats.malformed as usize - stats.malformed_samples.len());
+        }
+    }
+    for e in &stats.read_errors {
+        eprintln!("kscope: unreadable: {e}");
+    }
+}
+
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
+    match cli.command {
+        Command::Report(a) => {
+            let queries = query::select(&a.queries)?;
+            let params = Params::parse(&a.output.params, &queries)?;
+            let opts = scan_options(&a.input)?;
+            let sources = expand(&a.sources)?;
+            let started = std::time::Instant::now();
+            let report = analysis::report(sources, opts, &queries, &params).await?;
+            tracing::info!(
+                "report: {} requests, {} queries, {} findings in {:.2?}",
+                report.ingest.events,
+                report.queries.len(),
+                report.findings.len(),
+                started.elapsed()
+            );
+            report_input_problems(&report.ingest);
+            render::report(&report, a.output.format, a.output.max_rows, out)?;
+            Ok(if !report.ingest.fully_read() {
+                Outcome::IncompleteInput
+            } else if a.fail_on.fails(&report.findings) {
+                Outcome::Findings
+            } else {
+                Outcome::Clean
+            })
+        }
+        Command::Sql(a) => {
+            let (sql, srcs) = match &a.file {
+                Some(f) => (
+                    std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+                    a.args.clone(),
+                ),
+                None => (a.args[0].clone(), a.args[1..].to_vec()),
+            };
+            if srcs.is_empty() {
+                bail!("no audit source given: name files, directories, globs, or - for stdin");
+            }
+            let sql = bind_free_params(&sql, &a.output.params)?;
+            let opts = scan_options(&a.input)?;
+            let sources = expand(&srcs)?;
+            let started = std::time::Instant::now();
+            let (table, stats) = analysis::sql(sources, opts, &sql).await?;
+            tracing::info!("sql: {} rows from {} requests in {:.2?}", table.rows.len(), stats.events, started.elapsed());
+            report_input_problems(&stats);
+            render::sql_result(&table, a.output.format, a.output.max_rows, out)?;
+            Ok(if stats.fully_read() { Outcome::Clean } else { Outcome::IncompleteInput })
+        }
+        Command::Queries(a) => {
+            match a.command.unwrap_or(QueriesCommand::List) {
+                QueriesCommand::List => {
+                    let t = crate::table::Table {
+                        columns: ["code", "name", "severity", "requires", "title"].map(String::from).to_vec(),
+                        rows: query::registry()?
+                            .iter()
+                            .map(|q| {
+                                vec![
+                                    q.code.clone().into(),
+                                    q.name.clone().into(),
+                                    q.severity.map(|s| s.as_str()).unwrap_or("-").into(),
+                                    q.requires.clone().into(),
+                                    q.title.clone().into(),
+                                ]
+                            })
+                            .collect(),
+                    };
+                    writeln!(out, "{}", render::text_table(&t, 0))?;
+                }
+                QueriesCommand::Explain { code } => {
+                    let q = query::select(std::slice::from_ref(&code))?;
+                    for q in q {
+                        writeln!(out, "{}", q.text.trim_end())?;
+                    }
+                }
+            }
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+/// `--param name=value` for free-form SQL: replaces `${name}`.
+fn bind_free_params(sql: &str, params: &[String]) -> Result<String> {
+    let mut values = std::collections::HashMap::new();
+    for p in params {
+        let (k, v) = p.split_once('=').ok_or_else(|| query::QueryError::BadParamSyntax(p.clone()))?;
+        if !sql.contains(&format!("${{{}}}", k.trim())) {
+            bail!("--param {k}: the SQL has no ${{{k}}}");
+        }
+        values.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(query::bind(sql, &values))
+}

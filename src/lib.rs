@@ -1,0 +1,13 @@
+//! kscope: keeps Kubernetes API servers healthy.
+//!
+//! Audit sources → [`audit`] (one explicit Arrow schema) → DataFusion table `audit` → [`query`] files →
+//! [`finding::Finding`] → [`render`] and an exit code.
+
+pub mod analysis;
+pub mod audit;
+pub mod cli;
+pub mod finding;
+pub mod query;
+pub mod render;
+pub mod table;
+pub mod timearg;

@@ -1,0 +1,342 @@
+//! Queries: one `.sql` file per analysis in `queries/`, with a header, embedded in the binary.
+//!
+//! Header lines start with `-- key: value`; a line starting with `--` and two more spaces continues the
+//! previous value. Keys: `code`, `name`, `title`, `finds`, `why`, `columns`, `param` (repeatable:
+//! `name = default | doc`), `severity`, `requires`, `subject`, `message`, `remediation`, `reference`.
+//! A query with a `severity` produces findings: every row, or only rows whose `severity` column is set.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Severity, Subject};
+use crate::table::Table;
+
+include!(concat!(env!("OUT_DIR"), "/queries.rs"));
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Param {
+    pub name: String,
+    pub default: String,
+    pub doc: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Query {
+    pub file: String,
+    pub code: String,
+    pub name: String,
+    pub title: String,
+    pub finds: String,
+    pub why: String,
+    pub columns: Vec<String>,
+    pub params: Vec<Param>,
+    pub severity: Option<Severity>,
+    pub requires: String,
+    pub subject: Option<String>,
+    pub message: Option<String>,
+    pub remediation: Option<String>,
+    pub reference: Option<String>,
+    #[serde(skip)]
+    pub sql: String,
+    #[serde(skip)]
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{file}: {msg}")]
+    Header { file: String, msg: String },
+    #[error("unknown query code {0:?} (see `kscope queries`)")]
+    UnknownCode(String),
+    #[error("invalid --param {0:?}: expected name=value or CODE.name=value")]
+    BadParamSyntax(String),
+    #[error("--param {0:?}: no selected query has a parameter of that name")]
+    UnknownParam(String),
+    #[error("--param {name}={value:?}: the default is a number, so the value must be one")]
+    NotANumber { name: String, value: String },
+}
+
+/// Parses one query file.
+pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
+    let err = |msg: String| QueryError::Header { file: file.to_string(), msg };
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut body_start = text.len();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim_end();
+        if let Some(rest) = l.strip_prefix("--") {
+            if rest.starts_with("   ") || rest.starts_with('\t') {
+                let Some(last) = fields.last_mut() else {
+                    return Err(err("continuation line before any key".into()));
+                };
+                last.1.push(' ');
+                last.1.push_str(rest.trim());
+            } else if let Some((k, v)) = rest.trim().split_once(':').filter(|(k, _)| !k.contains(' ')) {
+                fields.push((k.trim().to_string(), v.trim().to_string()));
+            } else if !rest.trim().is_empty() {
+                return Err(err(format!("header line is not `-- key: value`: {l:?}")));
+            }
+        } else if !l.trim().is_empty() {
+            body_start = offset;
+            break;
+        }
+        offset += line.len();
+    }
+    let get = |k: &str| fields.iter().find(|(fk, _)| fk == k).map(|(_, v)| v.clone());
+    let need = |k: &str| get(k).filter(|v| !v.is_empty()).ok_or_else(|| err(format!("missing header `{k}`")));
+    let mut params = Vec::new();
+    for (k, v) in &fields {
+        if k == "param" {
+            let (decl, doc) = v.split_once('|').unwrap_or((v, ""));
+            let (name, default) = decl.split_once('=').ok_or_else(|| err(format!("param without default: {v:?}")))?;
+            params.push(Param { name: name.trim().into(), default: default.trim().into(), doc: doc.trim().into() });
+        }
+    }
+    const KNOWN: &[&str] = &[
+        "code", "name", "title", "finds", "why", "columns", "param", "severity", "requires", "subject", "message",
+        "remediation", "reference",
+    ];
+    if let Some((k, _)) = fields.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
+        return Err(err(format!("unknown header key `{k}`")));
+    }
+    let severity = match get("severity") {
+        Some(s) => Some(Severity::parse(&s).ok_or_else(|| err(format!("bad severity {s:?}")))?),
+        None => None,
+    };
+    let q = Query {
+        file: file.to_string(),
+        code: need("code")?,
+        name: need("name")?,
+        title: need("title")?,
+        finds: need("finds")?,
+        why: need("why")?,
+        columns: need("columns")?.split(',').map(|c| c.trim().to_string()).collect(),
+        params,
+        severity,
+        requires: need("requires")?,
+        subject: get("subject"),
+        message: get("message"),
+        remediation: get("remediation"),
+        reference: get("reference"),
+        sql: text[body_start..].trim().trim_end_matches(';').to_string(),
+        text: text.to_string(),
+    };
+    if q.severity.is_some() && (q.subject.is_none() || q.message.is_none() || q.remediation.is_none()) {
+        return Err(err("a query with a severity needs `subject`, `message` and `remediation`".into()));
+    }
+    Ok(q)
+}
+
+static REGISTRY: LazyLock<Result<Vec<Query>, String>> = LazyLock::new(|| {
+    let mut out = Vec::new();
+    for (file, text) in QUERY_FILES {
+        out.push(parse(file, text).map_err(|e| e.to_string())?);
+    }
+    out.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(out)
+});
+
+/// All embedded queries, by code.
+pub fn registry() -> Result<&'static [Query], QueryError> {
+    REGISTRY.as_deref().map_err(|e| QueryError::Header { file: "queries/".into(), msg: e.clone() })
+}
+
+/// The queries to run: all, or those named by code (or name), in registry order.
+pub fn select(codes: &[String]) -> Result<Vec<&'static Query>, QueryError> {
+    let all = registry()?;
+    if codes.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    for c in codes {
+        if !all.iter().any(|q| q.code.eq_ignore_ascii_case(c) || q.name == *c) {
+            return Err(QueryError::UnknownCode(c.clone()));
+        }
+    }
+    Ok(all.iter().filter(|q| codes.iter().any(|c| q.code.eq_ignore_ascii_case(c) || q.name == *c)).collect())
+}
+
+/// `--param` values: `name=value` for every query with that parameter, or `CODE.name=value` for one.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    global: BTreeMap<String, String>,
+    scoped: BTreeMap<(String, String), String>,
+}
+
+impl Params {
+    pub fn parse(args: &[String], queries: &[&Query]) -> Result<Params, QueryError> {
+        let mut p = Params::default();
+        for a in args {
+            let (k, v) = a.split_once('=').ok_or_else(|| QueryError::BadParamSyntax(a.clone()))?;
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() {
+                return Err(QueryError::BadParamSyntax(a.clone()));
+            }
+            let (scope, name) = match k.split_once('.') {
+                Some((code, name)) => (Some(code.to_ascii_uppercase()), name),
+                None => (None, k),
+            };
+            let targets: Vec<&&Query> = queries
+                .iter()
+                .filter(|q| scope.as_ref().is_none_or(|s| q.code == *s) && q.params.iter().any(|p| p.name == name))
+                .collect();
+            if targets.is_empty() {
+                return Err(QueryError::UnknownParam(k.to_string()));
+            }
+            for q in targets {
+                if let Some(def) = q.params.iter().find(|p| p.name == name) {
+                    if def.default.parse::<f64>().is_ok() && v.parse::<f64>().is_err() {
+                        return Err(QueryError::NotANumber { name: name.into(), value: v.into() });
+                    }
+                }
+            }
+            match scope {
+                Some(s) => p.scoped.insert((s, name.to_string()), v.to_string()),
+                None => p.global.insert(name.to_string(), v.to_string()),
+            };
+        }
+        Ok(p)
+    }
+
+    /// The value of each parameter of `q`: override or default.
+    pub fn values_for(&self, q: &Query) -> HashMap<String, String> {
+        q.params
+            .iter()
+            .map(|p| {
+                let v = self
+                    .scoped
+                    .get(&(q.code.clone(), p.name.clone()))
+                    .or_else(|| self.global.get(&p.name))
+                    .unwrap_or(&p.default);
+                (p.name.clone(), v.clone())
+            })
+            .collect()
+    }
+}
+
+/// The SQL with `${name}` replaced: numbers as written, anything else as a quoted string literal.
+pub fn bind(sql: &str, values: &HashMap<String, String>) -> String {
+    let mut out = sql.to_string();
+    for (k, v) in values {
+        let lit = if v.parse::<f64>().is_ok() { v.clone() } else { format!("'{}'", v.replace('\'', "''")) };
+        out = out.replace(&format!("${{{k}}}"), &lit);
+    }
+    out
+}
+
+/// Fills `{column}` and `{param}` placeholders of a message template from one result row.
+pub fn fill(template: &str, table: &Table, row: usize, values: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let key = &after[..close];
+                if let Some(ci) = table.columns.iter().position(|c| c == key) {
+                    out.push_str(&table.display(row, ci));
+                } else if let Some(v) = values.get(key) {
+                    out.push_str(v);
+                } else {
+                    out.push('{');
+                    out.push_str(key);
+                    out.push('}');
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The findings of one query's result: every row, or the rows whose `severity` column is set.
+pub fn findings(q: &Query, table: &Table, values: &HashMap<String, String>, origin: &str) -> Vec<Finding> {
+    let Some(default_sev) = q.severity else { return Vec::new() };
+    let sev_col = table.columns.iter().position(|c| c == "severity");
+    let mut out = Vec::new();
+    for row in 0..table.rows.len() {
+        let sev = match sev_col {
+            Some(ci) => match table.rows[row][ci].as_str().and_then(Severity::parse) {
+                Some(s) => s,
+                None => continue,
+            },
+            None => default_sev,
+        };
+        out.push(Finding {
+            code: q.code.clone(),
+            name: q.name.clone(),
+            severity: sev,
+            subject: Subject {
+                name: fill(q.subject.as_deref().unwrap_or_default(), table, row, values),
+                origin: origin.to_string(),
+            },
+            message: fill(q.message.as_deref().unwrap_or_default(), table, row, values),
+            remediation: fill(q.remediation.as_deref().unwrap_or_default(), table, row, values),
+            reference: q.reference.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: &str = "-- code: T001\n-- name: test-query\n-- title: A test\n-- finds: things\n--   over two lines\n\
+-- why: because\n-- columns: a, b\n-- param: min = 3 | the minimum\n-- param: who = x | a name\n-- severity: warning\n\
+-- requires: Metadata\n-- subject: {a}\n-- message: {a} has {b} (min {min})\n-- remediation: fix {a}\n\nSELECT 1 AS a WHERE 1 >= ${min} AND 'x' = ${who};\n";
+
+    #[test]
+    fn parses_header_and_binds_params() {
+        let q = parse("t.sql", Q).unwrap();
+        assert_eq!(q.code, "T001");
+        assert_eq!(q.finds, "things over two lines");
+        assert_eq!(q.columns, vec!["a", "b"]);
+        assert_eq!(q.params.len(), 2);
+        assert_eq!(q.severity, Some(Severity::Warning));
+        let qs = [&q];
+        let p = Params::parse(&["min=5".into(), "T001.who=o'k".into()], &qs).unwrap();
+        let sql = bind(&q.sql, &p.values_for(&q));
+        assert_eq!(sql, "SELECT 1 AS a WHERE 1 >= 5 AND 'x' = 'o''k'");
+        assert!(matches!(Params::parse(&["nope=1".into()], &qs), Err(QueryError::UnknownParam(_))));
+        assert!(matches!(Params::parse(&["min=abc".into()], &qs), Err(QueryError::NotANumber { .. })));
+        assert!(matches!(Params::parse(&["min".into()], &qs), Err(QueryError::BadParamSyntax(_))));
+    }
+
+    #[test]
+    fn rejects_incomplete_headers() {
+        let e = parse("t.sql", "-- code: T1\nSELECT 1").unwrap_err().to_string();
+        assert!(e.contains("missing header `name`"), "{e}");
+        let e = parse("t.sql", &Q.replace("-- subject: {a}\n", "")).unwrap_err().to_string();
+        assert!(e.contains("needs `subject`"), "{e}");
+        let e = parse("t.sql", &Q.replace("-- why:", "-- wyh:")).unwrap_err().to_string();
+        assert!(e.contains("unknown header key `wyh`"), "{e}");
+    }
+
+    #[test]
+    fn registry_loads_and_codes_are_unique() {
+        let all = registry().unwrap();
+        assert!(all.len() >= 15);
+        let mut codes: Vec<_> = all.iter().map(|q| q.code.as_str()).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        let mut names: Vec<_> = all.iter().map(|q| q.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for q in all {
+            assert!(q.file.contains(&q.code.to_ascii_lowercase()), "{} should be named after its code", q.file);
+            for p in &q.params {
+                assert!(q.sql.contains(&format!("${{{}}}", p.name)), "{}: param {} unused", q.code, p.name);
+            }
+            assert!(q.sql.to_ascii_uppercase().contains("ORDER BY"), "{}: output must be ordered", q.code);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Rendering: the only place that writes results (to the writer the CLI hands in, normally stdout).
+
+use std::io::{self, Write};
+
+use comfy_table::{CellAlignment, ContentArrangement, presets};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::audit::scan::IngestStats;
+use crate::finding::{Finding, Severity};
+use crate::query::Query;
+use crate::table::Table;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// Width of rendered tables: fits a 100-column terminal.
+pub const WIDTH: u16 = 100;
+
+/// One query's result in a report.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub query: Query,
+    pub table: Table,
+    pub findings: Vec<Finding>,
+}
+
+/// A whole `kscope report`.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub queries: Vec<QueryOutput>,
+    pub findings: Vec<Finding>,
+    pub ingest: IngestStats,
+    /// First and last request time in the input.
+    pub time_range: Option<(String, String)>,
+    pub origin: String,
+}
+
+fn is_numeric(v: &Value) -> bool {
+    matches!(v, Value::Number(_))
+}
+
+/// A comfy-table of a result, at most `max_rows` rows (0 = all).
+pub fn text_table(t: &Table, max_rows: usize) -> String {
+    let mut ct = comfy_table::Table::new();
+    ct.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(WIDTH)
+        .set_header(t.columns.iter().map(String::as_str));
+    let n = if max_rows == 0 { t.rows.len() } else { t.rows.len().min(max_rows) };
+    for r in 0..n {
+        ct.add_row((0..t.columns.len()).map(|c| {
+            let cell = comfy_table::Cell::new(t.display(r, c));
+            if t.rows[r].get(c).is_some_and(is_numeric) { cell.set_alignment(CellAlignment::Right) } else { cell }
+        }));
+    }
+    let mut s = ct.to_string();
+    if n < t.rows.len() {
+        s.push_str(&format!("\n… {} more rows (--max-rows 0 shows all)", t.rows.len() - n));
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+pub fn csv(t: &Table, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "{}", t.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
+    for r in 0..t.rows.len() {
+        let line: Vec<String> = (0..t.columns.len()).map(|c| csv_field(&t.display(r, c))).collect();
+        writeln!(w, "{}", line.join(","))?;
+    }
+    Ok(())
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(t: &Table, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "| {} |", t.columns.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "))?;
+    writeln!(w, "|{}|", t.columns.iter().map(|_| "---").collect::<Vec<_>>().join("|"))?;
+    let n = if max_rows == 0 { t.rows.len() } else { t.rows.len().min(max_rows) };
+    for r in 0..n {
+        let cells: Vec<String> = (0..t.columns.len()).map(|c| md_cell(&t.display(r, c))).collect();
+        writeln!(w, "| {} |", cells.join(" | "))?;
+    }
+    if n < t.rows.len() {
+        writeln!(w, "\n_… {} more rows_", t.rows.len() - n)?;
+    }
+    Ok(())
+}
+
+/// Rows as JSON objects keyed by column.
+pub fn json_rows(t: &Table) -> Vec<Value> {
+    t.rows
+        .iter()
+        .map(|r| Value::Object(t.columns.iter().cloned().zip(r.iter().cloned()).collect()))
+        .collect()
+}
+
+/// The result of `kscope sql`.
+pub fn sql_result(t: &Table, format: Format, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => writeln!(w, "{}", text_table(t, max_rows)),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *w, &json_rows(t))?;
+            writeln!(w)
+        }
+        Format::Csv => csv(t, w),
+        Format::Markdown => markdown(t, max_rows, w),
+    }
+}
+
+fn findings_table(findings: &[Finding]) -> Table {
+    Table {
+        columns: vec!["severity".into(), "code".into(), "subject".into(), "message".into()],
+        rows: findings
+            .iter()
+            .map(|f| {
+                vec![
+                    json!(f.severity.as_str()),
+                    json!(f.code),
+                    json!(f.subject.name),
+                    json!(f.message),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Counts of findings per severity, highest first.
+pub fn severity_counts(findings: &[Finding]) -> Vec<(Severity, usize)> {
+    [Severity::Error, Severity::Warning, Severity::Info]
+        .into_iter()
+        .map(|s| (s, findings.iter().filter(|f| f.severity == s).count()))
+        .collect()
+}
+
+fn summary_lines(r: &Report) -> Vec<String> {
+    let i = &r.ingest;
+    let mut lines = vec![format!(
+        "input: {} source(s), {} lines, {} requests ({} ResponseStarted merged with their completion, {} RequestReceived skipped, {} outside the window)",
+        i.sources, i.lines, i.events, i.merged_started, i.skipped_request_received, i.outside_window
+    )];
+    if let Some((a, b)) = &r.time_range {
+        lines.push(format!("time range: {a} .. {b}"));
+    }
+    if !i.fully_read() {
+        lines.push(format!(
+            "NOT FULLY READ: {} malformed line(s), {} unreadable source(s) (details on stderr and in JSON output)",
+            i.malformed,
+            i.read_errors.len()
+        ));
+    }
+    let counts = severity_counts(&r.findings);
+    lines.push(format!(
+        "findings: {}",
+        counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+    ));
+    lines
+}
+
+#[derive(Serialize)]
+struct JsonQuery<'a> {
+    code: &'a str,
+    name: &'a str,
+    title: &'a str,
+    columns: &'a [String],
+    rows: Vec<Value>,
+}
+
+/// The result of `kscope report`.
+pub fn report(r: &Report, format: Format, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            let doc = json!({
+                "origin": r.origin,
+                "time_range": r.time_range.as_ref().map(|(a, b)| json!({"first": a, "last": b})),
+                "input": r.ingest,
+                "queries": r.queries.iter().map(|q| JsonQuery {
+                    code: &q.query.code, name: &q.query.name, title: &q.query.title,
+                    columns: &q.table.columns, rows: json_rows(&q.table),
+                }).collect::<Vec<_>>(),
+                "findings": r.findings,
+                "summary": severity_counts(&r.findings).into_iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            });
+            serde_json::to_writer_pretty(&mut *w, &doc)?;
+            writeln!(w)
+        }
+        Format::Csv => {
+            // one CSV block per query, separated by a `# CODE title` line
+            for q in &r.queries {
+                writeln!(w, "# {} {}", q.query.code, q.query.title)?;
+                csv(&q.table, w)?;
+                writeln!(w)?;
+            }
+            writeln!(w, "# findings")?;
+            csv(&findings_table(&r.findings), w)
+        }
+        Format::Markdown => {
+            for q in &r.queries {
+                writeln!(w, "## {} {}\n\n{}\n", q.query.code, q.query.title, q.query.finds)?;
+                if q.table.rows.is_empty() {
+                    writeln!(w, "_no rows_\n")?;
+                } else {
+                    markdown(&q.table, max_rows, w)?;
+                    writeln!(w)?;
+                }
+            }
+            writeln!(w, "## Summary\n")?;
+            for l in summary_lines(r) {
+                writeln!(w, "- {l}")?;
+            }
+            if !r.findings.is_empty() {
+                writeln!(w, "\n## Findings\n")?;
+                markdown(&findings_table(&r.findings), 0, w)?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            for q in &r.queries {
+                writeln!(w, "{} {}", q.query.code, q.query.title)?;
+                writeln!(w, "{}", q.query.finds)?;
+                if q.table.rows.is_empty() {
+                    writeln!(w, "(no rows)\n")?;
+                } else {
+                    writeln!(w, "{}\n", text_table(&q.table, max_rows))?;
+                }
+            }
+            writeln!(w, "Summary")?;
+            for l in summary_lines(r) {
+                writeln!(w, "  {l}")?;
+            }
+            if !r.findings.is_empty() {
+                writeln!(w, "\nFindings")?;
+                writeln!(w, "{}", text_table(&findings_table(&r.findings), 0))?;
+            }
+            Ok(())
+        }
+    }
+}
