@@ -1,12 +1,12 @@
 -- code: AUD010
 -- name: list-classes
 -- title: LIST requests by how the server answers them
--- finds: Every LIST by client and resource, classified: `cache` served from the watch cache
+-- finds: Every LIST by client and resource, classified by how the server answers it. `cache`: served from the watch cache
 --   (`resourceVersion=0`, `resourceVersionMatch=NotOlderThan`, or a non-zero resourceVersion without
---   limit), `consistent` a quorum read of the latest state (no resourceVersion; served by etcd before
---   consistent reads from cache, 1.31+), `paged` part of a `limit`/`continue` chain (`continued`: a
---   later page), `selector` filtered by label or field selector, `by_name` a `metadata.name=` field
---   selector, `cluster_wide` with no namespace. Classes overlap; each column counts its own test.
+--   limit); `consistent`: a quorum read of the latest state (no resourceVersion; served by etcd before
+--   consistent reads from cache, 1.31+); `paged`: part of a `limit`/`continue` chain (`continued`: a
+--   later page), `selector` filtered by label or field selector; `by_name`: a `metadata.name=` field
+--   selector; `cluster_wide`: no namespace. Classes overlap; each column counts its own test.
 -- why: The cost of a LIST depends on where it is served: a cache read costs memory and CPU in the
 --   API server, a consistent read of a large collection makes etcd read and the API server decode every
 --   object, and a selector does not make the read smaller (objects are filtered after they are read).

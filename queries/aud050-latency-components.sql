@@ -4,18 +4,18 @@
 -- finds: For requests that carry `apiserver.latency.k8s.io/*` annotations (the API server adds them to
 --   slow requests), by verb and resource: count, p99 total latency and the mean time in each component:
 --   APF queue wait, etcd, mutating and validating admission webhooks, response serialisation and write.
---   Rows whose mean webhook time reaches `webhook_ms` or mean APF wait reaches `apf_wait_ms` are warnings.
+--   Rows whose mean webhook time reaches `max_webhook_ms` or mean APF wait reaches `max_apf_wait_ms` are warnings.
 -- why: A slow request is slow somewhere: etcd (storage latency, large objects), admission webhooks (a
 --   slow or failing webhook on the critical path), APF queuing (the priority level is saturated) or
 --   serialisation (huge responses). Total latency is computed from the timestamps; the annotation
 --   `apiserver.latency.k8s.io/total` is never used (only written above 500 ms, negative on 1.34+).
 -- columns: verb, resource, requests, p99_ms, apf_wait_ms, etcd_ms, webhooks_ms, serialize_ms, write_ms, severity
--- param: webhook_ms = 500 | mean admission webhook time (ms) that makes a row a warning
--- param: apf_wait_ms = 1000 | mean APF queue wait (ms) that makes a row a warning
+-- param: max_webhook_ms = 500 | mean admission webhook time (ms) that makes a row a warning
+-- param: max_apf_wait_ms = 1000 | mean APF queue wait (ms) that makes a row a warning
 -- severity: warning
 -- subject: {verb} {resource}
 -- message: {requests} slow {verb} requests of {resource} (p99 {p99_ms} ms) spent on average {webhooks_ms} ms in
---   admission webhooks and {apf_wait_ms} ms queued by APF; thresholds {webhook_ms} ms and {apf_wait_ms} ms
+--   admission webhooks and {apf_wait_ms} ms queued by APF; thresholds {max_webhook_ms} ms and {max_apf_wait_ms} ms
 -- remediation: Webhooks: lower their timeoutSeconds, scope them with namespaceSelector/objectSelector, fix or
 --   scale the webhook backend. APF: give the traffic its own priority level or reduce it.
 -- requires: Metadata (annotations are written for slow requests)
@@ -36,6 +36,6 @@ WITH s AS (
   GROUP BY 1, 2
 )
 SELECT *,
-  CASE WHEN webhooks_ms >= ${webhook_ms} OR apf_wait_ms >= ${apf_wait_ms} THEN 'warning' END AS severity
+  CASE WHEN webhooks_ms >= ${max_webhook_ms} OR apf_wait_ms >= ${max_apf_wait_ms} THEN 'warning' END AS severity
 FROM s
 ORDER BY requests DESC, verb, resource

@@ -15,14 +15,20 @@ use crate::table::Table;
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     #[error("query {code} ({file}) failed: {source}")]
-    Query { code: String, file: String, source: datafusion::error::DataFusionError },
+    Query {
+        code: String,
+        file: String,
+        source: datafusion::error::DataFusionError,
+    },
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
 
 /// A DataFusion session sized for the scan.
 pub fn session(opts: &ScanOptions) -> SessionContext {
-    let cfg = SessionConfig::new().with_target_partitions(opts.partitions.max(1)).with_information_schema(true);
+    let cfg = SessionConfig::new()
+        .with_target_partitions(opts.partitions.max(1))
+        .with_information_schema(true);
     SessionContext::new_with_config(cfg)
 }
 
@@ -31,7 +37,11 @@ pub fn origin(sources: &[SourceSpec]) -> String {
     match sources {
         [] => "audit log: (none)".into(),
         [one] => format!("audit log: {}", one.label()),
-        [first, ..] => format!("audit log: {} and {} more", first.label(), sources.len() - 1),
+        [first, ..] => format!(
+            "audit log: {} and {} more",
+            first.label(),
+            sources.len() - 1
+        ),
     }
 }
 
@@ -51,8 +61,18 @@ pub async fn report(
     for q in queries {
         let values = params.values_for(q);
         let sql = query::bind(&q.sql, &values);
-        let wrap = |source| AnalysisError::Query { code: q.code.clone(), file: q.file.clone(), source };
-        planner.sql(&sql).await.map_err(wrap)?.create_physical_plan().await.map_err(wrap)?;
+        let wrap = |source| AnalysisError::Query {
+            code: q.code.clone(),
+            file: q.file.clone(),
+            source,
+        };
+        planner
+            .sql(&sql)
+            .await
+            .map_err(wrap)?
+            .create_physical_plan()
+            .await
+            .map_err(wrap)?;
         bound.push((*q, sql, values));
     }
     let mut cols = table.projected_columns();
@@ -67,35 +87,62 @@ pub async fn report(
     let mut outputs = Vec::new();
     let mut all_findings = Vec::new();
     for (q, sql, values) in bound {
-        let wrap = |source| AnalysisError::Query { code: q.code.clone(), file: q.file.clone(), source };
+        let wrap = |source| AnalysisError::Query {
+            code: q.code.clone(),
+            file: q.file.clone(),
+            source,
+        };
         let df = ctx.sql(&sql).await.map_err(wrap)?;
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(wrap)?;
         let t = Table::from_batches(&schema, &batches);
         let findings = query::findings(q, &t, &values, &origin);
         all_findings.extend(findings.iter().cloned());
-        outputs.push(QueryOutput { query: q.clone(), table: t, findings });
+        outputs.push(QueryOutput {
+            query: q.clone(),
+            table: t,
+            findings,
+        });
     }
-    all_findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)));
+    all_findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.code.cmp(&b.code))
+    });
 
     let range = ctx
-        .sql("SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit")
+        .sql(
+            "SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit",
+        )
         .await?
         .collect()
         .await?;
     let rt = range.first().and_then(|b| {
         let t = Table::from_batches(b.schema().as_ref(), std::slice::from_ref(b));
-        match (t.rows.first()?.first()?.as_str(), t.rows.first()?.get(1)?.as_str()) {
+        match (
+            t.rows.first()?.first()?.as_str(),
+            t.rows.first()?.get(1)?.as_str(),
+        ) {
             (Some(a), Some(b)) => Some((a.to_string(), b.to_string())),
             _ => None,
         }
     });
-    Ok(Report { queries: outputs, findings: all_findings, ingest, time_range: rt, origin })
+    Ok(Report {
+        queries: outputs,
+        findings: all_findings,
+        ingest,
+        time_range: rt,
+        origin,
+    })
 }
 
 /// Runs one SQL statement over the sources. Streams the input, except stdin, which is read once
 /// into memory so that SQL scanning `audit` more than once still sees it.
-pub async fn sql(sources: Vec<SourceSpec>, opts: ScanOptions, sql: &str) -> Result<(Table, IngestStats), AnalysisError> {
+pub async fn sql(
+    sources: Vec<SourceSpec>,
+    opts: ScanOptions,
+    sql: &str,
+) -> Result<(Table, IngestStats), AnalysisError> {
     let ctx = session(&opts);
     let table = Arc::new(AuditTable::new(sources.clone(), opts.clone()));
     let preloaded = if sources.contains(&SourceSpec::Stdin) {

@@ -157,10 +157,18 @@ fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
     let now = timearg::now_micros();
     let mut o = ScanOptions::default();
     if let Some(s) = &a.since {
-        o.since_us = Some(timearg::parse(s, now).map_err(anyhow::Error::msg).with_context(|| format!("invalid --since {s:?}"))?);
+        o.since_us = Some(
+            timearg::parse(s, now)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("invalid --since {s:?}"))?,
+        );
     }
     if let Some(s) = &a.until {
-        o.until_us = Some(timearg::parse(s, now).map_err(anyhow::Error::msg).with_context(|| format!("invalid --until {s:?}"))?);
+        o.until_us = Some(
+            timearg::parse(s, now)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("invalid --until {s:?}"))?,
+        );
     }
     if let (Some(a), Some(b)) = (o.since_us, o.until_us) {
         if a >= b {
@@ -192,7 +200,10 @@ fn report_input_problems(stats: &IngestStats) {
             eprintln!("kscope: malformed: {}: {}", m.source, m.reason);
         }
         if stats.malformed as usize > stats.malformed_samples.len() {
-            eprintln!("kscope: … and {} more malformed line(s)", stats.malformed as usize - stats.malformed_samples.len());
+            eprintln!(
+                "kscope: … and {} more malformed line(s)",
+                stats.malformed as usize - stats.malformed_samples.len()
+            );
         }
     }
     for e in &stats.read_errors {
@@ -229,7 +240,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         Command::Sql(a) => {
             let (sql, srcs) = match &a.file {
                 Some(f) => (
-                    std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("cannot read {}", f.display()))?,
                     a.args.clone(),
                 ),
                 None => (a.args[0].clone(), a.args[1..].to_vec()),
@@ -242,16 +254,27 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             let sources = expand(&srcs)?;
             let started = std::time::Instant::now();
             let (table, stats) = analysis::sql(sources, opts, &sql).await?;
-            tracing::info!("sql: {} rows from {} requests in {:.2?}", table.rows.len(), stats.events, started.elapsed());
+            tracing::info!(
+                "sql: {} rows from {} requests in {:.2?}",
+                table.rows.len(),
+                stats.events,
+                started.elapsed()
+            );
             report_input_problems(&stats);
             render::sql_result(&table, a.output.format, a.output.max_rows, out)?;
-            Ok(if stats.fully_read() { Outcome::Clean } else { Outcome::IncompleteInput })
+            Ok(if stats.fully_read() {
+                Outcome::Clean
+            } else {
+                Outcome::IncompleteInput
+            })
         }
         Command::Queries(a) => {
             match a.command.unwrap_or(QueriesCommand::List) {
                 QueriesCommand::List => {
                     let t = crate::table::Table {
-                        columns: ["code", "name", "severity", "requires", "title"].map(String::from).to_vec(),
+                        columns: ["code", "name", "severity", "requires", "title"]
+                            .map(String::from)
+                            .to_vec(),
                         rows: query::registry()?
                             .iter()
                             .map(|q| {
@@ -283,7 +306,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
 fn bind_free_params(sql: &str, params: &[String]) -> Result<String> {
     let mut values = std::collections::HashMap::new();
     for p in params {
-        let (k, v) = p.split_once('=').ok_or_else(|| query::QueryError::BadParamSyntax(p.clone()))?;
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| query::QueryError::BadParamSyntax(p.clone()))?;
         if !sql.contains(&format!("${{{}}}", k.trim())) {
             bail!("--param {k}: the SQL has no ${{{k}}}");
         }

@@ -60,7 +60,10 @@ pub enum QueryError {
 
 /// Parses one query file.
 pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
-    let err = |msg: String| QueryError::Header { file: file.to_string(), msg };
+    let err = |msg: String| QueryError::Header {
+        file: file.to_string(),
+        msg,
+    };
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut body_start = text.len();
     let mut offset = 0;
@@ -73,7 +76,11 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
                 };
                 last.1.push(' ');
                 last.1.push_str(rest.trim());
-            } else if let Some((k, v)) = rest.trim().split_once(':').filter(|(k, _)| !k.contains(' ')) {
+            } else if let Some((k, v)) = rest
+                .trim()
+                .split_once(':')
+                .filter(|(k, _)| !k.contains(' '))
+            {
                 fields.push((k.trim().to_string(), v.trim().to_string()));
             } else if !rest.trim().is_empty() {
                 return Err(err(format!("header line is not `-- key: value`: {l:?}")));
@@ -84,19 +91,45 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         }
         offset += line.len();
     }
-    let get = |k: &str| fields.iter().find(|(fk, _)| fk == k).map(|(_, v)| v.clone());
-    let need = |k: &str| get(k).filter(|v| !v.is_empty()).ok_or_else(|| err(format!("missing header `{k}`")));
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(fk, _)| fk == k)
+            .map(|(_, v)| v.clone())
+    };
+    let need = |k: &str| {
+        get(k)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| err(format!("missing header `{k}`")))
+    };
     let mut params = Vec::new();
     for (k, v) in &fields {
         if k == "param" {
             let (decl, doc) = v.split_once('|').unwrap_or((v, ""));
-            let (name, default) = decl.split_once('=').ok_or_else(|| err(format!("param without default: {v:?}")))?;
-            params.push(Param { name: name.trim().into(), default: default.trim().into(), doc: doc.trim().into() });
+            let (name, default) = decl
+                .split_once('=')
+                .ok_or_else(|| err(format!("param without default: {v:?}")))?;
+            params.push(Param {
+                name: name.trim().into(),
+                default: default.trim().into(),
+                doc: doc.trim().into(),
+            });
         }
     }
     const KNOWN: &[&str] = &[
-        "code", "name", "title", "finds", "why", "columns", "param", "severity", "requires", "subject", "message",
-        "remediation", "reference",
+        "code",
+        "name",
+        "title",
+        "finds",
+        "why",
+        "columns",
+        "param",
+        "severity",
+        "requires",
+        "subject",
+        "message",
+        "remediation",
+        "reference",
     ];
     if let Some((k, _)) = fields.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
         return Err(err(format!("unknown header key `{k}`")));
@@ -112,7 +145,10 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         title: need("title")?,
         finds: need("finds")?,
         why: need("why")?,
-        columns: need("columns")?.split(',').map(|c| c.trim().to_string()).collect(),
+        columns: need("columns")?
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect(),
         params,
         severity,
         requires: need("requires")?,
@@ -123,8 +159,12 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         sql: text[body_start..].trim().trim_end_matches(';').to_string(),
         text: text.to_string(),
     };
-    if q.severity.is_some() && (q.subject.is_none() || q.message.is_none() || q.remediation.is_none()) {
-        return Err(err("a query with a severity needs `subject`, `message` and `remediation`".into()));
+    if q.severity.is_some()
+        && (q.subject.is_none() || q.message.is_none() || q.remediation.is_none())
+    {
+        return Err(err(
+            "a query with a severity needs `subject`, `message` and `remediation`".into(),
+        ));
     }
     Ok(q)
 }
@@ -140,7 +180,10 @@ static REGISTRY: LazyLock<Result<Vec<Query>, String>> = LazyLock::new(|| {
 
 /// All embedded queries, by code.
 pub fn registry() -> Result<&'static [Query], QueryError> {
-    REGISTRY.as_deref().map_err(|e| QueryError::Header { file: "queries/".into(), msg: e.clone() })
+    REGISTRY.as_deref().map_err(|e| QueryError::Header {
+        file: "queries/".into(),
+        msg: e.clone(),
+    })
 }
 
 /// The queries to run: all, or those named by code (or name), in registry order.
@@ -150,11 +193,21 @@ pub fn select(codes: &[String]) -> Result<Vec<&'static Query>, QueryError> {
         return Ok(all.iter().collect());
     }
     for c in codes {
-        if !all.iter().any(|q| q.code.eq_ignore_ascii_case(c) || q.name == *c) {
+        if !all
+            .iter()
+            .any(|q| q.code.eq_ignore_ascii_case(c) || q.name == *c)
+        {
             return Err(QueryError::UnknownCode(c.clone()));
         }
     }
-    Ok(all.iter().filter(|q| codes.iter().any(|c| q.code.eq_ignore_ascii_case(c) || q.name == *c)).collect())
+    Ok(all
+        .iter()
+        .filter(|q| {
+            codes
+                .iter()
+                .any(|c| q.code.eq_ignore_ascii_case(c) || q.name == *c)
+        })
+        .collect())
 }
 
 /// `--param` values: `name=value` for every query with that parameter, or `CODE.name=value` for one.
@@ -168,7 +221,9 @@ impl Params {
     pub fn parse(args: &[String], queries: &[&Query]) -> Result<Params, QueryError> {
         let mut p = Params::default();
         for a in args {
-            let (k, v) = a.split_once('=').ok_or_else(|| QueryError::BadParamSyntax(a.clone()))?;
+            let (k, v) = a
+                .split_once('=')
+                .ok_or_else(|| QueryError::BadParamSyntax(a.clone()))?;
             let (k, v) = (k.trim(), v.trim());
             if k.is_empty() {
                 return Err(QueryError::BadParamSyntax(a.clone()));
@@ -179,7 +234,10 @@ impl Params {
             };
             let targets: Vec<&&Query> = queries
                 .iter()
-                .filter(|q| scope.as_ref().is_none_or(|s| q.code == *s) && q.params.iter().any(|p| p.name == name))
+                .filter(|q| {
+                    scope.as_ref().is_none_or(|s| q.code == *s)
+                        && q.params.iter().any(|p| p.name == name)
+                })
                 .collect();
             if targets.is_empty() {
                 return Err(QueryError::UnknownParam(k.to_string()));
@@ -187,7 +245,10 @@ impl Params {
             for q in targets {
                 if let Some(def) = q.params.iter().find(|p| p.name == name) {
                     if def.default.parse::<f64>().is_ok() && v.parse::<f64>().is_err() {
-                        return Err(QueryError::NotANumber { name: name.into(), value: v.into() });
+                        return Err(QueryError::NotANumber {
+                            name: name.into(),
+                            value: v.into(),
+                        });
                     }
                 }
             }
@@ -219,7 +280,11 @@ impl Params {
 pub fn bind(sql: &str, values: &HashMap<String, String>) -> String {
     let mut out = sql.to_string();
     for (k, v) in values {
-        let lit = if v.parse::<f64>().is_ok() { v.clone() } else { format!("'{}'", v.replace('\'', "''")) };
+        let lit = if v.parse::<f64>().is_ok() {
+            v.clone()
+        } else {
+            format!("'{}'", v.replace('\'', "''"))
+        };
         out = out.replace(&format!("${{{k}}}"), &lit);
     }
     out
@@ -236,7 +301,8 @@ pub fn fill(template: &str, table: &Table, row: usize, values: &HashMap<String, 
             Some(close) => {
                 let key = &after[..close];
                 if let Some(ci) = table.columns.iter().position(|c| c == key) {
-                    out.push_str(&table.display(row, ci));
+                    let v = table.display(row, ci);
+                    out.push_str(if v.is_empty() { "n/a" } else { &v });
                 } else if let Some(v) = values.get(key) {
                     out.push_str(v);
                 } else {
@@ -257,8 +323,15 @@ pub fn fill(template: &str, table: &Table, row: usize, values: &HashMap<String, 
 }
 
 /// The findings of one query's result: every row, or the rows whose `severity` column is set.
-pub fn findings(q: &Query, table: &Table, values: &HashMap<String, String>, origin: &str) -> Vec<Finding> {
-    let Some(default_sev) = q.severity else { return Vec::new() };
+pub fn findings(
+    q: &Query,
+    table: &Table,
+    values: &HashMap<String, String>,
+    origin: &str,
+) -> Vec<Finding> {
+    let Some(default_sev) = q.severity else {
+        return Vec::new();
+    };
     let sev_col = table.columns.iter().position(|c| c == "severity");
     let mut out = Vec::new();
     for row in 0..table.rows.len() {
@@ -278,7 +351,12 @@ pub fn findings(q: &Query, table: &Table, values: &HashMap<String, String>, orig
                 origin: origin.to_string(),
             },
             message: fill(q.message.as_deref().unwrap_or_default(), table, row, values),
-            remediation: fill(q.remediation.as_deref().unwrap_or_default(), table, row, values),
+            remediation: fill(
+                q.remediation.as_deref().unwrap_or_default(),
+                table,
+                row,
+                values,
+            ),
             reference: q.reference.clone(),
         });
     }
@@ -305,18 +383,33 @@ mod tests {
         let p = Params::parse(&["min=5".into(), "T001.who=o'k".into()], &qs).unwrap();
         let sql = bind(&q.sql, &p.values_for(&q));
         assert_eq!(sql, "SELECT 1 AS a WHERE 1 >= 5 AND 'x' = 'o''k'");
-        assert!(matches!(Params::parse(&["nope=1".into()], &qs), Err(QueryError::UnknownParam(_))));
-        assert!(matches!(Params::parse(&["min=abc".into()], &qs), Err(QueryError::NotANumber { .. })));
-        assert!(matches!(Params::parse(&["min".into()], &qs), Err(QueryError::BadParamSyntax(_))));
+        assert!(matches!(
+            Params::parse(&["nope=1".into()], &qs),
+            Err(QueryError::UnknownParam(_))
+        ));
+        assert!(matches!(
+            Params::parse(&["min=abc".into()], &qs),
+            Err(QueryError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            Params::parse(&["min".into()], &qs),
+            Err(QueryError::BadParamSyntax(_))
+        ));
     }
 
     #[test]
     fn rejects_incomplete_headers() {
-        let e = parse("t.sql", "-- code: T1\nSELECT 1").unwrap_err().to_string();
+        let e = parse("t.sql", "-- code: T1\nSELECT 1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing header `name`"), "{e}");
-        let e = parse("t.sql", &Q.replace("-- subject: {a}\n", "")).unwrap_err().to_string();
+        let e = parse("t.sql", &Q.replace("-- subject: {a}\n", ""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs `subject`"), "{e}");
-        let e = parse("t.sql", &Q.replace("-- why:", "-- wyh:")).unwrap_err().to_string();
+        let e = parse("t.sql", &Q.replace("-- why:", "-- wyh:"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown header key `wyh`"), "{e}");
     }
 
@@ -332,11 +425,24 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
         for q in all {
-            assert!(q.file.contains(&q.code.to_ascii_lowercase()), "{} should be named after its code", q.file);
+            assert!(
+                q.file.contains(&q.code.to_ascii_lowercase()),
+                "{} should be named after its code",
+                q.file
+            );
             for p in &q.params {
-                assert!(q.sql.contains(&format!("${{{}}}", p.name)), "{}: param {} unused", q.code, p.name);
+                assert!(
+                    q.sql.contains(&format!("${{{}}}", p.name)),
+                    "{}: param {} unused",
+                    q.code,
+                    p.name
+                );
             }
-            assert!(q.sql.to_ascii_uppercase().contains("ORDER BY"), "{}: output must be ordered", q.code);
+            assert!(
+                q.sql.to_ascii_uppercase().contains("ORDER BY"),
+                "{}: output must be ordered",
+                q.code
+            );
         }
     }
 }

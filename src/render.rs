@@ -46,6 +46,31 @@ fn is_numeric(v: &Value) -> bool {
     matches!(v, Value::Number(_))
 }
 
+/// The first sentence of a text, wrapped to [`WIDTH`] columns.
+pub fn one_line(text: &str) -> String {
+    let end = text.find(". ").map(|i| i + 1).unwrap_or(text.len());
+    wrap(&text[..end], WIDTH as usize)
+}
+
+/// Greedy word wrap.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if col > 0 && col + 1 + w > width {
+            out.push('\n');
+            col = 0;
+        } else if col > 0 {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += w;
+    }
+    out
+}
+
 /// A comfy-table of a result, at most `max_rows` rows (0 = all).
 pub fn text_table(t: &Table, max_rows: usize) -> String {
     let mut ct = comfy_table::Table::new();
@@ -53,28 +78,53 @@ pub fn text_table(t: &Table, max_rows: usize) -> String {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(WIDTH)
         .set_header(t.columns.iter().map(String::as_str));
-    let n = if max_rows == 0 { t.rows.len() } else { t.rows.len().min(max_rows) };
+    let n = if max_rows == 0 {
+        t.rows.len()
+    } else {
+        t.rows.len().min(max_rows)
+    };
     for r in 0..n {
         ct.add_row((0..t.columns.len()).map(|c| {
             let cell = comfy_table::Cell::new(t.display(r, c));
-            if t.rows[r].get(c).is_some_and(is_numeric) { cell.set_alignment(CellAlignment::Right) } else { cell }
+            if t.rows[r].get(c).is_some_and(is_numeric) {
+                cell.set_alignment(CellAlignment::Right)
+            } else {
+                cell
+            }
         }));
     }
     let mut s = ct.to_string();
     if n < t.rows.len() {
-        s.push_str(&format!("\n… {} more rows (--max-rows 0 shows all)", t.rows.len() - n));
+        s.push_str(&format!(
+            "\n… {} more rows (--max-rows 0 shows all)",
+            t.rows.len() - n
+        ));
     }
     s
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 pub fn csv(t: &Table, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(w, "{}", t.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
+    writeln!(
+        w,
+        "{}",
+        t.columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
     for r in 0..t.rows.len() {
-        let line: Vec<String> = (0..t.columns.len()).map(|c| csv_field(&t.display(r, c))).collect();
+        let line: Vec<String> = (0..t.columns.len())
+            .map(|c| csv_field(&t.display(r, c)))
+            .collect();
         writeln!(w, "{}", line.join(","))?;
     }
     Ok(())
@@ -85,11 +135,33 @@ fn md_cell(s: &str) -> String {
 }
 
 pub fn markdown(t: &Table, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(w, "| {} |", t.columns.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "))?;
-    writeln!(w, "|{}|", t.columns.iter().map(|_| "---").collect::<Vec<_>>().join("|"))?;
-    let n = if max_rows == 0 { t.rows.len() } else { t.rows.len().min(max_rows) };
+    writeln!(
+        w,
+        "| {} |",
+        t.columns
+            .iter()
+            .map(|c| md_cell(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    )?;
+    writeln!(
+        w,
+        "|{}|",
+        t.columns
+            .iter()
+            .map(|_| "---")
+            .collect::<Vec<_>>()
+            .join("|")
+    )?;
+    let n = if max_rows == 0 {
+        t.rows.len()
+    } else {
+        t.rows.len().min(max_rows)
+    };
     for r in 0..n {
-        let cells: Vec<String> = (0..t.columns.len()).map(|c| md_cell(&t.display(r, c))).collect();
+        let cells: Vec<String> = (0..t.columns.len())
+            .map(|c| md_cell(&t.display(r, c)))
+            .collect();
         writeln!(w, "| {} |", cells.join(" | "))?;
     }
     if n < t.rows.len() {
@@ -121,7 +193,12 @@ pub fn sql_result(t: &Table, format: Format, max_rows: usize, w: &mut dyn Write)
 
 fn findings_table(findings: &[Finding]) -> Table {
     Table {
-        columns: vec!["severity".into(), "code".into(), "subject".into(), "message".into()],
+        columns: vec![
+            "severity".into(),
+            "code".into(),
+            "subject".into(),
+            "message".into(),
+        ],
         rows: findings
             .iter()
             .map(|f| {
@@ -148,7 +225,12 @@ fn summary_lines(r: &Report) -> Vec<String> {
     let i = &r.ingest;
     let mut lines = vec![format!(
         "input: {} source(s), {} lines, {} requests ({} ResponseStarted merged with their completion, {} RequestReceived skipped, {} outside the window)",
-        i.sources, i.lines, i.events, i.merged_started, i.skipped_request_received, i.outside_window
+        i.sources,
+        i.lines,
+        i.events,
+        i.merged_started,
+        i.skipped_request_received,
+        i.outside_window
     )];
     if let Some((a, b)) = &r.time_range {
         lines.push(format!("time range: {a} .. {b}"));
@@ -163,7 +245,11 @@ fn summary_lines(r: &Report) -> Vec<String> {
     let counts = severity_counts(&r.findings);
     lines.push(format!(
         "findings: {}",
-        counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+        counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     lines
 }
@@ -207,7 +293,11 @@ pub fn report(r: &Report, format: Format, max_rows: usize, w: &mut dyn Write) ->
         }
         Format::Markdown => {
             for q in &r.queries {
-                writeln!(w, "## {} {}\n\n{}\n", q.query.code, q.query.title, q.query.finds)?;
+                writeln!(
+                    w,
+                    "## {} {}\n\n{}\n",
+                    q.query.code, q.query.title, q.query.finds
+                )?;
                 if q.table.rows.is_empty() {
                     writeln!(w, "_no rows_\n")?;
                 } else {
@@ -228,7 +318,7 @@ pub fn report(r: &Report, format: Format, max_rows: usize, w: &mut dyn Write) ->
         Format::Table => {
             for q in &r.queries {
                 writeln!(w, "{} {}", q.query.code, q.query.title)?;
-                writeln!(w, "{}", q.query.finds)?;
+                writeln!(w, "{}", one_line(&q.query.finds))?;
                 if q.table.rows.is_empty() {
                     writeln!(w, "(no rows)\n")?;
                 } else {
@@ -237,7 +327,9 @@ pub fn report(r: &Report, format: Format, max_rows: usize, w: &mut dyn Write) ->
             }
             writeln!(w, "Summary")?;
             for l in summary_lines(r) {
-                writeln!(w, "  {l}")?;
+                for (i, part) in wrap(&l, WIDTH as usize - 4).lines().enumerate() {
+                    writeln!(w, "{}{part}", if i == 0 { "  " } else { "    " })?;
+                }
             }
             if !r.findings.is_empty() {
                 writeln!(w, "\nFindings")?;

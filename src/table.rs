@@ -1,8 +1,8 @@
 //! Query results as plain rows of JSON values: what renderers and findings read.
 
 use datafusion::arrow::array::{
-    Array, AsArray, BooleanArray, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, UInt8Array,
-    UInt16Array, UInt32Array, UInt64Array,
+    Array, AsArray, BooleanArray, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array,
+    Int64Array, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -16,7 +16,10 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn from_batches(schema: &datafusion::arrow::datatypes::Schema, batches: &[RecordBatch]) -> Table {
+    pub fn from_batches(
+        schema: &datafusion::arrow::datatypes::Schema,
+        batches: &[RecordBatch],
+    ) -> Table {
         let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
         let mut rows = Vec::new();
         for b in batches {
@@ -33,7 +36,9 @@ impl Table {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => match n.as_f64() {
-                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => {
+                    format!("{}", f as i64)
+                }
                 _ => n.to_string(),
             },
             Some(v) => v.to_string(),
@@ -61,7 +66,9 @@ pub fn cell(a: &dyn Array, i: usize) -> Value {
     }
     macro_rules! num {
         ($t:ty) => {
-            a.as_any().downcast_ref::<$t>().map(|x| Value::from(x.value(i)))
+            a.as_any()
+                .downcast_ref::<$t>()
+                .map(|x| Value::from(x.value(i)))
         };
     }
     let v = match a.data_type() {
@@ -73,27 +80,55 @@ pub fn cell(a: &dyn Array, i: usize) -> Value {
         DataType::UInt16 => num!(UInt16Array),
         DataType::UInt32 => num!(UInt32Array),
         DataType::UInt64 => num!(UInt64Array),
-        DataType::Float32 => a.as_any().downcast_ref::<Float32Array>().map(|x| float(x.value(i) as f64)),
-        DataType::Float64 => a.as_any().downcast_ref::<Float64Array>().map(|x| float(x.value(i))),
-        DataType::Boolean => a.as_any().downcast_ref::<BooleanArray>().map(|x| Value::Bool(x.value(i))),
+        DataType::Float32 => a
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .map(|x| float(x.value(i) as f64)),
+        DataType::Float64 => a
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .map(|x| float(x.value(i))),
+        DataType::Boolean => a
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .map(|x| Value::Bool(x.value(i))),
         DataType::Utf8 => Some(Value::String(a.as_string::<i32>().value(i).to_string())),
         DataType::LargeUtf8 => Some(Value::String(a.as_string::<i64>().value(i).to_string())),
         DataType::Utf8View => Some(Value::String(a.as_string_view().value(i).to_string())),
+        DataType::List(_) => a.as_list_opt::<i32>().map(|l| {
+            let items = l.value(i);
+            Value::Array((0..items.len()).map(|j| cell(items.as_ref(), j)).collect())
+        }),
+        DataType::Map(_, _) => a.as_map_opt().map(|m| {
+            let entries = m.value(i);
+            let (k, v) = (entries.column(0), entries.column(1));
+            Value::Object(
+                (0..entries.len())
+                    .map(|j| {
+                        let key = match cell(k.as_ref(), j) {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        (key, cell(v.as_ref(), j))
+                    })
+                    .collect(),
+            )
+        }),
         DataType::Timestamp(unit, _) => {
-            let p = a.as_any().downcast_ref::<datafusion::arrow::array::PrimitiveArray<datafusion::arrow::datatypes::Int64Type>>();
             let raw = match unit {
-                TimeUnit::Second => a.as_primitive_opt::<datafusion::arrow::datatypes::TimestampSecondType>().map(|x| x.value(i)),
-                TimeUnit::Millisecond => {
-                    a.as_primitive_opt::<datafusion::arrow::datatypes::TimestampMillisecondType>().map(|x| x.value(i))
-                }
-                TimeUnit::Microsecond => {
-                    a.as_primitive_opt::<datafusion::arrow::datatypes::TimestampMicrosecondType>().map(|x| x.value(i))
-                }
-                TimeUnit::Nanosecond => {
-                    a.as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>().map(|x| x.value(i))
-                }
+                TimeUnit::Second => a
+                    .as_primitive_opt::<datafusion::arrow::datatypes::TimestampSecondType>()
+                    .map(|x| x.value(i)),
+                TimeUnit::Millisecond => a
+                    .as_primitive_opt::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+                    .map(|x| x.value(i)),
+                TimeUnit::Microsecond => a
+                    .as_primitive_opt::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                    .map(|x| x.value(i)),
+                TimeUnit::Nanosecond => a
+                    .as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>()
+                    .map(|x| x.value(i)),
             };
-            let _ = p;
             raw.map(|v| ts_string(v, unit))
         }
         _ => None,
@@ -108,5 +143,7 @@ pub fn cell(a: &dyn Array, i: usize) -> Value {
 }
 
 fn float(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }

@@ -24,20 +24,32 @@ pub fn parse(s: &str, now_us: i64) -> Result<i64, String> {
         return Err("empty time".into());
     }
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if n == 0 {
-            return Err(format!("expected RFC 3339, YYYY-MM-DD, or a duration such as 6h: {s:?}"));
+            return Err(format!(
+                "expected RFC 3339, YYYY-MM-DD, or a duration such as 6h: {s:?}"
+            ));
         }
-        let v: i64 = rest[..n].parse().map_err(|_| format!("number too large in {s:?}"))?;
+        let v: i64 = rest[..n]
+            .parse()
+            .map_err(|_| format!("number too large in {s:?}"))?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let secs = match &rest[..u] {
             "s" => 1,
             "m" => 60,
             "h" => 3600,
             "d" => 86400,
             "w" => 7 * 86400,
-            other => return Err(format!("unknown unit {other:?} in {s:?} (use s, m, h, d, w)")),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in {s:?} (use s, m, h, d, w)"
+                ));
+            }
         };
         total = total.saturating_add(v.saturating_mul(secs));
         rest = &rest[u..];

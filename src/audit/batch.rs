@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -34,7 +34,11 @@ impl Builder {
             Kind::Bool => Builder::Bool(BooleanBuilder::new()),
             Kind::Ts => Builder::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
             Kind::StrList => Builder::List(ListBuilder::new(StringBuilder::new())),
-            Kind::StrMap => Builder::Map(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
+            Kind::StrMap => Builder::Map(MapBuilder::new(
+                None,
+                StringBuilder::new(),
+                StringBuilder::new(),
+            )),
         }
     }
 
@@ -74,7 +78,9 @@ pub fn need_for(cols: &[Col]) -> Need {
             Col::ImpersonatedUser => n.impersonated = true,
             Col::SourceIp => n.source_ip = true,
             Col::UserAgent | Col::Client => n.user_agent = true,
-            Col::Resource | Col::Namespace | Col::Name | Col::ApiGroup | Col::ApiVersion => n.object_ref = true,
+            Col::Resource | Col::Namespace | Col::Name | Col::ApiGroup | Col::ApiVersion => {
+                n.object_ref = true
+            }
             Col::ResponseCode | Col::ResponseReason => n.status = true,
             Col::RequestReceivedTs | Col::StageTs | Col::LatencyMs => n.timestamps = true,
             Col::Annotations => {
@@ -167,7 +173,11 @@ impl BatchBuilder {
     pub fn append(&mut self, ev: &RawEvent<'_>, meta: &RowMeta<'_>) {
         self.rows += 1;
         let uri = ev.request_uri.as_deref().unwrap_or_default();
-        let (path, params) = if self.uri_needed { parse_uri(uri) } else { (uri, Default::default()) };
+        let (path, params) = if self.uri_needed {
+            parse_uri(uri)
+        } else {
+            (uri, Default::default())
+        };
         for (col, b) in self.cols.iter().zip(self.builders.iter_mut()) {
             match (col, b) {
                 (Col::Source, Builder::Str(b)) => {
@@ -183,11 +193,21 @@ impl BatchBuilder {
                 (Col::RequestUri, Builder::Str(b)) => b.append_option(ev.request_uri.as_deref()),
                 (Col::Path, Builder::Str(b)) => b.append_value(path),
                 (Col::ListLimit, Builder::I64(b)) => b.append_option(params.limit),
-                (Col::ContinueToken, Builder::Str(b)) => b.append_option(params.continue_token.as_deref()),
-                (Col::ResourceVersion, Builder::Str(b)) => b.append_option(params.resource_version.as_deref()),
-                (Col::ResourceVersionMatch, Builder::Str(b)) => b.append_option(params.resource_version_match.as_deref()),
-                (Col::LabelSelector, Builder::Str(b)) => b.append_option(params.label_selector.as_deref()),
-                (Col::FieldSelector, Builder::Str(b)) => b.append_option(params.field_selector.as_deref()),
+                (Col::ContinueToken, Builder::Str(b)) => {
+                    b.append_option(params.continue_token.as_deref())
+                }
+                (Col::ResourceVersion, Builder::Str(b)) => {
+                    b.append_option(params.resource_version.as_deref())
+                }
+                (Col::ResourceVersionMatch, Builder::Str(b)) => {
+                    b.append_option(params.resource_version_match.as_deref())
+                }
+                (Col::LabelSelector, Builder::Str(b)) => {
+                    b.append_option(params.label_selector.as_deref())
+                }
+                (Col::FieldSelector, Builder::Str(b)) => {
+                    b.append_option(params.field_selector.as_deref())
+                }
                 (Col::Watch, Builder::Bool(b)) => b.append_option(params.watch),
                 (Col::TimeoutSeconds, Builder::I64(b)) => b.append_option(params.timeout_seconds),
                 (Col::UserName, Builder::Str(b)) => b.append_option(ev.user_name.as_deref()),
@@ -198,26 +218,43 @@ impl BatchBuilder {
                     b.append(true);
                 }
                 (Col::UserPodName, Builder::Str(b)) => b.append_option(ev.user_pod_name.as_deref()),
-                (Col::ImpersonatedUser, Builder::Str(b)) => b.append_option(ev.impersonated_user.as_deref()),
+                (Col::ImpersonatedUser, Builder::Str(b)) => {
+                    b.append_option(ev.impersonated_user.as_deref())
+                }
                 (Col::SourceIp, Builder::Str(b)) => b.append_option(ev.source_ip.as_deref()),
                 (Col::UserAgent, Builder::Str(b)) => b.append_option(ev.user_agent.as_deref()),
-                (Col::Client, Builder::Str(b)) => b.append_option(ev.user_agent.as_deref().map(client_of)),
+                (Col::Client, Builder::Str(b)) => {
+                    b.append_option(ev.user_agent.as_deref().map(client_of))
+                }
                 (Col::Resource, Builder::Str(b)) => b.append_option(ev.resource.as_deref()),
                 (Col::Subresource, Builder::Str(b)) => b.append_option(ev.subresource.as_deref()),
-                (Col::Namespace, Builder::Str(b)) => b.append_option(ev.namespace.as_deref().filter(|s| !s.is_empty())),
+                (Col::Namespace, Builder::Str(b)) => {
+                    b.append_option(ev.namespace.as_deref().filter(|s| !s.is_empty()))
+                }
                 (Col::Name, Builder::Str(b)) => b.append_option(ev.name.as_deref()),
                 (Col::ApiGroup, Builder::Str(b)) => {
-                    let g = ev.api_group.as_deref().or(if ev.resource.is_some() { Some("") } else { None });
+                    let g = ev.api_group.as_deref().or(if ev.resource.is_some() {
+                        Some("")
+                    } else {
+                        None
+                    });
                     b.append_option(g)
                 }
                 (Col::ApiVersion, Builder::Str(b)) => b.append_option(ev.api_version.as_deref()),
-                (Col::ResponseCode, Builder::I32(b)) => b.append_option(ev.response_code.and_then(|c| i32::try_from(c).ok())),
-                (Col::ResponseReason, Builder::Str(b)) => b.append_option(ev.response_reason.as_deref()),
-                (Col::RequestReceivedTs, Builder::Ts(b)) => b.append_value(meta.request_received_us),
-                (Col::StageTs, Builder::Ts(b)) => b.append_option(meta.stage_us),
-                (Col::LatencyMs, Builder::F64(b)) => {
-                    b.append_option(meta.stage_us.map(|s| (s - meta.request_received_us) as f64 / 1000.0))
+                (Col::ResponseCode, Builder::I32(b)) => {
+                    b.append_option(ev.response_code.and_then(|c| i32::try_from(c).ok()))
                 }
+                (Col::ResponseReason, Builder::Str(b)) => {
+                    b.append_option(ev.response_reason.as_deref())
+                }
+                (Col::RequestReceivedTs, Builder::Ts(b)) => {
+                    b.append_value(meta.request_received_us)
+                }
+                (Col::StageTs, Builder::Ts(b)) => b.append_option(meta.stage_us),
+                (Col::LatencyMs, Builder::F64(b)) => b.append_option(
+                    meta.stage_us
+                        .map(|s| (s - meta.request_received_us) as f64 / 1000.0),
+                ),
                 (Col::Annotations, Builder::Map(b)) => {
                     for (k, v) in &ev.annotations {
                         b.keys().append_value(k);
@@ -226,18 +263,35 @@ impl BatchBuilder {
                     // cannot fail: keys and values were appended in pairs
                     let _ = b.append(true);
                 }
-                (Col::AuthzDecision, Builder::Str(b)) => b.append_option(ev.annotation("authorization.k8s.io/decision")),
-                (Col::AuthzReason, Builder::Str(b)) => b.append_option(ev.annotation("authorization.k8s.io/reason")),
-                (Col::Deprecated, Builder::Bool(b)) => {
-                    b.append_value(ev.annotation("k8s.io/deprecated").is_some_and(|v| v.eq_ignore_ascii_case("true")))
+                (Col::AuthzDecision, Builder::Str(b)) => {
+                    b.append_option(ev.annotation("authorization.k8s.io/decision"))
                 }
-                (Col::RemovedRelease, Builder::Str(b)) => b.append_option(ev.annotation("k8s.io/removed-release")),
+                (Col::AuthzReason, Builder::Str(b)) => {
+                    b.append_option(ev.annotation("authorization.k8s.io/reason"))
+                }
+                (Col::Deprecated, Builder::Bool(b)) => b.append_value(
+                    ev.annotation("k8s.io/deprecated")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                ),
+                (Col::RemovedRelease, Builder::Str(b)) => {
+                    b.append_option(ev.annotation("k8s.io/removed-release"))
+                }
                 (c, Builder::F64(b)) => {
-                    let key = LATENCY_ANNOTATIONS.iter().find(|(_, lc)| lc == c).map(|(k, _)| *k);
-                    b.append_option(key.and_then(|k| ev.annotation(k)).and_then(parse_go_duration_ms))
+                    let key = LATENCY_ANNOTATIONS
+                        .iter()
+                        .find(|(_, lc)| lc == c)
+                        .map(|(k, _)| *k);
+                    b.append_option(
+                        key.and_then(|k| ev.annotation(k))
+                            .and_then(parse_go_duration_ms),
+                    )
                 }
-                (Col::RequestObjectBytes, Builder::I64(b)) => b.append_option(ev.request_object_bytes),
-                (Col::ResponseObjectBytes, Builder::I64(b)) => b.append_option(ev.response_object_bytes),
+                (Col::RequestObjectBytes, Builder::I64(b)) => {
+                    b.append_option(ev.request_object_bytes)
+                }
+                (Col::ResponseObjectBytes, Builder::I64(b)) => {
+                    b.append_option(ev.response_object_bytes)
+                }
                 // every (column, builder) pair is created from the same schema, so this cannot happen;
                 // keep the batch rectangular anyway
                 (_, Builder::Str(b)) => b.append_null(),
@@ -257,7 +311,10 @@ impl BatchBuilder {
 /// Columns of the full schema, by index.
 pub fn cols_of(projection: Option<&Vec<usize>>) -> Vec<Col> {
     match projection {
-        Some(p) => p.iter().filter_map(|&i| COLUMNS.get(i).map(|c| c.col)).collect(),
+        Some(p) => p
+            .iter()
+            .filter_map(|&i| COLUMNS.get(i).map(|c| c.col))
+            .collect(),
         None => COLUMNS.iter().map(|c| c.col).collect(),
     }
 }

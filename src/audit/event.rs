@@ -106,60 +106,50 @@ impl<'a> RawEvent<'a> {
                 b"verb" => ev.verb = c.str_or_null()?,
                 b"level" if need.level => ev.level = c.str_or_null()?,
                 b"requestURI" => ev.request_uri = c.str_or_null()?,
-                b"user" if need.user || need.user_groups || need.user_extra => parse_user(&mut c, &mut ev, need)?,
-                b"impersonatedUser" if need.impersonated => {
+                // the small nested members are always walked the same way, decoded or not, so that
+                // whether a line is malformed never depends on the columns a query reads
+                b"user" => parse_user(&mut c, &mut ev, need)?,
+                b"impersonatedUser" => {
                     let mut tmp = RawEvent::default();
                     parse_user(&mut c, &mut tmp, &Need::default())?;
-                    ev.impersonated_user = tmp.user_name;
+                    if need.impersonated {
+                        ev.impersonated_user = tmp.user_name;
+                    }
                 }
-                b"sourceIPs" if need.source_ip => {
-                    if c.peek() == Some(b'[') {
-                        c.expect(b'[', "'['")?;
-                        let mut f = true;
-                        while c.next_elem(&mut f)? {
-                            let ip = c.str_or_null()?;
-                            if ev.source_ip.is_none() {
-                                ev.source_ip = ip;
-                            }
-                        }
-                    } else {
-                        c.skip_value()?;
+                b"sourceIPs" => {
+                    let (s, e) = c.skip_value()?;
+                    if need.source_ip {
+                        ev.source_ip = string_array(c.slice(s, e)).into_iter().next();
                     }
                 }
                 b"userAgent" if need.user_agent => ev.user_agent = c.str_or_null()?,
                 b"objectRef" => parse_object_ref(&mut c, &mut ev, need.object_ref)?,
-                b"responseStatus" if need.status => parse_status(&mut c, &mut ev)?,
+                b"responseStatus" => parse_status(&mut c, &mut ev, need.status)?,
                 b"requestReceivedTimestamp" => ev.request_received = c.str_or_null()?,
                 b"stageTimestamp" => ev.stage_timestamp = c.str_or_null()?,
                 b"timestamp" => ev.legacy_timestamp = c.str_or_null()?,
-                b"metadata" => {
-                    // v1beta1 events carry metadata.creationTimestamp
-                    if c.peek() == Some(b'{') {
-                        c.begin_object()?;
-                        let mut f = true;
-                        while let Some(k) = c.next_key(&mut f)? {
-                            if k == b"creationTimestamp" && ev.legacy_timestamp.is_none() {
-                                ev.legacy_timestamp = c.str_or_null()?;
-                            } else {
-                                c.skip_value()?;
-                            }
+                // v1beta1 events carry metadata.creationTimestamp
+                b"metadata" if c.peek() == Some(b'{') => {
+                    c.begin_object()?;
+                    let mut f = true;
+                    while let Some(k) = c.next_key(&mut f)? {
+                        if k == b"creationTimestamp" && ev.legacy_timestamp.is_none() {
+                            ev.legacy_timestamp = c.str_or_null()?;
+                        } else {
+                            c.skip_value()?;
                         }
-                    } else {
-                        c.skip_value()?;
                     }
                 }
-                b"annotations" if need.annotations => {
-                    if c.peek() == Some(b'{') {
-                        c.begin_object()?;
-                        let mut f = true;
-                        while let Some(k) = c.next_key(&mut f)? {
-                            let v = c.str_or_null()?;
-                            if let (Ok(k), Some(v)) = (std::str::from_utf8(k), v) {
-                                ev.annotations.push((Cow::Borrowed(k), v));
-                            }
+                b"annotations" if c.peek() == Some(b'{') => {
+                    c.begin_object()?;
+                    let mut f = true;
+                    while let Some(k) = c.next_key(&mut f)? {
+                        let v = c.str_or_null()?;
+                        if let (true, Ok(k), Some(v)) =
+                            (need.annotations, std::str::from_utf8(k), v)
+                        {
+                            ev.annotations.push((Cow::Borrowed(k), v));
                         }
-                    } else {
-                        c.skip_value()?;
                     }
                 }
                 b"requestObject" if need.bodies => {
@@ -201,19 +191,65 @@ impl<'a> RawEvent<'a> {
     /// True for the requests the API server treats as long-running (they log `ResponseStarted` first).
     pub fn is_long_running(&self) -> bool {
         matches!(self.verb.as_deref(), Some("watch" | "proxy"))
-            || matches!(self.subresource.as_deref(), Some("attach" | "exec" | "proxy" | "log" | "portforward"))
+            || matches!(
+                self.subresource.as_deref(),
+                Some("attach" | "exec" | "proxy" | "log" | "portforward")
+            )
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+        self.annotations
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 }
 
 fn body_len(c: &Cursor<'_>, s: usize, e: usize) -> Option<i64> {
-    if c.slice(s, e) == b"null" { None } else { Some((e - s) as i64) }
+    if c.slice(s, e) == b"null" {
+        None
+    } else {
+        Some((e - s) as i64)
+    }
 }
 
-fn parse_user<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>, need: &Need) -> Result<(), EventError> {
+/// The strings of a JSON array, read leniently from an already-delimited span.
+fn string_array(span: &[u8]) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    let mut c = Cursor::new(span);
+    if c.expect(b'[', "'['").is_err() {
+        return out;
+    }
+    let mut f = true;
+    while let Ok(true) = c.next_elem(&mut f) {
+        match c.str_or_null() {
+            Ok(Some(s)) => out.push(s),
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// `user.extra[authentication.kubernetes.io/pod-name][0]`, read leniently from the span of `extra`.
+fn extra_pod_name(span: &[u8]) -> Option<Cow<'_, str>> {
+    let mut c = Cursor::new(span);
+    c.begin_object().ok()?;
+    let mut f = true;
+    while let Ok(Some(k)) = c.next_key(&mut f) {
+        let (s, e) = c.skip_value().ok()?;
+        if k == EXTRA_POD_NAME {
+            return string_array(c.slice(s, e)).into_iter().next();
+        }
+    }
+    None
+}
+
+fn parse_user<'a>(
+    c: &mut Cursor<'a>,
+    ev: &mut RawEvent<'a>,
+    need: &Need,
+) -> Result<(), EventError> {
     if c.peek() != Some(b'{') {
         c.skip_value()?;
         return Ok(());
@@ -223,31 +259,16 @@ fn parse_user<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>, need: &Need) -> Res
     while let Some(k) = c.next_key(&mut first)? {
         match k {
             b"username" => ev.user_name = c.str_or_null()?,
-            b"groups" if need.user_groups && c.peek() == Some(b'[') => {
-                c.expect(b'[', "'['")?;
-                let mut f = true;
-                while c.next_elem(&mut f)? {
-                    if let Some(g) = c.str_or_null()? {
-                        ev.user_groups.push(g);
-                    }
+            b"groups" => {
+                let (s, e) = c.skip_value()?;
+                if need.user_groups {
+                    ev.user_groups = string_array(c.slice(s, e));
                 }
             }
-            b"extra" if need.user_extra && c.peek() == Some(b'{') => {
-                c.begin_object()?;
-                let mut f = true;
-                while let Some(ek) = c.next_key(&mut f)? {
-                    if ek == EXTRA_POD_NAME && c.peek() == Some(b'[') {
-                        c.expect(b'[', "'['")?;
-                        let mut f2 = true;
-                        while c.next_elem(&mut f2)? {
-                            let v = c.str_or_null()?;
-                            if ev.user_pod_name.is_none() {
-                                ev.user_pod_name = v;
-                            }
-                        }
-                    } else {
-                        c.skip_value()?;
-                    }
+            b"extra" => {
+                let (s, e) = c.skip_value()?;
+                if need.user_extra {
+                    ev.user_pod_name = extra_pod_name(c.slice(s, e));
                 }
             }
             _ => {
@@ -258,7 +279,11 @@ fn parse_user<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>, need: &Need) -> Res
     Ok(())
 }
 
-fn parse_object_ref<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>, all: bool) -> Result<(), EventError> {
+fn parse_object_ref<'a>(
+    c: &mut Cursor<'a>,
+    ev: &mut RawEvent<'a>,
+    all: bool,
+) -> Result<(), EventError> {
     if c.peek() != Some(b'{') {
         c.skip_value()?;
         return Ok(());
@@ -282,7 +307,11 @@ fn parse_object_ref<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>, all: bool) ->
     Ok(())
 }
 
-fn parse_status<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>) -> Result<(), EventError> {
+fn parse_status<'a>(
+    c: &mut Cursor<'a>,
+    ev: &mut RawEvent<'a>,
+    keep: bool,
+) -> Result<(), EventError> {
     if c.peek() != Some(b'{') {
         c.skip_value()?;
         return Ok(());
@@ -291,8 +320,8 @@ fn parse_status<'a>(c: &mut Cursor<'a>, ev: &mut RawEvent<'a>) -> Result<(), Eve
     let mut first = true;
     while let Some(k) = c.next_key(&mut first)? {
         match k {
-            b"code" => ev.response_code = c.int_or_null()?,
-            b"reason" => ev.response_reason = c.str_or_null()?,
+            b"code" if keep => ev.response_code = c.int_or_null()?,
+            b"reason" if keep => ev.response_reason = c.str_or_null()?,
             _ => {
                 c.skip_value()?;
             }
@@ -318,10 +347,22 @@ pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
         }
         Some(v)
     };
-    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
@@ -382,13 +423,17 @@ pub fn parse_go_duration_ms(s: &str) -> Option<f64> {
     }
     let mut total = 0.0f64;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if n == 0 {
             return None;
         }
         let v: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let ms = match &rest[..u] {
             "ns" => 1e-6,
             "us" | "µs" | "μs" => 1e-3,
@@ -474,7 +519,10 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -506,13 +554,35 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(parse_rfc3339_micros("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_micros("1970-01-01T00:00:01.5Z"), Some(1_500_000));
-        assert_eq!(parse_rfc3339_micros("2026-11-01T00:00:00.123456Z"), Some(1_793_491_200_123_456));
+        assert_eq!(
+            parse_rfc3339_micros("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000)
+        );
+        assert_eq!(
+            parse_rfc3339_micros("2026-11-01T00:00:00.123456Z"),
+            Some(1_793_491_200_123_456)
+        );
         // nanoseconds are truncated to microseconds
-        assert_eq!(parse_rfc3339_micros("2026-11-01T00:00:00.123456789Z"), Some(1_793_491_200_123_456));
-        assert_eq!(parse_rfc3339_micros("2026-11-01T02:00:00+02:00"), Some(1_793_491_200_000_000));
-        assert_eq!(parse_rfc3339_micros("2026-10-31T19:00:00-05:00"), Some(1_793_491_200_000_000));
-        for bad in ["", "2026-11-01", "2026-13-01T00:00:00Z", "2026-11-01T00:00:00", "2026-11-01T00:00:00.Z", "2026-11-01T00:00:00Zjunk"] {
+        assert_eq!(
+            parse_rfc3339_micros("2026-11-01T00:00:00.123456789Z"),
+            Some(1_793_491_200_123_456)
+        );
+        assert_eq!(
+            parse_rfc3339_micros("2026-11-01T02:00:00+02:00"),
+            Some(1_793_491_200_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_micros("2026-10-31T19:00:00-05:00"),
+            Some(1_793_491_200_000_000)
+        );
+        for bad in [
+            "",
+            "2026-11-01",
+            "2026-13-01T00:00:00Z",
+            "2026-11-01T00:00:00",
+            "2026-11-01T00:00:00.Z",
+            "2026-11-01T00:00:00Zjunk",
+        ] {
             assert_eq!(parse_rfc3339_micros(bad), None, "{bad}");
         }
     }
@@ -544,14 +614,28 @@ mod tests {
         let kv = "v1.30.4 (linux/amd64) kubernetes/abc1234";
         assert_eq!(client_of(&format!("kubelet/{kv}")), "kubelet");
         assert_eq!(
-            client_of(&format!("kube-controller-manager/{kv}/system:serviceaccount:kube-system:replicaset-controller")),
+            client_of(&format!(
+                "kube-controller-manager/{kv}/system:serviceaccount:kube-system:replicaset-controller"
+            )),
             "kube-controller-manager/replicaset-controller"
         );
-        assert_eq!(client_of(&format!("kube-controller-manager/{kv}/leader-election")), "kube-controller-manager/leader-election");
-        assert_eq!(client_of(&format!("kube-controller-manager/{kv}")), "kube-controller-manager");
-        assert_eq!(client_of(&format!("kube-scheduler/{kv}/scheduler")), "kube-scheduler");
+        assert_eq!(
+            client_of(&format!("kube-controller-manager/{kv}/leader-election")),
+            "kube-controller-manager/leader-election"
+        );
+        assert_eq!(
+            client_of(&format!("kube-controller-manager/{kv}")),
+            "kube-controller-manager"
+        );
+        assert_eq!(
+            client_of(&format!("kube-scheduler/{kv}/scheduler")),
+            "kube-scheduler"
+        );
         assert_eq!(client_of("Prometheus/2.53.1"), "Prometheus");
-        assert_eq!(client_of("OpenAPI-Generator/29.0.0/python"), "OpenAPI-Generator");
+        assert_eq!(
+            client_of("OpenAPI-Generator/29.0.0/python"),
+            "OpenAPI-Generator"
+        );
         assert_eq!(client_of("Go-http-client/2.0"), "Go-http-client");
         assert_eq!(client_of("curl"), "curl");
         assert_eq!(client_of(""), "");
@@ -589,7 +673,10 @@ mod tests {
         let ok = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseComplete","verb":"get","requestURI":"/x","requestReceivedTimestamp":"2026-11-01T00:00:00Z"}"#;
         assert!(RawEvent::parse(ok, &Need::all()).is_ok());
         let missing = br#"{"auditID":"a","stage":"ResponseComplete","requestURI":"/x","requestReceivedTimestamp":"2026-11-01T00:00:00Z"}"#;
-        assert_eq!(RawEvent::parse(missing, &Need::all()).err(), Some(EventError::Missing("verb")));
+        assert_eq!(
+            RawEvent::parse(missing, &Need::all()).err(),
+            Some(EventError::Missing("verb"))
+        );
         // v1beta1: `timestamp` stands in for requestReceivedTimestamp
         let beta = br#"{"apiVersion":"audit.k8s.io/v1beta1","auditID":"a","stage":"ResponseComplete","verb":"get","requestURI":"/x","timestamp":"2026-11-01T00:00:00Z"}"#;
         let ev = RawEvent::parse(beta, &Need::all()).unwrap();
@@ -606,7 +693,10 @@ mod tests {
           "requestReceivedTimestamp":"2026-11-01T00:00:00Z","stageTimestamp":"2026-11-01T00:00:00.004Z",
           "annotations":{"authorization.k8s.io/decision":"allow","k8s.io/deprecated":"true"}}"#;
         let ev = RawEvent::parse(line, &Need::all()).unwrap();
-        assert_eq!(ev.request_uri.as_deref(), Some("/api/v1/namespaces/a/configmaps?fieldManager=kubectl&x=1"));
+        assert_eq!(
+            ev.request_uri.as_deref(),
+            Some("/api/v1/namespaces/a/configmaps?fieldManager=kubectl&x=1")
+        );
         assert_eq!(ev.user_groups, vec!["g1", "g2"]);
         assert_eq!(ev.user_pod_name.as_deref(), Some("p-1"));
         assert_eq!(ev.impersonated_user.as_deref(), Some("sa"));

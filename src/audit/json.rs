@@ -15,13 +15,15 @@ pub enum JsonError {
     #[error("truncated JSON: input ends inside a value at byte {0} (an entry cut short?)")]
     Truncated(usize),
     #[error("invalid JSON at byte {at}: expected {expected}, found {found:?}")]
-    Unexpected { at: usize, expected: &'static str, found: char },
+    Unexpected {
+        at: usize,
+        expected: &'static str,
+        found: char,
+    },
     #[error("invalid JSON escape at byte {0}")]
     BadEscape(usize),
     #[error("invalid UTF-8 in a string at byte {0}")]
     BadUtf8(usize),
-    #[error("invalid number at byte {0}")]
-    BadNumber(usize),
 }
 
 pub type Result<T> = std::result::Result<T, JsonError>;
@@ -65,7 +67,11 @@ impl<'a> Cursor<'a> {
     fn unexpected(&self, expected: &'static str) -> JsonError {
         match self.b.get(self.i) {
             None => JsonError::Truncated(self.i),
-            Some(&c) => JsonError::Unexpected { at: self.i, expected, found: c as char },
+            Some(&c) => JsonError::Unexpected {
+                at: self.i,
+                expected,
+                found: c as char,
+            },
         }
     }
 
@@ -155,11 +161,26 @@ impl<'a> Cursor<'a> {
                         return Ok((&self.b[start..at], escaped));
                     }
                     escaped = true;
-                    // skip the backslash and the escaped byte
-                    self.i = at + 2;
-                    if self.i > self.b.len() {
-                        self.i = self.b.len();
-                        return Err(JsonError::Truncated(self.i));
+                    // validate the escape so that a line is malformed or not whether or not it is decoded
+                    match self.b.get(at + 1) {
+                        None => {
+                            self.i = self.b.len();
+                            return Err(JsonError::Truncated(self.i));
+                        }
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.i = at + 2
+                        }
+                        Some(b'u') => {
+                            let hex = self
+                                .b
+                                .get(at + 2..at + 6)
+                                .ok_or(JsonError::Truncated(self.b.len()))?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(JsonError::BadEscape(at));
+                            }
+                            self.i = at + 6;
+                        }
+                        Some(_) => return Err(JsonError::BadEscape(at)),
                     }
                 }
             }
@@ -176,7 +197,9 @@ impl<'a> Cursor<'a> {
                 if escaped {
                     unescape(raw, at).map(|s| Some(Cow::Owned(s)))
                 } else {
-                    std::str::from_utf8(raw).map(|s| Some(Cow::Borrowed(s))).map_err(|_| JsonError::BadUtf8(at))
+                    std::str::from_utf8(raw)
+                        .map(|s| Some(Cow::Borrowed(s)))
+                        .map_err(|_| JsonError::BadUtf8(at))
                 }
             }
             Some(b'n') => self.literal(b"null").map(|_| None),
@@ -194,15 +217,20 @@ impl<'a> Cursor<'a> {
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.i;
                 self.skip_scalar()?;
-                let s = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| JsonError::BadNumber(start))?;
-                match s.parse::<i64>() {
-                    Ok(v) => Ok(Some(v)),
-                    Err(_) => s.parse::<f64>().map(|f| Some(f as i64)).map_err(|_| JsonError::BadNumber(start)),
-                }
+                // lenient: a value that is not a valid integer reads as absent
+                let s = std::str::from_utf8(&self.b[start..self.i]).unwrap_or_default();
+                Ok(s.parse::<i64>().ok().or_else(|| {
+                    s.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .map(|f| f as i64)
+                }))
             }
             Some(b'"') => {
                 // some exporters quote numbers
-                Ok(self.str_or_null()?.and_then(|s| s.trim().parse::<i64>().ok()))
+                Ok(self
+                    .str_or_null()?
+                    .and_then(|s| s.trim().parse::<i64>().ok()))
             }
             _ => {
                 self.skip_value()?;
@@ -384,7 +412,9 @@ mod tests {
 
     #[test]
     fn skips_nested_values_with_brackets_in_strings() {
-        let k = keys(r#"{"a":{"x":"}{]","y":[1,{"z":"]"}]},"b":[[],"[",{}],"c":"q\"}","d":-1.5e3,"e":true,"f":null}"#);
+        let k = keys(
+            r#"{"a":{"x":"}{]","y":[1,{"z":"]"}]},"b":[[],"[",{}],"c":"q\"}","d":-1.5e3,"e":true,"f":null}"#,
+        );
         assert_eq!(k.unwrap(), vec!["a", "b", "c", "d", "e", "f"]);
     }
 
@@ -400,21 +430,48 @@ mod tests {
 
     #[test]
     fn rejects_structure_errors() {
-        assert!(matches!(keys(r#"{"a" 1}"#), Err(JsonError::Unexpected { .. })));
-        assert!(matches!(keys(r#"{"a":1 "b":2}"#), Err(JsonError::Unexpected { .. })));
-        assert!(matches!(keys(r#"{"a":1} x"#), Err(JsonError::Unexpected { .. })));
-        assert!(matches!(keys(r#"{"a":tru}"#), Err(JsonError::Unexpected { .. })));
-        assert!(matches!(keys(r#"["a"]"#), Err(JsonError::Unexpected { .. })));
+        assert!(matches!(
+            keys(r#"{"a" 1}"#),
+            Err(JsonError::Unexpected { .. })
+        ));
+        assert!(matches!(
+            keys(r#"{"a":1 "b":2}"#),
+            Err(JsonError::Unexpected { .. })
+        ));
+        assert!(matches!(
+            keys(r#"{"a":1} x"#),
+            Err(JsonError::Unexpected { .. })
+        ));
+        assert!(matches!(
+            keys(r#"{"a":tru}"#),
+            Err(JsonError::Unexpected { .. })
+        ));
+        assert!(matches!(
+            keys(r#"["a"]"#),
+            Err(JsonError::Unexpected { .. })
+        ));
     }
 
     #[test]
     fn decodes_escapes_and_surrogates() {
         let mut c = Cursor::new(br#""a\u0026b\n\"\u00b5s \ud83d\ude00 \/""#);
-        assert_eq!(c.str_or_null().unwrap().unwrap(), "a&b\n\"\u{b5}s \u{1F600} /");
+        assert_eq!(
+            c.str_or_null().unwrap().unwrap(),
+            "a&b\n\"\u{b5}s \u{1F600} /"
+        );
         let mut c = Cursor::new(br#""\ud83d""#);
         assert_eq!(c.str_or_null().unwrap().unwrap(), "\u{FFFD}");
         let mut c = Cursor::new(br#""\x""#);
         assert!(matches!(c.str_or_null(), Err(JsonError::BadEscape(_))));
+        // escapes are validated even when the string is only skipped
+        assert!(matches!(
+            keys(r#"{"a":"\q"}"#),
+            Err(JsonError::BadEscape(_))
+        ));
+        assert!(matches!(
+            keys(r#"{"a":"\u12G4"}"#),
+            Err(JsonError::BadEscape(_))
+        ));
     }
 
     #[test]

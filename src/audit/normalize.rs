@@ -22,12 +22,16 @@ pub fn extract(v: Value, out: &mut Vec<Extracted>) {
                 out.push(serde_json::to_vec(&Value::Object(m)).map_err(|e| e.to_string()));
             } else if let Some(Value::Array(items)) = m.remove("items") {
                 items.into_iter().for_each(|i| extract(i, out));
-            } else if let Some(Value::Array(events)) = m.remove("events").or_else(|| m.remove("logEvents")) {
+            } else if let Some(Value::Array(events)) =
+                m.remove("events").or_else(|| m.remove("logEvents"))
+            {
                 for e in events {
                     match e {
                         Value::Object(mut em) => match em.remove("message") {
                             Some(Value::String(s)) => out.push(Ok(s.into_bytes())),
-                            _ => out.push(Err("CloudWatch Logs event without a `message` string".into())),
+                            _ => out.push(Err(
+                                "CloudWatch Logs event without a `message` string".into()
+                            )),
                         },
                         other => extract(other, out),
                     }
@@ -37,23 +41,36 @@ pub fn extract(v: Value, out: &mut Vec<Extracted>) {
             } else if let Some(Value::Object(pp)) = m.remove("protoPayload") {
                 out.push(gke_entry(pp, &m));
             } else if let Some(props) = m.remove("properties") {
-                let category = m.get("category").and_then(Value::as_str).unwrap_or("kube-audit");
+                let category = m
+                    .get("category")
+                    .and_then(Value::as_str)
+                    .unwrap_or("kube-audit");
                 if !category.starts_with("kube-audit") {
-                    out.push(Err(format!("AKS record of category {category:?} is not an audit record")));
+                    out.push(Err(format!(
+                        "AKS record of category {category:?} is not an audit record"
+                    )));
                     return;
                 }
                 match props.get("log") {
                     Some(Value::String(s)) => out.push(Ok(s.clone().into_bytes())),
-                    Some(obj @ Value::Object(_)) => out.push(serde_json::to_vec(obj).map_err(|e| e.to_string())),
+                    Some(obj @ Value::Object(_)) => {
+                        out.push(serde_json::to_vec(obj).map_err(|e| e.to_string()))
+                    }
                     _ => out.push(Err("AKS record without `properties.log`".into())),
                 }
             } else if let Some(Value::String(s)) = m.remove("message") {
                 out.push(Ok(s.into_bytes()));
             } else {
-                out.push(Err("JSON object is not an audit event (no `auditID`) nor a known export record".into()));
+                out.push(Err(
+                    "JSON object is not an audit event (no `auditID`) nor a known export record"
+                        .into(),
+                ));
             }
         }
-        other => out.push(Err(format!("expected a JSON object, found {}", kind_of(&other)))),
+        other => out.push(Err(format!(
+            "expected a JSON object, found {}",
+            kind_of(&other)
+        ))),
     }
 }
 
@@ -93,17 +110,35 @@ pub fn rpc_to_http(code: i64) -> i64 {
 fn gke_entry(pp: Map<String, Value>, entry: &Map<String, Value>) -> Extracted {
     let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let method = s(pp.get("methodName")).ok_or("GKE entry without protoPayload.methodName")?;
-    let verb = method.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    let verb = method
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let resource_name = s(pp.get("resourceName")).unwrap_or_default();
     let op = entry.get("operation");
     let audit_id = s(op.and_then(|o| o.get("id")))
         .or_else(|| s(entry.get("insertId")))
         .ok_or("GKE entry without operation.id or insertId")?;
     let ts = s(entry.get("timestamp")).ok_or("GKE entry without timestamp")?;
-    let first = op.and_then(|o| o.get("first")).and_then(Value::as_bool).unwrap_or(false);
-    let last = op.and_then(|o| o.get("last")).and_then(Value::as_bool).unwrap_or(true);
-    let stage = if first && !last { "ResponseStarted" } else { "ResponseComplete" };
-    let rpc = pp.get("status").and_then(|st| st.get("code")).and_then(Value::as_i64).unwrap_or(0);
+    let first = op
+        .and_then(|o| o.get("first"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let last = op
+        .and_then(|o| o.get("last"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let stage = if first && !last {
+        "ResponseStarted"
+    } else {
+        "ResponseComplete"
+    };
+    let rpc = pp
+        .get("status")
+        .and_then(|st| st.get("code"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let reason = s(pp.get("status").and_then(|st| st.get("message")));
 
     let (uri, object_ref) = gke_resource(&resource_name);
@@ -111,12 +146,22 @@ fn gke_entry(pp: Map<String, Value>, entry: &Map<String, Value>) -> Extracted {
     ev.insert("kind".into(), json!("Event"));
     ev.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
     let has_body = pp.contains_key("request") || pp.contains_key("response");
-    ev.insert("level".into(), json!(if has_body { "RequestResponse" } else { "Metadata" }));
+    ev.insert(
+        "level".into(),
+        json!(if has_body {
+            "RequestResponse"
+        } else {
+            "Metadata"
+        }),
+    );
     ev.insert("auditID".into(), json!(audit_id));
     ev.insert("stage".into(), json!(stage));
     ev.insert("requestURI".into(), json!(uri));
     ev.insert("verb".into(), json!(verb));
-    let user = s(pp.get("authenticationInfo").and_then(|a| a.get("principalEmail"))).unwrap_or_default();
+    let user = s(pp
+        .get("authenticationInfo")
+        .and_then(|a| a.get("principalEmail")))
+    .unwrap_or_default();
     ev.insert("user".into(), json!({ "username": user }));
     let rm = pp.get("requestMetadata");
     if let Some(ip) = s(rm.and_then(|r| r.get("callerIp"))) {
@@ -143,8 +188,11 @@ fn gke_entry(pp: Map<String, Value>, entry: &Map<String, Value>) -> Extracted {
     // GKE records one timestamp per entry: the request's latency is not known
     ev.insert("requestReceivedTimestamp".into(), json!(ts));
     if let Some(Value::Object(labels)) = entry.get("labels") {
-        let ann: Map<String, Value> =
-            labels.iter().filter(|(_, v)| v.is_string()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let ann: Map<String, Value> = labels
+            .iter()
+            .filter(|(_, v)| v.is_string())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         ev.insert("annotations".into(), Value::Object(ann));
     }
     serde_json::to_vec(&Value::Object(ev)).map_err(|e| e.to_string())
@@ -154,11 +202,19 @@ fn gke_entry(pp: Map<String, Value>, entry: &Map<String, Value>) -> Extracted {
 fn gke_resource(rn: &str) -> (String, Option<Value>) {
     let parts: Vec<&str> = rn.trim_matches('/').split('/').collect();
     if parts.len() < 3 || !parts[1].starts_with('v') {
-        let path = if rn.starts_with('/') { rn.to_string() } else { format!("/{rn}") };
+        let path = if rn.starts_with('/') {
+            rn.to_string()
+        } else {
+            format!("/{rn}")
+        };
         return (path, None);
     }
     let (group, version, rest) = (parts[0], parts[1], &parts[2..]);
-    let prefix = if group == "core" { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+    let prefix = if group == "core" {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
     let mut or = Map::new();
     let (ns, res, name, sub) = if rest[0] == "namespaces" && rest.len() >= 3 {
         (Some(rest[1]), rest[2], rest.get(3), rest.get(4))
@@ -179,7 +235,10 @@ fn gke_resource(rn: &str) -> (String, Option<Value>) {
     if let Some(s) = sub {
         or.insert("subresource".into(), json!(s));
     }
-    (format!("{prefix}/{}", rest.join("/")), Some(Value::Object(or)))
+    (
+        format!("{prefix}/{}", rest.join("/")),
+        Some(Value::Object(or)),
+    )
 }
 
 #[cfg(test)]
@@ -201,18 +260,26 @@ mod tests {
                          "searchedLogStreams":[]});
         let mut out = vec![];
         extract(doc, &mut out);
-        let got: Vec<_> = out.into_iter().map(|r| String::from_utf8(r.unwrap()).unwrap()).collect();
+        let got: Vec<_> = out
+            .into_iter()
+            .map(|r| String::from_utf8(r.unwrap()).unwrap())
+            .collect();
         assert_eq!(got, vec![r#"{"auditID":"a"}"#, r#"{"auditID":"b"}"#]);
     }
 
     #[test]
     fn aks_log_as_string_or_object_and_other_categories() {
-        let s = one(json!({"category":"kube-audit","properties":{"log":"{\"auditID\":\"x\"}","pod":"kube-apiserver-1"}}));
+        let s = one(
+            json!({"category":"kube-audit","properties":{"log":"{\"auditID\":\"x\"}","pod":"kube-apiserver-1"}}),
+        );
         assert_eq!(s["auditID"], "x");
         let o = one(json!({"category":"kube-audit-admin","properties":{"log":{"auditID":"y"}}}));
         assert_eq!(o["auditID"], "y");
         let mut out = vec![];
-        extract(json!({"records":[{"category":"kube-apiserver","properties":{"log":"I0101 started"}}]}), &mut out);
+        extract(
+            json!({"records":[{"category":"kube-apiserver","properties":{"log":"I0101 started"}}]}),
+            &mut out,
+        );
         assert!(out[0].as_ref().unwrap_err().contains("not an audit record"));
     }
 
@@ -229,10 +296,16 @@ mod tests {
         assert_eq!(e["auditID"], "op-1");
         assert_eq!(e["verb"], "patch");
         assert_eq!(e["requestURI"], "/api/v1/namespaces/shop/pods/web-1/status");
-        assert_eq!(e["objectRef"], json!({"resource":"pods","namespace":"shop","name":"web-1","apiVersion":"v1","subresource":"status"}));
+        assert_eq!(
+            e["objectRef"],
+            json!({"resource":"pods","namespace":"shop","name":"web-1","apiVersion":"v1","subresource":"status"})
+        );
         assert_eq!(e["responseStatus"]["code"], 429);
         assert_eq!(e["user"]["username"], "alice@example.com");
-        assert_eq!(e["userAgent"], "kubectl/v1.30.1 (linux/amd64) kubernetes/abc");
+        assert_eq!(
+            e["userAgent"],
+            "kubectl/v1.30.1 (linux/amd64) kubernetes/abc"
+        );
         assert_eq!(e["annotations"]["authorization.k8s.io/decision"], "allow");
         assert_eq!(e["stage"], "ResponseComplete");
     }
@@ -241,7 +314,10 @@ mod tests {
     fn gke_cluster_scoped_group_resource() {
         let (uri, or) = gke_resource("apps/v1/deployments");
         assert_eq!(uri, "/apis/apps/v1/deployments");
-        assert_eq!(or.unwrap(), json!({"resource":"deployments","apiGroup":"apps","apiVersion":"v1"}));
+        assert_eq!(
+            or.unwrap(),
+            json!({"resource":"deployments","apiGroup":"apps","apiVersion":"v1"})
+        );
         let (uri, or) = gke_resource("core/v1/namespaces/kube-system");
         assert_eq!(uri, "/api/v1/namespaces/kube-system");
         assert_eq!(or.unwrap()["name"], "kube-system");
@@ -250,13 +326,19 @@ mod tests {
     #[test]
     fn event_list_and_unknown_shapes() {
         let mut out = vec![];
-        extract(json!({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"kind":"Event","auditID":"1"},{"kind":"Event","auditID":"2"}]}), &mut out);
+        extract(
+            json!({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"kind":"Event","auditID":"1"},{"kind":"Event","auditID":"2"}]}),
+            &mut out,
+        );
         assert_eq!(out.len(), 2);
         let mut out = vec![];
         extract(json!({"hello":"world"}), &mut out);
         assert!(out[0].is_err());
         let mut out = vec![];
         extract(json!(42), &mut out);
-        assert_eq!(out[0].as_ref().unwrap_err(), "expected a JSON object, found a number");
+        assert_eq!(
+            out[0].as_ref().unwrap_err(),
+            "expected a JSON object, found a number"
+        );
     }
 }

@@ -46,7 +46,9 @@ impl Default for ScanOptions {
             since_us: None,
             until_us: None,
             strict: false,
-            partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            partitions: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             chunk_size: 4 << 20,
         }
     }
@@ -101,7 +103,8 @@ impl IngestStats {
         self.skipped_request_received += o.skipped_request_received;
         self.outside_window += o.outside_window;
         self.read_errors.extend(o.read_errors.iter().cloned());
-        self.malformed_samples.extend(o.malformed_samples.iter().cloned());
+        self.malformed_samples
+            .extend(o.malformed_samples.iter().cloned());
         self.malformed_samples.sort_by_key(|m| m.key);
         self.malformed_samples.dedup();
         self.malformed_samples.truncate(MAX_SAMPLES);
@@ -161,20 +164,30 @@ pub struct AuditTable {
 
 impl fmt::Debug for AuditTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuditTable").field("sources", &self.sources).finish()
+        f.debug_struct("AuditTable")
+            .field("sources", &self.sources)
+            .finish()
     }
 }
 
 impl AuditTable {
     pub fn new(sources: Vec<SourceSpec>, opts: ScanOptions) -> Self {
-        AuditTable { sources, opts, scans: Mutex::new(Vec::new()), projections: Mutex::new(BTreeSet::new()) }
+        AuditTable {
+            sources,
+            opts,
+            scans: Mutex::new(Vec::new()),
+            projections: Mutex::new(BTreeSet::new()),
+        }
     }
 
     /// Statistics of the first scan (so far, if it is still running).
     pub fn stats(&self) -> IngestStats {
         match lock(&self.scans).first() {
             Some(s) => lock(s).clone(),
-            None => IngestStats { sources: self.sources.len(), ..Default::default() },
+            None => IngestStats {
+                sources: self.sources.len(),
+                ..Default::default()
+            },
         }
     }
 
@@ -183,9 +196,15 @@ impl AuditTable {
         lock(&self.projections).iter().copied().collect()
     }
 
-    fn partitions(&self, cols: Vec<Col>) -> (Vec<Arc<dyn PartitionStream>>, Arc<Mutex<IngestStats>>) {
+    fn partitions(
+        &self,
+        cols: Vec<Col>,
+    ) -> (Vec<Arc<dyn PartitionStream>>, Arc<Mutex<IngestStats>>) {
         let n = self.opts.partitions.max(1);
-        let stats = Arc::new(Mutex::new(IngestStats { sources: self.sources.len(), ..Default::default() }));
+        let stats = Arc::new(Mutex::new(IngestStats {
+            sources: self.sources.len(),
+            ..Default::default()
+        }));
         let shared = Arc::new(Shared {
             reader: Mutex::new(ChunkReader::new(self.sources.clone(), self.opts.chunk_size)),
             dedup: Mutex::new(Dedup::default()),
@@ -204,7 +223,14 @@ impl AuditTable {
                 .collect(),
         });
         let schema = BatchBuilder::new(&shared.cols).schema();
-        let parts = (0..n).map(|_| Arc::new(AuditPartition { shared: shared.clone(), schema: schema.clone() }) as _).collect();
+        let parts = (0..n)
+            .map(|_| {
+                Arc::new(AuditPartition {
+                    shared: shared.clone(),
+                    schema: schema.clone(),
+                }) as _
+            })
+            .collect();
         (parts, stats)
     }
 }
@@ -230,8 +256,18 @@ impl TableProvider for AuditTable {
         lock(&self.projections).extend(cols.iter().map(|c| c.index()));
         let (parts, stats) = self.partitions(cols);
         lock(&self.scans).push(stats);
-        let schema = parts.first().map(|p| p.schema().clone()).unwrap_or_else(audit_schema);
-        Ok(Arc::new(StreamingTableExec::try_new(schema, parts, None, Vec::new(), false, None)?))
+        let schema = parts
+            .first()
+            .map(|p| p.schema().clone())
+            .unwrap_or_else(audit_schema);
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            parts,
+            None,
+            Vec::new(),
+            false,
+            None,
+        )?))
     }
 }
 
@@ -256,15 +292,20 @@ impl PartitionStream for AuditPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (tx, rx) = tokio::sync::mpsc::channel::<BatchResult>(2);
         let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new().name("kscope-parse".into()).spawn({
-            let tx = tx.clone();
-            move || worker(&shared, &tx)
-        });
+        let spawned = std::thread::Builder::new()
+            .name("kscope-parse".into())
+            .spawn({
+                let tx = tx.clone();
+                move || worker(&shared, &tx)
+            });
         if let Err(e) = spawned {
-            let _ = tx.try_send(Err(DataFusionError::External(Box::new(ScanError::Thread(e)))));
+            let _ = tx.try_send(Err(DataFusionError::External(Box::new(ScanError::Thread(
+                e,
+            )))));
         }
         drop(tx);
-        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
 }
@@ -314,12 +355,23 @@ fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
             p.sort_by_key(|p| (p.source, p.line));
             (p, d.merged)
         };
-        let mut local = IngestStats { merged_started: merged, ..Default::default() };
+        let mut local = IngestStats {
+            merged_started: merged,
+            ..Default::default()
+        };
         for p in pending {
             let prefix = &shared.prefixes[p.source].0;
             if let Ok(ev) = RawEvent::parse(&p.bytes, &shared.need) {
                 if let Some((rr, st)) = times(&ev) {
-                    builder.append(&ev, &RowMeta { source: prefix, line: p.line, request_received_us: rr, stage_us: st });
+                    builder.append(
+                        &ev,
+                        &RowMeta {
+                            source: prefix,
+                            line: p.line,
+                            request_received_us: rr,
+                            stage_us: st,
+                        },
+                    );
                     local.events += 1;
                 }
             }
@@ -344,18 +396,21 @@ fn parse_chunk(
     local: &mut IngestStats,
 ) -> datafusion::error::Result<()> {
     let (line_prefix, item_prefix) = &shared.prefixes[chunk.source];
-    let prefix = if chunk.items { item_prefix } else { line_prefix };
-    let mut line_no = chunk.first_line;
+    let prefix = if chunk.items {
+        item_prefix
+    } else {
+        line_prefix
+    };
     let mut extracted = Vec::new();
-    for raw_line in chunk.data.split(|&b| b == b'\n') {
-        let n = line_no;
-        line_no += 1;
+    for (n, raw_line) in (chunk.first_line..).zip(chunk.data.split(|&b| b == b'\n')) {
         let line = trim(raw_line);
         if line.is_empty() {
             continue;
         }
         local.lines += 1;
-        let malformed = |local: &mut IngestStats, reason: String| record_malformed(shared, local, prefix, chunk.source, n, reason);
+        let malformed = |local: &mut IngestStats, reason: String| {
+            record_malformed(shared, local, prefix, chunk.source, n, reason)
+        };
         if let Some(reason) = line.strip_prefix(b"\x00") {
             malformed(local, String::from_utf8_lossy(reason).into_owned())?;
             continue;
@@ -367,7 +422,9 @@ fn parse_chunk(
                 }
             }
             Format::TimestampedLines => {
-                let body = memchr::memchr(b' ', line).map(|sp| &line[sp + 1..]).unwrap_or(line);
+                let body = memchr::memchr(b' ', line)
+                    .map(|sp| &line[sp + 1..])
+                    .unwrap_or(line);
                 if let Err(reason) = event(shared, chunk.source, n, body, prefix, builder, local) {
                     malformed(local, reason)?;
                 }
@@ -379,7 +436,9 @@ fn parse_chunk(
                     normalize::extract(v, &mut extracted);
                     for x in extracted.drain(..) {
                         let r = match x {
-                            Ok(bytes) => event(shared, chunk.source, n, &bytes, prefix, builder, local),
+                            Ok(bytes) => {
+                                event(shared, chunk.source, n, &bytes, prefix, builder, local)
+                            }
                             Err(reason) => Err(reason),
                         };
                         if let Err(reason) = r {
@@ -402,11 +461,18 @@ fn record_malformed(
     reason: String,
 ) -> datafusion::error::Result<()> {
     if shared.opts.strict {
-        return Err(external(ScanError::Strict { location: format!("{prefix}{n}"), reason }));
+        return Err(external(ScanError::Strict {
+            location: format!("{prefix}{n}"),
+            reason,
+        }));
     }
     local.malformed += 1;
     if local.malformed_samples.len() < MAX_SAMPLES {
-        local.malformed_samples.push(Malformed { source: format!("{prefix}{n}"), reason, key: (source, n) });
+        local.malformed_samples.push(Malformed {
+            source: format!("{prefix}{n}"),
+            reason,
+            key: (source, n),
+        });
     }
     Ok(())
 }
@@ -450,14 +516,26 @@ fn event(
     builder: &mut BatchBuilder,
     local: &mut IngestStats,
 ) -> Result<(), String> {
+    if simdutf8::basic::from_utf8(line).is_err() {
+        let at = simdutf8::compat::from_utf8(line)
+            .err()
+            .map(|e| e.valid_up_to())
+            .unwrap_or(0);
+        return Err(format!("invalid UTF-8 at byte {at}"));
+    }
     let ev = RawEvent::parse(line, &shared.need).map_err(|e| e.to_string())?;
     let rr_s = ev.request_received.as_deref().unwrap_or_default();
-    let rr = parse_rfc3339_micros(rr_s).ok_or_else(|| format!("invalid timestamp in `requestReceivedTimestamp`: {rr_s:?}"))?;
+    let rr = parse_rfc3339_micros(rr_s)
+        .ok_or_else(|| format!("invalid timestamp in `requestReceivedTimestamp`: {rr_s:?}"))?;
     let st = match ev.stage_timestamp.as_deref() {
-        Some(s) => Some(parse_rfc3339_micros(s).ok_or_else(|| format!("invalid timestamp in `stageTimestamp`: {s:?}"))?),
+        Some(s) => Some(
+            parse_rfc3339_micros(s)
+                .ok_or_else(|| format!("invalid timestamp in `stageTimestamp`: {s:?}"))?,
+        ),
         None => None,
     };
-    if shared.opts.since_us.is_some_and(|s| rr < s) || shared.opts.until_us.is_some_and(|u| rr >= u) {
+    if shared.opts.since_us.is_some_and(|s| rr < s) || shared.opts.until_us.is_some_and(|u| rr >= u)
+    {
         local.outside_window += 1;
         return Ok(());
     }
@@ -472,7 +550,14 @@ fn event(
             if d.completed.remove(id) {
                 d.merged += 1;
             } else {
-                d.pending.insert(id.into(), Pending { source, line: line_no, bytes: line.to_vec() });
+                d.pending.insert(
+                    id.into(),
+                    Pending {
+                        source,
+                        line: line_no,
+                        bytes: line.to_vec(),
+                    },
+                );
             }
             return Ok(());
         }
@@ -487,7 +572,15 @@ fn event(
             }
         }
     }
-    builder.append(&ev, &RowMeta { source: prefix, line: line_no, request_received_us: rr, stage_us: st });
+    builder.append(
+        &ev,
+        &RowMeta {
+            source: prefix,
+            line: line_no,
+            request_received_us: rr,
+            stage_us: st,
+        },
+    );
     local.events += 1;
     Ok(())
 }
@@ -501,8 +594,18 @@ pub async fn load(
 ) -> datafusion::error::Result<(MemTable, IngestStats)> {
     let cols = cols_of(columns.as_ref());
     let (parts, stats) = table.partitions(cols);
-    let schema = parts.first().map(|p| p.schema().clone()).unwrap_or_else(audit_schema);
-    let plan: Arc<dyn ExecutionPlan> = Arc::new(StreamingTableExec::try_new(schema.clone(), parts, None, Vec::new(), false, None)?);
+    let schema = parts
+        .first()
+        .map(|p| p.schema().clone())
+        .unwrap_or_else(audit_schema);
+    let plan: Arc<dyn ExecutionPlan> = Arc::new(StreamingTableExec::try_new(
+        schema.clone(),
+        parts,
+        None,
+        Vec::new(),
+        false,
+        None,
+    )?);
     let batches = datafusion::physical_plan::collect_partitioned(plan, ctx).await?;
     let mem = MemTable::try_new(schema, batches)?;
     let stats = lock(&stats).clone();

@@ -87,14 +87,35 @@ columns! {
 /// Latency annotations parsed into typed columns. `apiserver.latency.k8s.io/total` is deliberately not
 /// here: it is written only above 500 ms and is garbage (negative) on 1.34+; use `latency_ms`.
 pub const LATENCY_ANNOTATIONS: &[(&str, Col)] = &[
-    ("apiserver.latency.k8s.io/apf-queue-wait", Col::LatApfQueueWaitMs),
+    (
+        "apiserver.latency.k8s.io/apf-queue-wait",
+        Col::LatApfQueueWaitMs,
+    ),
     ("apiserver.latency.k8s.io/etcd", Col::LatEtcdMs),
-    ("apiserver.latency.k8s.io/mutating-webhook", Col::LatMutatingWebhookMs),
-    ("apiserver.latency.k8s.io/validating-webhook", Col::LatValidatingWebhookMs),
-    ("apiserver.latency.k8s.io/serialize-response-object", Col::LatSerializeMs),
-    ("apiserver.latency.k8s.io/response-write", Col::LatResponseWriteMs),
-    ("apiserver.latency.k8s.io/decode-response-object", Col::LatDecodeMs),
-    ("apiserver.latency.k8s.io/transform-response-object", Col::LatTransformMs),
+    (
+        "apiserver.latency.k8s.io/mutating-webhook",
+        Col::LatMutatingWebhookMs,
+    ),
+    (
+        "apiserver.latency.k8s.io/validating-webhook",
+        Col::LatValidatingWebhookMs,
+    ),
+    (
+        "apiserver.latency.k8s.io/serialize-response-object",
+        Col::LatSerializeMs,
+    ),
+    (
+        "apiserver.latency.k8s.io/response-write",
+        Col::LatResponseWriteMs,
+    ),
+    (
+        "apiserver.latency.k8s.io/decode-response-object",
+        Col::LatDecodeMs,
+    ),
+    (
+        "apiserver.latency.k8s.io/transform-response-object",
+        Col::LatTransformMs,
+    ),
 ];
 
 impl Col {
@@ -131,7 +152,10 @@ pub fn data_type(kind: Kind) -> DataType {
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(
-        COLUMNS.iter().map(|c| Field::new(c.name, data_type(c.kind), true)).collect::<Vec<_>>(),
+        COLUMNS
+            .iter()
+            .map(|c| Field::new(c.name, data_type(c.kind), true))
+            .collect::<Vec<_>>(),
     ))
 });
 
@@ -148,7 +172,13 @@ mod tests {
     fn columns_are_in_enum_order_and_snake_case() {
         for (i, c) in COLUMNS.iter().enumerate() {
             assert_eq!(c.col.index(), i, "{}", c.name);
-            assert!(c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'), "{}", c.name);
+            assert!(
+                c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                "{}",
+                c.name
+            );
             assert!(!c.doc.is_empty());
         }
         assert_eq!(audit_schema().fields().len(), COLUMNS.len());

@@ -49,7 +49,8 @@ pub fn expand(args: &[String]) -> Result<Vec<SourceSpec>, SourceError> {
         if p.exists() {
             push_path(p, &mut out)?;
         } else if a.contains(['*', '?', '[']) {
-            let paths = glob::glob(a).map_err(|e| SourceError::BadGlob(a.clone(), e.to_string()))?;
+            let paths =
+                glob::glob(a).map_err(|e| SourceError::BadGlob(a.clone(), e.to_string()))?;
             let mut n = 0;
             let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
             matched.sort();
@@ -69,11 +70,17 @@ pub fn expand(args: &[String]) -> Result<Vec<SourceSpec>, SourceError> {
 
 fn push_path(p: &Path, out: &mut Vec<SourceSpec>) -> Result<(), SourceError> {
     if p.is_dir() {
-        let rd = std::fs::read_dir(p).map_err(|err| SourceError::Io { path: p.display().to_string(), err })?;
+        let rd = std::fs::read_dir(p).map_err(|err| SourceError::Io {
+            path: p.display().to_string(),
+            err,
+        })?;
         let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for e in entries {
-            let hidden = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            let hidden = e
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
             if !hidden {
                 push_path(&e, out)?;
             }
@@ -97,40 +104,81 @@ pub enum Format {
     Document,
 }
 
+/// The top-level keys of a JSON object at the start of `line` (and the value of `kind`), read until
+/// the text ends or stops being valid.
+fn top_keys(line: &[u8]) -> (Vec<Vec<u8>>, Option<String>) {
+    let mut keys = Vec::new();
+    let mut kind = None;
+    let mut c = super::json::Cursor::new(line);
+    if c.begin_object().is_err() {
+        return (keys, kind);
+    }
+    let mut first = true;
+    while let Ok(Some(k)) = c.next_key(&mut first) {
+        keys.push(k.to_vec());
+        if k == b"kind" {
+            match c.str_or_null() {
+                Ok(v) => kind = v.map(|v| v.into_owned()),
+                Err(_) => break,
+            }
+        } else if c.skip_value().is_err() {
+            break;
+        }
+    }
+    (keys, kind)
+}
+
 /// Detects the format from the start of a source.
 pub fn detect(head: &[u8]) -> Format {
-    let trimmed = trim_start(head);
-    if trimmed.first() == Some(&b'[') {
+    if trim_start(head).first() == Some(&b'[') {
         return Format::Document;
     }
-    // look at the first few non-empty lines; the first that is a complete JSON value decides
-    let mut saw_json_start = false;
-    for line in head.split(|&b| b == b'\n').map(trim_start).filter(|l| !l.is_empty()).take(5) {
+    let mut rest = head;
+    let mut seen = 0;
+    while !rest.is_empty() && seen < 5 {
+        let (line, complete) = match memchr::memchr(b'\n', rest) {
+            Some(nl) => (&rest[..nl], true),
+            None => (rest, false),
+        };
+        rest = rest.get(line.len() + 1..).unwrap_or_default();
+        let line = trim_start(line);
+        if line.is_empty() {
+            continue;
+        }
+        seen += 1;
         if line.first() == Some(&b'{') {
-            saw_json_start = true;
-            if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(line) {
-                if m.contains_key("auditID") || m.get("kind").and_then(|k| k.as_str()) == Some("Event") {
-                    return Format::AuditLines;
-                }
-                if m.get("kind").and_then(|k| k.as_str()) == Some("EventList") || m.contains_key("items") {
-                    return Format::Document;
-                }
+            let (keys, kind) = top_keys(line);
+            let has = |k: &[u8]| keys.iter().any(|x| x == k);
+            if has(b"auditID") || kind.as_deref() == Some("Event") {
+                return Format::AuditLines;
+            }
+            if keys.is_empty() || kind.as_deref() == Some("EventList") || has(b"items") {
+                // `{` alone on its line: a pretty-printed document
+                return Format::Document;
+            }
+            let parses = serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
+            if complete && !parses {
+                // the object continues on the next lines
+                return Format::Document;
+            }
+            if [
+                "protoPayload",
+                "properties",
+                "records",
+                "message",
+                "logEvents",
+                "events",
+            ]
+            .iter()
+            .any(|k| has(k.as_bytes()))
+            {
                 return Format::WrappedLines;
             }
         } else if is_timestamp_prefixed(line) {
             return Format::TimestampedLines;
         }
     }
-    // a `{` line that never parsed on its own and does not look like an event: a pretty-printed document
-    let first_line = head.split(|&b| b == b'\n').map(trim_start).find(|l| !l.is_empty()).unwrap_or_default();
-    if saw_json_start && !contains(first_line, b"\"auditID\"") && !contains(first_line, b"\"kind\":\"Event\"") {
-        return Format::Document;
-    }
     Format::AuditLines
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
@@ -144,7 +192,8 @@ pub fn is_timestamp_prefixed(line: &[u8]) -> bool {
         && line[..4].iter().all(u8::is_ascii_digit)
         && line[4] == b'-'
         && line[10] == b'T'
-        && memchr::memchr(b' ', &line[..line.len().min(40)]).is_some_and(|sp| line.get(sp + 1) == Some(&b'{'))
+        && memchr::memchr(b' ', &line[..line.len().min(40)])
+            .is_some_and(|sp| line.get(sp + 1) == Some(&b'{'))
 }
 
 /// A newline-aligned piece of one source.
@@ -166,6 +215,8 @@ struct Open {
     carry: Vec<u8>,
     ready: VecDeque<Chunk>,
     eof: bool,
+    /// An error met while peeking at the head, reported after the head's lines are read.
+    deferred: Option<io::Error>,
 }
 
 /// Reads all sources in order as chunks of about `chunk_size` bytes.
@@ -187,7 +238,12 @@ pub struct ReadFailure {
 
 impl ChunkReader {
     pub fn new(sources: Vec<SourceSpec>, chunk_size: usize) -> Self {
-        ChunkReader { sources, next: 0, open: None, chunk_size }
+        ChunkReader {
+            sources,
+            next: 0,
+            open: None,
+            chunk_size,
+        }
     }
 
     pub fn sources(&self) -> &[SourceSpec] {
@@ -206,11 +262,25 @@ impl ChunkReader {
                 self.next += 1;
                 self.open = Some(self.open_source(idx)?);
             }
-            let Some(open) = self.open.as_mut() else { continue };
+            let Some(open) = self.open.as_mut() else {
+                continue;
+            };
             if let Some(c) = open.ready.pop_front() {
                 return Ok(Some(c));
             }
-            if open.eof {
+            if open.eof && open.carry.is_empty() {
+                if let Some(e) = open.deferred.take() {
+                    let (idx, line) = (open.idx, open.next_line);
+                    self.open = None;
+                    return Err(ReadFailure {
+                        source: idx,
+                        message: format!(
+                            "{}: read error near line {line}: {e}",
+                            self.sources[idx].label()
+                        ),
+                        malformed_document: false,
+                    });
+                }
                 self.open = None;
                 continue;
             }
@@ -225,7 +295,10 @@ impl ChunkReader {
                     self.open = None;
                     return Err(ReadFailure {
                         source: idx,
-                        message: format!("{}: read error near line {line}: {e}", self.sources[idx].label()),
+                        message: format!(
+                            "{}: read error near line {line}: {e}",
+                            self.sources[idx].label()
+                        ),
                         malformed_document: false,
                     });
                 }
@@ -246,16 +319,29 @@ impl ChunkReader {
             SourceSpec::Memory(_, data) => Box::new(io::Cursor::new(ArcBytes(data.clone()))),
         };
         let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-        let is_gzip = buffered.fill_buf().map_err(fail)?.starts_with(&[0x1f, 0x8b]);
+        let is_gzip = buffered
+            .fill_buf()
+            .map_err(fail)?
+            .starts_with(&[0x1f, 0x8b]);
         let mut reader: Box<dyn BufRead + Send> = if is_gzip {
-            Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(buffered)))
+            Box::new(BufReader::with_capacity(
+                256 * 1024,
+                flate2::bufread::MultiGzDecoder::new(buffered),
+            ))
         } else {
             Box::new(buffered)
         };
-        // peek up to 64 KiB to detect the format, without consuming it
+        // read up to 64 KiB to detect the format; it becomes the start of the first chunk
         let mut head = Vec::with_capacity(64 * 1024);
+        let mut deferred = None;
         while head.len() < 64 * 1024 {
-            let buf = reader.fill_buf().map_err(fail)?;
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) => {
+                    deferred = Some(e);
+                    break;
+                }
+            };
             if buf.is_empty() {
                 break;
             }
@@ -264,9 +350,21 @@ impl ChunkReader {
             reader.consume(n);
         }
         let format = detect(&head);
-        let mut open = Open { idx, reader, format, next_line: 1, carry: head, ready: VecDeque::new(), eof: false };
+        let mut open = Open {
+            idx,
+            reader,
+            format,
+            next_line: 1,
+            carry: head,
+            ready: VecDeque::new(),
+            eof: deferred.is_some(),
+            deferred,
+        };
         if format == Format::Document {
             let mut all = std::mem::take(&mut open.carry);
+            if let Some(e) = open.deferred.take() {
+                return Err(fail(e));
+            }
             open.reader.read_to_end(&mut all).map_err(fail)?;
             open.ready = document_chunks(idx, &all).map_err(|message| ReadFailure {
                 source: idx,
@@ -286,42 +384,59 @@ impl AsRef<[u8]> for ArcBytes {
     }
 }
 
+/// The next buffer of the reader; an error ends the source but is reported only after the data
+/// read before it (a truncated gzip still yields its readable lines; the cut line is malformed).
+fn fill(open: &mut Open) -> Option<&[u8]> {
+    if open.eof {
+        return None;
+    }
+    match open.reader.fill_buf() {
+        Ok([]) => {
+            open.eof = true;
+            None
+        }
+        Ok(_) => open.reader.fill_buf().ok(),
+        Err(e) => {
+            open.deferred = Some(e);
+            open.eof = true;
+            None
+        }
+    }
+}
+
 fn read_chunk(open: &mut Open, chunk_size: usize) -> io::Result<Option<Chunk>> {
     let mut data = std::mem::take(&mut open.carry);
     // fill to chunk_size
     while data.len() < chunk_size {
-        let buf = open.reader.fill_buf()?;
-        if buf.is_empty() {
-            open.eof = true;
-            break;
-        }
+        let Some(buf) = fill(open) else { break };
         let n = buf.len().min(chunk_size - data.len());
         data.extend_from_slice(&buf[..n]);
         open.reader.consume(n);
     }
-    if !open.eof {
-        // extend to the end of the current line
-        loop {
-            let buf = open.reader.fill_buf()?;
-            if buf.is_empty() {
-                open.eof = true;
-                break;
-            }
-            if let Some(nl) = memchr::memchr(b'\n', buf) {
-                data.extend_from_slice(&buf[..=nl]);
-                open.reader.consume(nl + 1);
-                break;
-            }
-            let n = buf.len();
-            data.extend_from_slice(buf);
-            open.reader.consume(n);
+    // extend to the end of the current line
+    while !data.is_empty() && !data.ends_with(b"\n") {
+        let Some(buf) = fill(open) else { break };
+        if let Some(nl) = memchr::memchr(b'\n', buf) {
+            data.extend_from_slice(&buf[..=nl]);
+            open.reader.consume(nl + 1);
+            break;
         }
+        let n = buf.len();
+        data.extend_from_slice(buf);
+        open.reader.consume(n);
     }
     if data.is_empty() {
         return Ok(None);
     }
-    let lines = memchr::memchr_iter(b'\n', &data).count() as u64 + u64::from(!data.ends_with(b"\n"));
-    let c = Chunk { source: open.idx, format: open.format, first_line: open.next_line, items: false, data };
+    let lines =
+        memchr::memchr_iter(b'\n', &data).count() as u64 + u64::from(!data.ends_with(b"\n"));
+    let c = Chunk {
+        source: open.idx,
+        format: open.format,
+        first_line: open.next_line,
+        items: false,
+        data,
+    };
     open.next_line += lines;
     Ok(Some(c))
 }
@@ -366,7 +481,13 @@ fn document_chunks(idx: usize, all: &[u8]) -> Result<VecDeque<Chunk>, String> {
         lines.push(b'\n');
     }
     let mut q = VecDeque::new();
-    q.push_back(Chunk { source: idx, format: Format::AuditLines, first_line: 1, items: true, data: lines });
+    q.push_back(Chunk {
+        source: idx,
+        format: Format::AuditLines,
+        first_line: 1,
+        items: true,
+        data: lines,
+    });
     Ok(q)
 }
 
@@ -376,23 +497,55 @@ mod tests {
 
     #[test]
     fn detects_formats() {
-        assert_eq!(detect(br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a"}"#), Format::AuditLines);
-        assert_eq!(detect(b"\n\n{\"auditID\":\"a\",\"stage\":\"x\"}\n"), Format::AuditLines);
-        assert_eq!(detect(br#"{"kind":"EventList","items":[]}"#), Format::Document);
+        assert_eq!(
+            detect(br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a"}"#),
+            Format::AuditLines
+        );
+        assert_eq!(
+            detect(b"\n\n{\"auditID\":\"a\",\"stage\":\"x\"}\n"),
+            Format::AuditLines
+        );
+        assert_eq!(
+            detect(br#"{"kind":"EventList","items":[]}"#),
+            Format::Document
+        );
         assert_eq!(detect(b"{\n  \"events\": [\n"), Format::Document);
         assert_eq!(detect(b"[{\"protoPayload\":{}}]"), Format::Document);
-        assert_eq!(detect(br#"{"protoPayload":{"methodName":"io.k8s.core.v1.pods.list"}}"#), Format::WrappedLines);
-        assert_eq!(detect(br#"{"category":"kube-audit","properties":{"log":"{}"}}"#), Format::WrappedLines);
-        assert_eq!(detect(br#"{"timestamp":1,"message":"{\"auditID\":\"a\"}"}"#), Format::WrappedLines);
-        assert_eq!(detect(b"2026-11-01T00:00:00.000Z {\"auditID\":\"a\"}\n"), Format::TimestampedLines);
+        assert_eq!(
+            detect(br#"{"protoPayload":{"methodName":"io.k8s.core.v1.pods.list"}}"#),
+            Format::WrappedLines
+        );
+        assert_eq!(
+            detect(br#"{"category":"kube-audit","properties":{"log":"{}"}}"#),
+            Format::WrappedLines
+        );
+        assert_eq!(
+            detect(br#"{"timestamp":1,"message":"{\"auditID\":\"a\"}"}"#),
+            Format::WrappedLines
+        );
+        assert_eq!(
+            detect(b"2026-11-01T00:00:00.000Z {\"auditID\":\"a\"}\n"),
+            Format::TimestampedLines
+        );
         // a first line that is broken does not hide the format of the next ones
-        assert_eq!(detect(b"{\"auditID\":\"a\",\"st\n{\"auditID\":\"b\"}\n"), Format::AuditLines);
+        assert_eq!(
+            detect(b"{\"auditID\":\"a\",\"st\n{\"auditID\":\"b\"}\n"),
+            Format::AuditLines
+        );
     }
 
     #[test]
     fn chunks_are_newline_aligned_and_numbered() {
-        let data: Vec<u8> = (1..=100).flat_map(|i| format!("{{\"auditID\":\"{i}\"}}\n").into_bytes()).collect();
-        let mut r = ChunkReader::new(vec![SourceSpec::Memory("m".into(), std::sync::Arc::new(data.clone()))], 64);
+        let data: Vec<u8> = (1..=100)
+            .flat_map(|i| format!("{{\"auditID\":\"{i}\"}}\n").into_bytes())
+            .collect();
+        let mut r = ChunkReader::new(
+            vec![SourceSpec::Memory(
+                "m".into(),
+                std::sync::Arc::new(data.clone()),
+            )],
+            64,
+        );
         let mut joined = Vec::new();
         let mut expect_line = 1;
         while let Some(c) = r.next_chunk().unwrap() {
@@ -409,9 +562,13 @@ mod tests {
     fn gzip_is_detected_by_magic() {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(b"{\"auditID\":\"1\"}\n{\"auditID\":\"2\"}").unwrap();
+        enc.write_all(b"{\"auditID\":\"1\"}\n{\"auditID\":\"2\"}")
+            .unwrap();
         let gz = enc.finish().unwrap();
-        let mut r = ChunkReader::new(vec![SourceSpec::Memory("m.gz".into(), std::sync::Arc::new(gz))], 1 << 20);
+        let mut r = ChunkReader::new(
+            vec![SourceSpec::Memory("m.gz".into(), std::sync::Arc::new(gz))],
+            1 << 20,
+        );
         let c = r.next_chunk().unwrap().unwrap();
         assert_eq!(c.data, b"{\"auditID\":\"1\"}\n{\"auditID\":\"2\"}");
         assert!(r.next_chunk().unwrap().is_none());
@@ -426,7 +583,10 @@ mod tests {
         }
         let mut gz = enc.finish().unwrap();
         gz.truncate(gz.len() / 2);
-        let mut r = ChunkReader::new(vec![SourceSpec::Memory("cut.gz".into(), std::sync::Arc::new(gz))], 1 << 14);
+        let mut r = ChunkReader::new(
+            vec![SourceSpec::Memory("cut.gz".into(), std::sync::Arc::new(gz))],
+            1 << 14,
+        );
         let mut err = None;
         loop {
             match r.next_chunk() {
@@ -438,6 +598,10 @@ mod tests {
                 }
             }
         }
-        assert!(err.expect("a read error").message.starts_with("cut.gz: read error near line"));
+        assert!(
+            err.expect("a read error")
+                .message
+                .starts_with("cut.gz: read error near line")
+        );
     }
 }

@@ -1,0 +1,49 @@
+//! Integration tests: the `kscope` binary over the bundled samples, and the library over generated inputs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
+//! One test binary (modules below) keeps link time down.
+
+mod audit_cli;
+mod formats;
+mod meta;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn samples() -> PathBuf {
+    root().join("samples/audit")
+}
+
+/// Runs kscope from the repository root (so sources print as `samples/audit/...`).
+pub fn kscope(args: &[&str]) -> Output {
+    kscope_stdin(args, None)
+}
+
+pub fn kscope_stdin(args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kscope"));
+    c.args(args)
+        .current_dir(root())
+        .env_remove("KSCOPE_LOG")
+        .env("NO_COLOR", "1");
+    c.stdin(match stdin {
+        Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
+        None => Stdio::null(),
+    });
+    c.output().expect("run kscope")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+}
