@@ -81,7 +81,14 @@ pub async fn report(
     cols.dedup();
 
     let ctx = session(&opts);
+    let started = std::time::Instant::now();
+    let ncols = cols.len();
     let (mem, ingest) = load(&table, Some(cols), ctx.task_ctx()).await?;
+    tracing::info!(
+        "ingest: {} requests, {ncols} columns in {:.2?}",
+        ingest.events,
+        started.elapsed()
+    );
     ctx.register_table("audit", Arc::new(mem))?;
 
     let mut outputs = Vec::new();
@@ -96,6 +103,12 @@ pub async fn report(
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(wrap)?;
         let t = Table::from_batches(&schema, &batches);
+        tracing::debug!(
+            "{}: {} rows in {:.2?}",
+            q.code,
+            t.rows.len(),
+            started.elapsed()
+        );
         let findings = query::findings(q, &t, &values, &origin);
         all_findings.extend(findings.iter().cloned());
         outputs.push(QueryOutput {

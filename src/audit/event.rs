@@ -95,8 +95,16 @@ impl<'a> RawEvent<'a> {
     /// Decodes one event. Always reads `auditID`, `stage`, `verb`, `objectRef.subresource` and the
     /// timestamps (needed to count each request once and to apply the time window).
     pub fn parse(line: &'a [u8], need: &Need) -> Result<RawEvent<'a>, EventError> {
+        match std::str::from_utf8(line) {
+            Ok(text) => Self::parse_str(text, need),
+            Err(e) => Err(EventError::Json(JsonError::BadUtf8(e.valid_up_to()))),
+        }
+    }
+
+    /// [`RawEvent::parse`] of a line already known to be UTF-8.
+    pub fn parse_str(line: &'a str, need: &Need) -> Result<RawEvent<'a>, EventError> {
         let mut ev = RawEvent::default();
-        let mut c = Cursor::new(line);
+        let mut c = Cursor::new_str(line);
         c.begin_object()?;
         let mut first = true;
         while let Some(key) = c.next_key(&mut first)? {

@@ -30,12 +30,27 @@ pub type Result<T> = std::result::Result<T, JsonError>;
 
 pub struct Cursor<'a> {
     b: &'a [u8],
+    /// The same bytes as text, when the caller validated them as UTF-8 already: strings are then
+    /// sliced from it instead of being validated one by one.
+    text: Option<&'a str>,
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
     pub fn new(b: &'a [u8]) -> Self {
-        Cursor { b, i: 0 }
+        Cursor {
+            b,
+            text: None,
+            i: 0,
+        }
+    }
+
+    pub fn new_str(text: &'a str) -> Self {
+        Cursor {
+            b: text.as_bytes(),
+            text: Some(text),
+            i: 0,
+        }
     }
 
     pub fn pos(&self) -> usize {
@@ -149,7 +164,8 @@ impl<'a> Cursor<'a> {
         let mut escaped = false;
         loop {
             let rest = self.b.get(self.i..).unwrap_or_default();
-            match memchr::memchr2(b'"', b'\\', rest) {
+            // most strings are short: eight bytes at a time beats setting up a SIMD search
+            match find2(rest, b'"', b'\\') {
                 None => {
                     self.i = self.b.len();
                     return Err(JsonError::Truncated(self.i));
@@ -196,6 +212,11 @@ impl<'a> Cursor<'a> {
                 let (raw, escaped) = self.raw_string()?;
                 if escaped {
                     unescape(raw, at).map(|s| Some(Cow::Owned(s)))
+                } else if let Some(t) = self.text {
+                    // the quotes are ASCII, so both ends are character boundaries
+                    t.get(at + 1..self.i - 1)
+                        .map(|s| Some(Cow::Borrowed(s)))
+                        .ok_or(JsonError::BadUtf8(at))
                 } else {
                     std::str::from_utf8(raw)
                         .map(|s| Some(Cow::Borrowed(s)))
@@ -309,7 +330,7 @@ impl<'a> Cursor<'a> {
         let mut depth = 0usize;
         loop {
             let rest = self.b.get(self.i..).unwrap_or_default();
-            let Some(off) = memchr::memchr3(b'"', open, close, rest) else {
+            let Some(off) = find3(rest, b'"', open, close) else {
                 self.i = self.b.len();
                 return Err(JsonError::Truncated(self.i));
             };
@@ -329,6 +350,61 @@ impl<'a> Cursor<'a> {
             }
         }
     }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that equals the byte `b` is broadcast into (the lowest such byte is
+/// exact; bytes above it may be false positives, so only the lowest set bit may be used).
+#[inline(always)]
+fn eq_mask(w: u64, b: u64) -> u64 {
+    let x = w ^ b;
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Position of the first `a` or `b` in `s`, eight bytes at a time.
+#[inline]
+fn find2(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (ma, mb) = (LO * a as u64, LO * b as u64);
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let Ok(arr) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(arr);
+        let t = eq_mask(w, ma) | eq_mask(w, mb);
+        if t != 0 {
+            return Some(i + (t.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s.get(i..)?
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|p| p + i)
+}
+
+/// Position of the first `a`, `b` or `c` in `s`, eight bytes at a time.
+#[inline]
+fn find3(s: &[u8], a: u8, b: u8, c: u8) -> Option<usize> {
+    let (ma, mb, mc) = (LO * a as u64, LO * b as u64, LO * c as u64);
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let Ok(arr) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(arr);
+        let t = eq_mask(w, ma) | eq_mask(w, mb) | eq_mask(w, mc);
+        if t != 0 {
+            return Some(i + (t.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s.get(i..)?
+        .iter()
+        .position(|&x| x == a || x == b || x == c)
+        .map(|p| p + i)
 }
 
 /// Decodes JSON string escapes (`\n`, `\"`, `\u0026`, surrogate pairs).
@@ -408,6 +484,24 @@ mod tests {
         }
         c.end()?;
         Ok(out)
+    }
+
+    #[test]
+    fn swar_finders_match_a_plain_search() {
+        let text = b"abc\\def\"ghijklmnopq{rstu}vwxyz\"0123456789{}\"\xff\x80\"\"";
+        for start in 0..text.len() {
+            let s = &text[start..];
+            assert_eq!(
+                find2(s, b'"', b'\\'),
+                s.iter().position(|&c| c == b'"' || c == b'\\'),
+                "{start}"
+            );
+            assert_eq!(
+                find3(s, b'"', b'{', b'}'),
+                s.iter().position(|&c| c == b'"' || c == b'{' || c == b'}'),
+                "{start}"
+            );
+        }
     }
 
     #[test]

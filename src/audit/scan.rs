@@ -402,7 +402,12 @@ fn parse_chunk(
         line_prefix
     };
     let mut extracted = Vec::new();
-    for (n, raw_line) in (chunk.first_line..).zip(chunk.data.split(|&b| b == b'\n')) {
+    let data = &chunk.data[..];
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+    for (n, end) in (chunk.first_line..).zip(ends) {
+        let raw_line = &data[start.min(end)..end];
+        start = end + 1;
         let line = trim(raw_line);
         if line.is_empty() {
             continue;
@@ -516,14 +521,14 @@ fn event(
     builder: &mut BatchBuilder,
     local: &mut IngestStats,
 ) -> Result<(), String> {
-    if simdutf8::basic::from_utf8(line).is_err() {
+    let Ok(text) = simdutf8::basic::from_utf8(line) else {
         let at = simdutf8::compat::from_utf8(line)
             .err()
             .map(|e| e.valid_up_to())
             .unwrap_or(0);
         return Err(format!("invalid UTF-8 at byte {at}"));
-    }
-    let ev = RawEvent::parse(line, &shared.need).map_err(|e| e.to_string())?;
+    };
+    let ev = RawEvent::parse_str(text, &shared.need).map_err(|e| e.to_string())?;
     let rr_s = ev.request_received.as_deref().unwrap_or_default();
     let rr = parse_rfc3339_micros(rr_s)
         .ok_or_else(|| format!("invalid timestamp in `requestReceivedTimestamp`: {rr_s:?}"))?;

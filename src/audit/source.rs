@@ -384,46 +384,42 @@ impl AsRef<[u8]> for ArcBytes {
     }
 }
 
-/// The next buffer of the reader; an error ends the source but is reported only after the data
-/// read before it (a truncated gzip still yields its readable lines; the cut line is malformed).
-fn fill(open: &mut Open) -> Option<&[u8]> {
+/// Appends up to `n` bytes from the reader straight into `data` (no intermediate buffer). End of
+/// input and errors end the source; an error is reported only after the data read before it (a truncated
+/// gzip still yields its readable lines, and its cut last line is reported as malformed).
+fn read_more(open: &mut Open, data: &mut Vec<u8>, n: usize) {
     if open.eof {
-        return None;
+        return;
     }
-    match open.reader.fill_buf() {
-        Ok([]) => {
-            open.eof = true;
-            None
-        }
-        Ok(_) => open.reader.fill_buf().ok(),
+    let before = data.len();
+    match (&mut open.reader).take(n as u64).read_to_end(data) {
+        Ok(got) if got < n => open.eof = true,
+        Ok(_) => {}
         Err(e) => {
             open.deferred = Some(e);
             open.eof = true;
-            None
         }
     }
+    debug_assert!(data.len() >= before);
 }
 
 fn read_chunk(open: &mut Open, chunk_size: usize) -> io::Result<Option<Chunk>> {
     let mut data = std::mem::take(&mut open.carry);
-    // fill to chunk_size
-    while data.len() < chunk_size {
-        let Some(buf) = fill(open) else { break };
-        let n = buf.len().min(chunk_size - data.len());
-        data.extend_from_slice(&buf[..n]);
-        open.reader.consume(n);
+    data.reserve(chunk_size.saturating_sub(data.len()));
+    if data.len() < chunk_size {
+        let want = chunk_size - data.len();
+        read_more(open, &mut data, want);
     }
-    // extend to the end of the current line
-    while !data.is_empty() && !data.ends_with(b"\n") {
-        let Some(buf) = fill(open) else { break };
-        if let Some(nl) = memchr::memchr(b'\n', buf) {
-            data.extend_from_slice(&buf[..=nl]);
-            open.reader.consume(nl + 1);
+    // the chunk ends at its last newline; the partial line after it starts the next chunk
+    let mut searched = 0;
+    while !open.eof {
+        if let Some(nl) = memchr::memrchr(b'\n', &data[searched..]) {
+            open.carry = data.split_off(searched + nl + 1);
             break;
         }
-        let n = buf.len();
-        data.extend_from_slice(buf);
-        open.reader.consume(n);
+        // a line longer than a chunk: read on until it ends
+        searched = data.len();
+        read_more(open, &mut data, chunk_size);
     }
     if data.is_empty() {
         return Ok(None);
