@@ -99,6 +99,7 @@ pub async fn report(
             file: q.file.clone(),
             source,
         };
+        let started = std::time::Instant::now();
         let df = ctx.sql(&sql).await.map_err(wrap)?;
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(wrap)?;

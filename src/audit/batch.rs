@@ -122,6 +122,8 @@ pub struct BatchBuilder {
     rows: usize,
     uri_needed: bool,
     scratch: String,
+    /// user agent → client: few distinct user agents, many rows
+    clients: std::collections::HashMap<String, String>,
 }
 
 impl BatchBuilder {
@@ -148,6 +150,7 @@ impl BatchBuilder {
                 )
             }),
             scratch: String::new(),
+            clients: std::collections::HashMap::new(),
         }
     }
 
@@ -223,9 +226,19 @@ impl BatchBuilder {
                 }
                 (Col::SourceIp, Builder::Str(b)) => b.append_option(ev.source_ip.as_deref()),
                 (Col::UserAgent, Builder::Str(b)) => b.append_option(ev.user_agent.as_deref()),
-                (Col::Client, Builder::Str(b)) => {
-                    b.append_option(ev.user_agent.as_deref().map(client_of))
-                }
+                (Col::Client, Builder::Str(b)) => match ev.user_agent.as_deref() {
+                    None => b.append_null(),
+                    Some(ua) => match self.clients.get(ua) {
+                        Some(c) => b.append_value(c),
+                        None => {
+                            let c = client_of(ua);
+                            b.append_value(&c);
+                            if self.clients.len() < 10_000 {
+                                self.clients.insert(ua.to_string(), c);
+                            }
+                        }
+                    },
+                },
                 (Col::Resource, Builder::Str(b)) => b.append_option(ev.resource.as_deref()),
                 (Col::Subresource, Builder::Str(b)) => b.append_option(ev.subresource.as_deref()),
                 (Col::Namespace, Builder::Str(b)) => {

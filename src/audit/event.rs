@@ -77,7 +77,6 @@ pub struct RawEvent<'a> {
     pub name: Option<Cow<'a, str>>,
     pub api_group: Option<Cow<'a, str>>,
     pub api_version: Option<Cow<'a, str>>,
-    pub has_object_ref: bool,
     pub response_code: Option<i64>,
     pub response_reason: Option<Cow<'a, str>>,
     pub request_received: Option<Cow<'a, str>>,
@@ -296,7 +295,6 @@ fn parse_object_ref<'a>(
         c.skip_value()?;
         return Ok(());
     }
-    ev.has_object_ref = true;
     c.begin_object()?;
     let mut first = true;
     while let Some(k) = c.next_key(&mut first)? {
@@ -481,19 +479,19 @@ pub fn client_of(ua: &str) -> String {
 
 /// The query parameters of a request URI that matter for LIST and WATCH analysis.
 #[derive(Debug, Default, PartialEq)]
-pub struct UriParams {
+pub struct UriParams<'a> {
     pub limit: Option<i64>,
-    pub continue_token: Option<String>,
-    pub resource_version: Option<String>,
-    pub resource_version_match: Option<String>,
-    pub label_selector: Option<String>,
-    pub field_selector: Option<String>,
+    pub continue_token: Option<Cow<'a, str>>,
+    pub resource_version: Option<Cow<'a, str>>,
+    pub resource_version_match: Option<Cow<'a, str>>,
+    pub label_selector: Option<Cow<'a, str>>,
+    pub field_selector: Option<Cow<'a, str>>,
     pub watch: Option<bool>,
     pub timeout_seconds: Option<i64>,
 }
 
 /// Splits a request URI into its path and the parameters in [`UriParams`] (percent-decoded).
-pub fn parse_uri(uri: &str) -> (&str, UriParams) {
+pub fn parse_uri(uri: &str) -> (&str, UriParams<'_>) {
     let mut p = UriParams::default();
     let (path, query) = match uri.split_once('?') {
         Some((a, b)) => (a, b),
@@ -517,9 +515,9 @@ pub fn parse_uri(uri: &str) -> (&str, UriParams) {
 }
 
 /// Decodes `%XX` and `+` in a query-string value; invalid escapes are kept as written.
-pub fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
     if !s.contains(['%', '+']) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -552,7 +550,7 @@ pub fn percent_decode(s: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

@@ -317,8 +317,15 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 /// One parse worker: takes chunks in turn, parses them into batches, sends them on.
 fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
     let mut builder = BatchBuilder::new(&shared.cols);
+    let mut spent: Option<Vec<u8>> = None;
     loop {
-        let next = lock(&shared.reader).next_chunk();
+        let next = {
+            let mut reader = lock(&shared.reader);
+            if let Some(buf) = spent.take() {
+                reader.recycle(buf);
+            }
+            reader.next_chunk()
+        };
         let chunk = match next {
             Ok(Some(c)) => c,
             Ok(None) => break,
@@ -340,6 +347,7 @@ fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
             return;
         }
         lock(&shared.stats).merge(&local);
+        spent = Some(chunk.data);
         if !builder.is_empty() {
             let batch = builder.finish().map_err(DataFusionError::from);
             if tx.blocking_send(batch).is_err() {

@@ -225,6 +225,8 @@ pub struct ChunkReader {
     next: usize,
     open: Option<Open>,
     chunk_size: usize,
+    /// Buffers of parsed chunks, reused so that reading does not fault in fresh pages each time.
+    pool: Vec<Vec<u8>>,
 }
 
 /// A source that could not be read (or not to its end).
@@ -232,8 +234,6 @@ pub struct ChunkReader {
 pub struct ReadFailure {
     pub source: usize,
     pub message: String,
-    /// A document's entries that could not be parsed into events (JSON errors) count as read failures.
-    pub malformed_document: bool,
 }
 
 impl ChunkReader {
@@ -243,6 +243,15 @@ impl ChunkReader {
             next: 0,
             open: None,
             chunk_size,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Gives back the buffer of a chunk that has been parsed.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.pool.len() < 8 && buf.capacity() <= 2 * self.chunk_size {
+            buf.clear();
+            self.pool.push(buf);
         }
     }
 
@@ -278,13 +287,13 @@ impl ChunkReader {
                             "{}: read error near line {line}: {e}",
                             self.sources[idx].label()
                         ),
-                        malformed_document: false,
                     });
                 }
                 self.open = None;
                 continue;
             }
-            match read_chunk(open, self.chunk_size) {
+            let buf = self.pool.pop().unwrap_or_default();
+            match read_chunk(open, self.chunk_size, buf) {
                 Ok(Some(c)) => return Ok(Some(c)),
                 Ok(None) => {
                     self.open = None;
@@ -299,7 +308,6 @@ impl ChunkReader {
                             "{}: read error near line {line}: {e}",
                             self.sources[idx].label()
                         ),
-                        malformed_document: false,
                     });
                 }
             }
@@ -311,7 +319,6 @@ impl ChunkReader {
         let fail = |e: io::Error| ReadFailure {
             source: idx,
             message: format!("{}: {e}", spec.label()),
-            malformed_document: false,
         };
         let raw: Box<dyn Read + Send> = match spec {
             SourceSpec::File(p) => Box::new(File::open(p).map_err(fail)?),
@@ -369,7 +376,6 @@ impl ChunkReader {
             open.ready = document_chunks(idx, &all).map_err(|message| ReadFailure {
                 source: idx,
                 message: format!("{}: {message}", spec.label()),
-                malformed_document: true,
             })?;
             open.eof = true;
         }
@@ -403,8 +409,10 @@ fn read_more(open: &mut Open, data: &mut Vec<u8>, n: usize) {
     debug_assert!(data.len() >= before);
 }
 
-fn read_chunk(open: &mut Open, chunk_size: usize) -> io::Result<Option<Chunk>> {
-    let mut data = std::mem::take(&mut open.carry);
+fn read_chunk(open: &mut Open, chunk_size: usize, mut data: Vec<u8>) -> io::Result<Option<Chunk>> {
+    data.clear();
+    data.extend_from_slice(&open.carry);
+    open.carry.clear();
     data.reserve(chunk_size.saturating_sub(data.len()));
     if data.len() < chunk_size {
         let want = chunk_size - data.len();

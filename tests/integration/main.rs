@@ -1,6 +1,6 @@
 //! Integration tests: the `kscope` binary over the bundled samples, and the library over generated inputs.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 //! One test binary (modules below) keeps link time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 mod audit_cli;
 mod formats;
