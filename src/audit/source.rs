@@ -294,22 +294,8 @@ impl ChunkReader {
             }
             let buf = self.pool.pop().unwrap_or_default();
             match read_chunk(open, self.chunk_size, buf) {
-                Ok(Some(c)) => return Ok(Some(c)),
-                Ok(None) => {
-                    self.open = None;
-                }
-                Err(e) => {
-                    let idx = open.idx;
-                    let line = open.next_line;
-                    self.open = None;
-                    return Err(ReadFailure {
-                        source: idx,
-                        message: format!(
-                            "{}: read error near line {line}: {e}",
-                            self.sources[idx].label()
-                        ),
-                    });
-                }
+                Some(c) => return Ok(Some(c)),
+                None => self.open = None,
             }
         }
     }
@@ -397,7 +383,6 @@ fn read_more(open: &mut Open, data: &mut Vec<u8>, n: usize) {
     if open.eof {
         return;
     }
-    let before = data.len();
     match (&mut open.reader).take(n as u64).read_to_end(data) {
         Ok(got) if got < n => open.eof = true,
         Ok(_) => {}
@@ -406,10 +391,9 @@ fn read_more(open: &mut Open, data: &mut Vec<u8>, n: usize) {
             open.eof = true;
         }
     }
-    debug_assert!(data.len() >= before);
 }
 
-fn read_chunk(open: &mut Open, chunk_size: usize, mut data: Vec<u8>) -> io::Result<Option<Chunk>> {
+fn read_chunk(open: &mut Open, chunk_size: usize, mut data: Vec<u8>) -> Option<Chunk> {
     data.clear();
     data.extend_from_slice(&open.carry);
     open.carry.clear();
@@ -430,7 +414,7 @@ fn read_chunk(open: &mut Open, chunk_size: usize, mut data: Vec<u8>) -> io::Resu
         read_more(open, &mut data, chunk_size);
     }
     if data.is_empty() {
-        return Ok(None);
+        return None;
     }
     let lines =
         memchr::memchr_iter(b'\n', &data).count() as u64 + u64::from(!data.ends_with(b"\n"));
@@ -442,7 +426,7 @@ fn read_chunk(open: &mut Open, chunk_size: usize, mut data: Vec<u8>) -> io::Resu
         data,
     };
     open.next_line += lines;
-    Ok(Some(c))
+    Some(c)
 }
 
 /// Parses one or more concatenated JSON documents and returns their events as one-per-line chunks
