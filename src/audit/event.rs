@@ -713,4 +713,18 @@ mod tests {
         assert_eq!(ev.annotation("k8s.io/deprecated"), Some("true"));
         assert!(!ev.is_long_running());
     }
+
+    #[test]
+    fn every_truncation_of_a_real_event_is_an_error_never_a_panic() {
+        let line = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/nodes/n1/status?timeout=10s","verb":"patch","user":{"username":"system:node:n1","groups":["system:nodes"],"extra":{"authentication.kubernetes.io/pod-name":["p"]}},"sourceIPs":["10.0.0.1"],"userAgent":"kubelet/v1.30.4","objectRef":{"resource":"nodes","name":"n1","apiVersion":"v1","subresource":"status"},"responseStatus":{"metadata":{},"code":200},"requestObject":{"status":{"conditions":[{"type":"Ready","message":"a \"quoted\" {brace}"}]}},"requestReceivedTimestamp":"2026-11-01T00:00:00.000000Z","stageTimestamp":"2026-11-01T00:00:00.004000Z","annotations":{"authorization.k8s.io/decision":"allow"}}"#;
+        assert!(RawEvent::parse(line, &Need::all()).is_ok());
+        for cut in 0..line.len() - 1 {
+            for need in [Need::all(), Need::default()] {
+                assert!(
+                    RawEvent::parse(&line[..cut], &need).is_err(),
+                    "cut at {cut} accepted"
+                );
+            }
+        }
+    }
 }
