@@ -334,7 +334,7 @@ fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
                     let _ = tx.blocking_send(Err(external(ScanError::StrictRead(f.message))));
                     return;
                 }
-                tracing::warn!("{}", f.message);
+                tracing::debug!("{}", f.message); // printed once by the CLI with the other input problems
                 let mut st = IngestStats::default();
                 st.read_errors.push(f.message);
                 lock(&shared.stats).merge(&st);
