@@ -45,10 +45,27 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("kscope: error: {e:#}");
+            eprintln!("kscope: error: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error chain on one line, leaving out causes whose text the error before already shows
+/// (DataFusion errors include their sources in their own message).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if msg.contains(&s) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&s);
+    }
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -186,6 +186,19 @@ fn fail_on_and_exit_codes() {
 }
 
 #[test]
+fn sql_errors_are_reported_once() {
+    let o = kscope(&[
+        "sql",
+        "SELECT nope FROM audit",
+        "samples/audit/gke-cloud-audit.jsonl",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.starts_with("kscope: error: "), "{e}");
+    assert_eq!(e.matches("No field named nope").count(), 1, "{e}");
+}
+
+#[test]
 fn strict_stops_at_the_first_malformed_line() {
     let o = kscope(&[
         "report",
