@@ -547,6 +547,28 @@ mod tests {
     }
 
     #[test]
+    fn a_line_longer_than_a_chunk_stays_whole() {
+        let long = format!("{{\"auditID\":\"{}\"}}", "x".repeat(100_000));
+        let data = format!("{{\"auditID\":\"a\"}}\n{long}\n{{\"auditID\":\"b\"}}");
+        let mut r = ChunkReader::new(
+            vec![SourceSpec::Memory(
+                "m".into(),
+                std::sync::Arc::new(data.into_bytes()),
+            )],
+            16,
+        );
+        let mut lines = Vec::new();
+        while let Some(c) = r.next_chunk().unwrap() {
+            let text = String::from_utf8(c.data.clone()).unwrap();
+            for (i, l) in text.split_terminator('\n').enumerate() {
+                lines.push((c.first_line + i as u64, l.len()));
+            }
+            r.recycle(c.data);
+        }
+        assert_eq!(lines, vec![(1, 15), (2, long.len()), (3, 15)]);
+    }
+
+    #[test]
     fn gzip_is_detected_by_magic() {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
