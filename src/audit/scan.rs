@@ -125,6 +125,8 @@ pub enum ScanError {
 /// A request that logged `ResponseStarted` and whose completion has not been seen (yet).
 struct Pending {
     source: usize,
+    /// `path:` or `path#` (document items), as the row's `source` starts.
+    prefix: Box<str>,
     line: u64,
     bytes: Vec<u8>,
 }
@@ -368,13 +370,13 @@ fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
             ..Default::default()
         };
         for p in pending {
-            let prefix = &shared.prefixes[p.source].0;
+            // the bytes were read once already and are valid: this cannot fail
             if let Ok(ev) = RawEvent::parse(&p.bytes, &shared.need) {
-                if let Some((rr, st)) = times(&ev) {
+                if let Ok((rr, st)) = times(&ev) {
                     builder.append(
                         &ev,
                         &RowMeta {
-                            source: prefix,
+                            source: &p.prefix,
                             line: p.line,
                             request_received_us: rr,
                             stage_us: st,
@@ -391,10 +393,19 @@ fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
     }
 }
 
-fn times(ev: &RawEvent<'_>) -> Option<(i64, Option<i64>)> {
-    let rr = parse_rfc3339_micros(ev.request_received.as_deref()?)?;
-    let st = ev.stage_timestamp.as_deref().and_then(parse_rfc3339_micros);
-    Some((rr, st))
+/// The request's receipt and stage times in µs, or why they cannot be read.
+fn times(ev: &RawEvent<'_>) -> Result<(i64, Option<i64>), String> {
+    let rr_s = ev.request_received.as_deref().unwrap_or_default();
+    let rr = parse_rfc3339_micros(rr_s)
+        .ok_or_else(|| format!("invalid timestamp in `requestReceivedTimestamp`: {rr_s:?}"))?;
+    let st = match ev.stage_timestamp.as_deref() {
+        Some(s) => Some(
+            parse_rfc3339_micros(s)
+                .ok_or_else(|| format!("invalid timestamp in `stageTimestamp`: {s:?}"))?,
+        ),
+        None => None,
+    };
+    Ok((rr, st))
 }
 
 fn parse_chunk(
@@ -537,16 +548,7 @@ fn event(
         return Err(format!("invalid UTF-8 at byte {at}"));
     };
     let ev = RawEvent::parse_str(text, &shared.need).map_err(|e| e.to_string())?;
-    let rr_s = ev.request_received.as_deref().unwrap_or_default();
-    let rr = parse_rfc3339_micros(rr_s)
-        .ok_or_else(|| format!("invalid timestamp in `requestReceivedTimestamp`: {rr_s:?}"))?;
-    let st = match ev.stage_timestamp.as_deref() {
-        Some(s) => Some(
-            parse_rfc3339_micros(s)
-                .ok_or_else(|| format!("invalid timestamp in `stageTimestamp`: {s:?}"))?,
-        ),
-        None => None,
-    };
+    let (rr, st) = times(&ev)?;
     if shared.opts.since_us.is_some_and(|s| rr < s) || shared.opts.until_us.is_some_and(|u| rr >= u)
     {
         local.outside_window += 1;
@@ -567,6 +569,7 @@ fn event(
                     id.into(),
                     Pending {
                         source,
+                        prefix: prefix.into(),
                         line: line_no,
                         bytes: line.to_vec(),
                     },

@@ -214,3 +214,28 @@ fn no_panic_on_garbage() {
         );
     }
 }
+
+#[test]
+fn an_open_watch_from_a_document_keeps_its_item_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let watch = json!({"kind": "Event", "auditID": "w1", "stage": "ResponseStarted", "verb": "watch",
+        "requestURI": "/api/v1/pods?watch=true", "objectRef": {"resource": "pods", "apiVersion": "v1"},
+        "requestReceivedTimestamp": "2026-11-01T00:00:00Z", "stageTimestamp": "2026-11-01T00:00:00.001Z"});
+    let p = dir.path().join("list.json");
+    std::fs::write(
+        &p,
+        serde_json::to_string_pretty(&json!({"kind": "EventList", "items": [watch]})).unwrap(),
+    )
+    .unwrap();
+    let o = kscope(&[
+        "sql",
+        "SELECT stage, source FROM audit",
+        p.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        format!("stage,source\nResponseStarted,{}#1\n", p.display())
+    );
+}
