@@ -1,20 +1,18 @@
-//! Embeds every `queries/*.sql` file, so adding a query is adding one file.
+//! Embeds every `queries/*.sql` and `rules/*.yaml` file, so adding a query or a rule is adding a file.
 use std::{env, fs, path::Path};
 
-fn main() {
-    println!("cargo:rerun-if-changed=queries");
-    let root = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
-    let dir = Path::new(&root).join("queries");
-    let mut files: Vec<_> = fs::read_dir(&dir)
+fn embed(root: &Path, dir: &str, ext: &str, constant: &str, out: &mut String) {
+    let path = root.join(dir);
+    let mut files: Vec<_> = fs::read_dir(&path)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
                 .collect()
         })
         .unwrap_or_default();
     files.sort();
-    let mut out = String::from("pub const QUERY_FILES: &[(&str, &str)] = &[\n");
+    out.push_str(&format!("pub const {constant}: &[(&str, &str)] = &[\n"));
     for f in files {
         let name = f
             .file_name()
@@ -23,13 +21,28 @@ fn main() {
             .to_string();
         out.push_str(&format!(
             "    ({:?}, include_str!({:?})),\n",
-            format!("queries/{name}"),
+            format!("{dir}/{name}"),
             f.display().to_string()
         ));
     }
     out.push_str("];\n");
-    let dest = Path::new(&env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("queries.rs");
-    if let Err(e) = fs::write(&dest, out) {
-        panic!("cannot write {}: {e}", dest.display());
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=queries");
+    println!("cargo:rerun-if-changed=rules");
+    let root = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let root = Path::new(&root);
+    let out_dir = env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
+    for (dir, ext, constant, file) in [
+        ("queries", "sql", "QUERY_FILES", "queries.rs"),
+        ("rules", "yaml", "RULE_FILES", "rules.rs"),
+    ] {
+        let mut out = String::new();
+        embed(root, dir, ext, constant, &mut out);
+        let dest = Path::new(&out_dir).join(file);
+        if let Err(e) = fs::write(&dest, out) {
+            panic!("cannot write {}: {e}", dest.display());
+        }
     }
 }

@@ -9,12 +9,18 @@ use crate::analysis;
 use crate::audit::scan::{IngestStats, ScanOptions};
 use crate::audit::source::{self, SourceSpec};
 use crate::finding::FailOn;
+use crate::inventory::Version;
+use crate::inventory::live::LiveOptions;
+use crate::lint::{self, Source};
 use crate::query::{self, Params};
 use crate::render::{self, Format};
+use crate::rules::{self};
 use crate::timearg;
 
 /// kscope keeps Kubernetes API servers healthy: it analyses API-server audit logs with SQL (top talkers,
-/// expensive and unpaginated LISTs, watch churn, throttling, deprecated API callers, access hygiene).
+/// expensive and unpaginated LISTs, watch churn, throttling, deprecated API callers, access hygiene),
+/// and lints live clusters and manifests (admission webhooks, API Priority and Fairness, deprecated
+/// APIs, CRD bloat, garbage).
 ///
 /// Exit codes: 0 nothing at or above --fail-on; 1 findings at or above --fail-on; 2 usage error,
 /// unreadable input, or input not fully read (malformed lines).
@@ -38,6 +44,83 @@ pub enum Command {
     Sql(SqlArgs),
     /// List the analyses, or explain one.
     Queries(QueriesArgs),
+    /// Check a live cluster or manifest files against the rules in rules/ (webhooks, API Priority
+    /// and Fairness, deprecated APIs, CRD bloat, garbage).
+    Lint(LintArgs),
+    /// List the lint rules, or explain one.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Manifest files or directories (YAML or JSON, multi-document, `kind: List`); - for stdin.
+    /// Without -f, the live cluster of the kubeconfig's current context is scanned.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<std::path::PathBuf>,
+
+    /// Kubeconfig context to scan (default: the current context).
+    #[arg(long, value_name = "CTX", conflicts_with = "files")]
+    pub context: Option<String>,
+
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, the service account).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "KSCOPE_KUBECONFIG",
+        conflicts_with = "files"
+    )]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// Judge deprecated APIs against this Kubernetes version (1.NN). Default: the cluster's
+    /// version for live scans, the newest version kscope knows for files.
+    #[arg(long, value_name = "1.NN")]
+    pub target_version: Option<String>,
+
+    /// Run only this rule (code such as WH001, name, or a prefix such as AP). Repeatable.
+    #[arg(long = "rule", value_name = "CODE")]
+    pub rules: Vec<String>,
+
+    /// Do not run this rule (code, name or prefix). Repeatable.
+    #[arg(long = "skip", value_name = "CODE")]
+    pub skip: Vec<String>,
+
+    /// Set a rule parameter: NAME=VALUE for every rule that has it, CODE.NAME=VALUE for one.
+    /// Lists are comma-separated. See `kscope rules explain CODE`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
+    /// Exit with code 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// Live scans: API requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+
+    /// Live scans: seconds to wait for one response.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: Option<RulesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// One line per rule: code, name, severity, kinds, summary (the default).
+    List,
+    /// Everything about one rule: summary, why, remediation, parameters, references.
+    Explain {
+        /// Rule code (WH001) or name.
+        code: String,
+    },
 }
 
 /// Where audit events come from and how to read them.
@@ -268,6 +351,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 Outcome::IncompleteInput
             })
         }
+        Command::Lint(a) => lint(a, out).await,
+        Command::Rules(a) => {
+            match a.command.unwrap_or(RulesCommand::List) {
+                RulesCommand::List => render::rules_list(rules::registry()?, out)?,
+                RulesCommand::Explain { code } => {
+                    for r in rules::select(std::slice::from_ref(&code), &[])? {
+                        render::rule_explain(r, out)?;
+                    }
+                }
+            }
+            Ok(Outcome::Clean)
+        }
         Command::Queries(a) => {
             match a.command.unwrap_or(QueriesCommand::List) {
                 QueriesCommand::List => {
@@ -300,6 +395,63 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             Ok(Outcome::Clean)
         }
     }
+}
+
+async fn lint(a: LintArgs, out: &mut dyn Write) -> Result<Outcome> {
+    let selected = rules::select(&a.rules, &a.skip)?;
+    let params = rules::RuleParams::parse(&a.params, &selected)?;
+    let target = match &a.target_version {
+        Some(t) => Some(
+            Version::parse(t)
+                .with_context(|| format!("invalid --target-version {t:?}: expected 1.NN"))?,
+        ),
+        None => None,
+    };
+    if a.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let source = if a.files.is_empty() {
+        Source::Cluster(LiveOptions {
+            kubeconfig: a.kubeconfig.clone(),
+            context: a.context.clone(),
+            concurrency: a.concurrency,
+            request_timeout: std::time::Duration::from_secs(a.request_timeout.max(1)),
+            ..LiveOptions::default()
+        })
+    } else {
+        Source::Files(a.files.clone())
+    };
+    let started = std::time::Instant::now();
+    let inv = lint::inventory(&source, &selected).await?;
+    let target = lint::target(&inv, target)?;
+    let report = lint::run(&inv, &selected, target, &params);
+    if inv.live {
+        tracing::info!(
+            "lint: {} API requests, {} objects, {} rules in {:.2?}",
+            inv.requests,
+            report.objects,
+            selected.len(),
+            started.elapsed()
+        );
+    } else {
+        tracing::info!(
+            "lint: {} objects, {} rules in {:.2?}",
+            report.objects,
+            selected.len(),
+            started.elapsed()
+        );
+    }
+    for p in &report.problems {
+        eprintln!("kscope: invalid: {p}");
+    }
+    render::lint(&report, a.format, out)?;
+    Ok(if !report.problems.is_empty() {
+        Outcome::IncompleteInput
+    } else if a.fail_on.fails(&report.outcome.findings) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
 }
 
 /// `--param name=value` for free-form SQL: replaces `${name}`.

@@ -339,3 +339,211 @@ pub fn report(r: &Report, format: Format, max_rows: usize, w: &mut dyn Write) ->
         }
     }
 }
+
+/// `kscope rules`: one line per rule.
+pub fn rules_list(rules: &[crate::rules::Rule], w: &mut dyn Write) -> io::Result<()> {
+    let t = Table {
+        columns: ["code", "name", "severity", "kinds", "summary"]
+            .map(String::from)
+            .to_vec(),
+        rows: rules
+            .iter()
+            .map(|r| {
+                vec![
+                    json!(r.code),
+                    json!(r.name),
+                    json!(r.severity.as_str()),
+                    json!(r.kinds.join(", ")),
+                    json!(r.summary),
+                ]
+            })
+            .collect(),
+    };
+    writeln!(w, "{}", text_table(&t, 0))
+}
+
+/// `kscope rules explain CODE`: the rule's whole text.
+pub fn rule_explain(r: &crate::rules::Rule, w: &mut dyn Write) -> io::Result<()> {
+    let width = WIDTH as usize;
+    writeln!(w, "{} {} ({})", r.code, r.name, r.severity)?;
+    writeln!(w, "{}\n", wrap(&r.summary, width))?;
+    writeln!(w, "Looks at: {}", r.kinds.join(", "))?;
+    if !r.needs.is_empty() {
+        writeln!(w, "Also needs: {}", r.needs.join(", "))?;
+    }
+    if r.from.is_some() || r.until.is_some() {
+        let v = |x: Option<crate::inventory::Version>| x.map(|v| v.to_string()).unwrap_or_default();
+        writeln!(w, "Kubernetes versions: {}..{}", v(r.from), v(r.until))?;
+    }
+    writeln!(w, "\nWhy it matters\n{}", indent(&r.why, width))?;
+    writeln!(w, "\nRemediation\n{}", indent(&r.remediation, width))?;
+    if !r.params.is_empty() {
+        writeln!(w, "\nParameters (--param {}.NAME=VALUE)", r.code)?;
+        for p in &r.params {
+            writeln!(w, "  {} = {}", p.name, p.default)?;
+            writeln!(
+                w,
+                "{}",
+                indent(&p.doc, width - 4)
+                    .replace("\n  ", "\n    ")
+                    .replacen("  ", "    ", 1)
+            )?;
+        }
+    }
+    writeln!(w, "\nReferences")?;
+    for u in &r.references {
+        writeln!(w, "  {u}")?;
+    }
+    Ok(())
+}
+
+fn indent(text: &str, width: usize) -> String {
+    text.split("\n\n")
+        .map(|para| {
+            wrap(para, width - 2)
+                .lines()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn lint_table(findings: &[&Finding]) -> Table {
+    Table {
+        columns: ["code", "object", "origin", "message"]
+            .map(String::from)
+            .to_vec(),
+        rows: findings
+            .iter()
+            .map(|f| {
+                vec![
+                    json!(f.code),
+                    json!(f.subject.name),
+                    json!(f.subject.origin),
+                    json!(f.message),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn lint_summary(r: &crate::lint::LintReport) -> Vec<String> {
+    let o = &r.outcome;
+    let counts = severity_counts(&o.findings);
+    let mut lines = vec![
+        format!(
+            "source: {}{}; target version {}{}",
+            r.source,
+            r.server_version
+                .map(|v| format!(" (server {v})"))
+                .unwrap_or_default(),
+            r.target_version,
+            if r.requests > 0 {
+                format!("; {} API requests", r.requests)
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "{} objects; {} rules: {} ran, {} skipped, {} not applicable (no objects of their kinds)",
+            r.objects,
+            r.rules,
+            o.ran.len(),
+            o.skipped.len(),
+            o.not_applicable.len()
+        ),
+        format!(
+            "findings: {}",
+            counts
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ];
+    if !r.problems.is_empty() {
+        lines.push(format!(
+            "NOT FULLY READ: {} invalid document(s) or object(s) (listed on stderr and in JSON output)",
+            r.problems.len()
+        ));
+    }
+    lines
+}
+
+/// The result of `kscope lint`: findings grouped by severity, then a summary with skipped rules.
+pub fn lint(r: &crate::lint::LintReport, format: Format, w: &mut dyn Write) -> io::Result<()> {
+    let findings = &r.outcome.findings;
+    match format {
+        Format::Json => {
+            let mut doc = serde_json::to_value(r).map_err(io::Error::other)?;
+            if let Some(m) = doc.as_object_mut() {
+                m.insert(
+                    "summary".into(),
+                    severity_counts(findings)
+                        .into_iter()
+                        .map(|(s, n)| (s.as_str().to_string(), json!(n)))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into(),
+                );
+            }
+            serde_json::to_writer_pretty(&mut *w, &doc)?;
+            writeln!(w)
+        }
+        Format::Csv => {
+            let all: Vec<&Finding> = findings.iter().collect();
+            let mut t = lint_table(&all);
+            t.columns.insert(1, "severity".into());
+            for (row, f) in t.rows.iter_mut().zip(findings) {
+                row.insert(1, json!(f.severity.as_str()));
+            }
+            csv(&t, w)
+        }
+        Format::Markdown | Format::Table => {
+            let md = format == Format::Markdown;
+            for sev in [Severity::Error, Severity::Warning, Severity::Info] {
+                let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == sev).collect();
+                if group.is_empty() {
+                    continue;
+                }
+                let title = format!("{} ({})", sev.as_str().to_uppercase(), group.len());
+                if md {
+                    writeln!(w, "## {title}\n")?;
+                    markdown(&lint_table(&group), 0, w)?;
+                    writeln!(w)?;
+                } else {
+                    writeln!(w, "{title}")?;
+                    writeln!(w, "{}\n", text_table(&lint_table(&group), 0))?;
+                }
+            }
+            if md {
+                writeln!(w, "## Summary\n")?;
+                for l in lint_summary(r) {
+                    writeln!(w, "- {l}")?;
+                }
+                for s in &r.outcome.skipped {
+                    writeln!(w, "- skipped {} {}: {}", s.code, s.name, s.reason)?;
+                }
+            } else {
+                writeln!(w, "Summary")?;
+                for l in lint_summary(r) {
+                    writeln!(
+                        w,
+                        "  {}",
+                        wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
+                    )?;
+                }
+                for s in &r.outcome.skipped {
+                    let l = format!("skipped {} {}: {}", s.code, s.name, s.reason);
+                    writeln!(
+                        w,
+                        "  {}",
+                        wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
+                    )?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -2,8 +2,11 @@
 //! One test binary (modules below) keeps link time down.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
+mod apiserver;
 mod audit_cli;
 mod formats;
+mod lint_live;
+mod lint_rules;
 mod meta;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,438 @@
+//! A live cluster through kube-rs: read-only, discovery first, paginated lists (`limit=500`),
+//! metadata-only lists where metadata is enough, counts via `limit=1` + `remainingItemCount`,
+//! bounded concurrency, 429 `Retry-After` honoured, `User-Agent: kscope/<version>`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::Value;
+
+use super::kinds::{self, KindInfo};
+use super::{Availability, CrCount, Inventory, Obj, Version};
+
+/// How to reach the cluster and how hard to push it.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub request_timeout: Duration,
+    /// Items per list page.
+    pub page_size: u32,
+    /// Retries of a throttled (429) or unavailable (503/504) request.
+    pub max_retries: u32,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            kubeconfig: None,
+            context: None,
+            concurrency: 4,
+            request_timeout: Duration::from_secs(30),
+            page_size: 500,
+            max_retries: 5,
+        }
+    }
+}
+
+/// What the enabled rules need from the cluster.
+#[derive(Debug, Default, Clone)]
+pub struct Needs {
+    /// Kind → whether metadata is enough.
+    pub kinds: BTreeMap<String, bool>,
+    pub cr_counts: bool,
+    pub metrics: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot load the kubeconfig: {0}")]
+    Config(String),
+    #[error(
+        "cannot reach the cluster at {server}: {reason} (check the context with `kubectl --context {context} version`; on EKS run `aws eks update-kubeconfig --name <cluster>`)"
+    )]
+    Unreachable {
+        server: String,
+        context: String,
+        reason: String,
+    },
+}
+
+pub const USER_AGENT: &str = concat!("kscope/", env!("CARGO_PKG_VERSION"));
+
+async fn config(opts: &LiveOptions) -> Result<(Config, String), LiveError> {
+    let kopts = KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
+    let cfg_err = |e: &dyn std::fmt::Display| LiveError::Config(e.to_string());
+    let (config, context) = match &opts.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| cfg_err(&e))?;
+            let ctx = opts
+                .context
+                .clone()
+                .or(kc.current_context.clone())
+                .unwrap_or_default();
+            (
+                Config::from_custom_kubeconfig(kc, &kopts)
+                    .await
+                    .map_err(|e| cfg_err(&e))?,
+                ctx,
+            )
+        }
+        None if opts.context.is_some() => {
+            let ctx = opts.context.clone().unwrap_or_default();
+            (
+                Config::from_kubeconfig(&kopts)
+                    .await
+                    .map_err(|e| cfg_err(&e))?,
+                ctx,
+            )
+        }
+        None => {
+            let ctx = Kubeconfig::read()
+                .ok()
+                .and_then(|k| k.current_context)
+                .unwrap_or_else(|| "in-cluster".into());
+            (Config::infer().await.map_err(|e| cfg_err(&e))?, ctx)
+        }
+    };
+    Ok((config, context))
+}
+
+fn client(
+    mut config: Config,
+    opts: &LiveOptions,
+    counter: Arc<AtomicU64>,
+) -> Result<Client, LiveError> {
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
+    config.read_timeout = Some(opts.request_timeout);
+    config.default_retry = false;
+    let policy = kube::client::retry::RetryPolicy::new(
+        Duration::from_millis(200),
+        Duration::from_secs(30),
+        opts.max_retries,
+        true,
+    )
+    .map_err(|e| LiveError::Config(e.to_string()))?;
+    let count = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        req
+    });
+    let builder = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| LiveError::Config(e.to_string()))?;
+    Ok(builder
+        .with_layer(&count)
+        .with_layer(&tower::buffer::BufferLayer::new(256))
+        .with_layer(&tower::retry::RetryLayer::new(policy))
+        .build())
+}
+
+/// Why a request failed, as a skip reason.
+fn reason(e: &kube::Error, what: &str) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!("forbidden: cannot {what} (RBAC)"),
+        kube::Error::Api(s) if s.code == 404 => format!("not served: {what} returned 404"),
+        kube::Error::Api(s) if s.code == 429 => {
+            format!("throttled: {what} still returned 429 after retries")
+        }
+        kube::Error::Api(s) => format!("{what} failed: HTTP {} {}", s.code, s.message),
+        other => {
+            let mut chain = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(e) = src {
+                let t = e.to_string();
+                if !chain.contains(&t) {
+                    chain.push_str(": ");
+                    chain.push_str(&t);
+                }
+                src = e.source();
+            }
+            format!("{what} failed: {chain}")
+        }
+    }
+}
+
+async fn list_kind(
+    client: Client,
+    info: &'static KindInfo,
+    version: String,
+    metadata_only: bool,
+    page_size: u32,
+) -> Result<Vec<Value>, String> {
+    let ar = ApiResource {
+        group: info.group.to_string(),
+        version: version.clone(),
+        api_version: kinds::api_version(info.group, &version),
+        kind: info.kind.to_string(),
+        plural: info.plural.to_string(),
+    };
+    list_resource(client, ar, metadata_only, page_size).await
+}
+
+async fn list_resource(
+    client: Client,
+    ar: ApiResource,
+    metadata_only: bool,
+    page_size: u32,
+) -> Result<Vec<Value>, String> {
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let what = format!(
+        "list {}",
+        if ar.group.is_empty() {
+            ar.plural.clone()
+        } else {
+            format!("{}.{}", ar.plural, ar.group)
+        }
+    );
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(page_size);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let (items, next) = if metadata_only {
+            let l = api
+                .list_metadata(&lp)
+                .await
+                .map_err(|e| reason(&e, &what))?;
+            let items: Vec<Value> = l
+                .items
+                .into_iter()
+                .filter_map(|i| serde_json::to_value(i).ok())
+                .collect();
+            (items, l.metadata.continue_)
+        } else {
+            let l = api.list(&lp).await.map_err(|e| reason(&e, &what))?;
+            let items: Vec<Value> = l
+                .items
+                .into_iter()
+                .filter_map(|i| serde_json::to_value(i).ok())
+                .collect();
+            (items, l.metadata.continue_)
+        };
+        for mut v in items {
+            if let Some(m) = v.as_object_mut() {
+                m.insert("apiVersion".into(), Value::String(ar.api_version.clone()));
+                m.insert("kind".into(), Value::String(ar.kind.clone()));
+            }
+            out.push(v);
+        }
+        match next.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Counts objects without listing them: `limit=1` and `remainingItemCount`; pages through
+/// metadata only when the server does not return a count.
+async fn count_resource(client: Client, ar: ApiResource, page_size: u32) -> Result<u64, String> {
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let what = format!("count {}.{}", ar.plural, ar.group);
+    let first = api
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .map_err(|e| reason(&e, &what))?;
+    let here = first.items.len() as u64;
+    match (
+        first.metadata.remaining_item_count,
+        first.metadata.continue_.filter(|t| !t.is_empty()),
+    ) {
+        (Some(rest), _) => Ok(here + rest.max(0) as u64),
+        (None, None) => Ok(here),
+        (None, Some(mut token)) => {
+            let mut n = here;
+            loop {
+                let l = api
+                    .list_metadata(
+                        &ListParams::default()
+                            .limit(page_size)
+                            .continue_token(&token),
+                    )
+                    .await
+                    .map_err(|e| reason(&e, &what))?;
+                n += l.items.len() as u64;
+                match l.metadata.continue_.filter(|t| !t.is_empty()) {
+                    Some(t) => token = t,
+                    None => return Ok(n),
+                }
+            }
+        }
+    }
+}
+
+/// The version of a CRD to read its objects through: the storage version if served, else the
+/// first served one.
+fn crd_resource(crd: &Obj) -> Option<ApiResource> {
+    let group = crd.str("spec.group")?.to_string();
+    let plural = crd.str("spec.names.plural")?.to_string();
+    let kind = crd.str("spec.names.kind")?.to_string();
+    let versions = crd.get("spec.versions").and_then(Value::as_array)?;
+    let served: Vec<&Value> = versions
+        .iter()
+        .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+        .collect();
+    let pick = served
+        .iter()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .or_else(|| served.first())?;
+    let version = pick.get("name").and_then(Value::as_str)?.to_string();
+    Some(ApiResource {
+        api_version: format!("{group}/{version}"),
+        group,
+        version,
+        kind,
+        plural,
+    })
+}
+
+/// Reads what `needs` asks for from the cluster.
+pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveError> {
+    let (config, context) = config(opts).await?;
+    let server = config.cluster_url.to_string();
+    let counter = Arc::new(AtomicU64::new(0));
+    let client = client(config, opts, counter.clone())?;
+    let mut inv = Inventory::new(format!("cluster {context}"), true);
+
+    let unreachable = |e: kube::Error| LiveError::Unreachable {
+        server: server.clone(),
+        context: context.clone(),
+        reason: e.to_string(),
+    };
+    let info = client.apiserver_version().await.map_err(unreachable)?;
+    inv.server_version = Version::parse(&info.git_version)
+        .or_else(|| Version::parse(&format!("{}.{}", info.major, info.minor)));
+
+    // Discovery: which group/versions the server serves (two requests).
+    let mut served: BTreeSet<String> = BTreeSet::new();
+    match client.list_core_api_versions().await {
+        Ok(v) => served.extend(v.versions),
+        Err(e) => return Err(unreachable(e)),
+    }
+    match client.list_api_groups().await {
+        Ok(groups) => {
+            for g in groups.groups {
+                for v in g.versions {
+                    served.insert(v.group_version);
+                }
+            }
+        }
+        Err(e) => return Err(unreachable(e)),
+    }
+
+    let mut jobs = Vec::new();
+    for (kind, metadata_only) in &needs.kinds {
+        let Some(info) = kinds::info(kind) else {
+            continue;
+        };
+        let version = info
+            .versions
+            .iter()
+            .find(|v| served.contains(&kinds::api_version(info.group, v)));
+        match version {
+            None => inv.set_availability(
+                kind,
+                Availability::Missing(format!(
+                    "not served: the server has no {}",
+                    kinds::api_version(info.group, info.versions.first().copied().unwrap_or("v1"))
+                )),
+            ),
+            Some(v) => jobs.push((info, v.to_string(), *metadata_only || info.metadata_only)),
+        }
+    }
+    let page = opts.page_size;
+    let results: Vec<_> = futures::stream::iter(jobs.into_iter().map(|(info, v, meta)| {
+        let c = client.clone();
+        async move { (info, list_kind(c, info, v, meta, page).await) }
+    }))
+    .buffer_unordered(opts.concurrency.max(1))
+    .collect()
+    .await;
+    for (info, r) in results {
+        match r {
+            Ok(items) => {
+                inv.set_availability(info.kind, Availability::Read);
+                for v in items {
+                    inv.add(Obj::new(v, inv.origin.clone()));
+                }
+            }
+            Err(why) => inv.set_availability(info.kind, Availability::Missing(why)),
+        }
+    }
+
+    if needs.cr_counts && inv.availability("CustomResourceDefinition") == Availability::Read {
+        let targets: Vec<(String, Option<ApiResource>)> = inv
+            .of("CustomResourceDefinition")
+            .iter()
+            .map(|c| (c.name.clone(), crd_resource(c)))
+            .collect();
+        let counts: Vec<CrCount> = futures::stream::iter(targets.into_iter().map(|(name, ar)| {
+            let c = client.clone();
+            async move {
+                match ar {
+                    None => CrCount {
+                        crd: name,
+                        count: None,
+                        error: Some("no served version".into()),
+                    },
+                    Some(ar) => match count_resource(c, ar, page).await {
+                        Ok(n) => CrCount {
+                            crd: name,
+                            count: Some(n),
+                            error: None,
+                        },
+                        Err(e) => CrCount {
+                            crd: name,
+                            count: None,
+                            error: Some(e),
+                        },
+                    },
+                }
+            }
+        }))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+        let mut counts = counts;
+        counts.sort_by(|a, b| a.crd.cmp(&b.crd));
+        for c in counts.iter().filter(|c| c.error.is_some()) {
+            tracing::warn!(
+                "custom objects of {}: {}",
+                c.crd,
+                c.error.as_deref().unwrap_or_default()
+            );
+        }
+        inv.cr_counts = Some(counts);
+    }
+
+    if needs.metrics {
+        let req = http::Request::get("/metrics").body(Vec::new());
+        inv.metrics = Some(match req {
+            Ok(r) => client
+                .request_text(r)
+                .await
+                .map_err(|e| reason(&e, "read /metrics")),
+            Err(e) => Err(e.to_string()),
+        });
+    }
+
+    inv.requests = counter.load(Ordering::Relaxed);
+    inv.sort();
+    Ok(inv)
+}

@@ -1,0 +1,143 @@
+//! Manifest files and directories: multi-document YAML and JSON, `kind: List`, each object with its
+//! file and line. An invalid document is recorded as a problem (`file:line: reason`) and skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::yaml;
+use super::{Inventory, Obj};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: no such file or directory")]
+    NotFound { path: String },
+    #[error("{path}: no .yaml, .yml or .json files")]
+    Empty { path: String },
+}
+
+/// Files named by `paths`: files as given, directories walked for `.yaml`, `.yml` and `.json`.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ManifestError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let before = out.len();
+            walk(p, &mut out);
+            if out.len() == before {
+                return Err(ManifestError::Empty {
+                    path: p.display().to_string(),
+                });
+            }
+        } else if p.exists() || p.as_os_str() == "-" {
+            out.push(p.clone());
+        } else {
+            return Err(ManifestError::NotFound {
+                path: p.display().to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
+/// Reads every file into one inventory.
+pub fn load(paths: &[PathBuf]) -> Result<Inventory, ManifestError> {
+    let files = expand(paths)?;
+    let mut inv = Inventory::new("manifests", false);
+    for f in files {
+        let name = f.display().to_string();
+        let text = if f.as_os_str() == "-" {
+            let mut s = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                Ok(_) => Ok(s),
+                Err(e) => Err(e),
+            }
+        } else {
+            std::fs::read(&f).and_then(|b| {
+                String::from_utf8(b).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())
+                })
+            })
+        };
+        match text {
+            Ok(t) => add_text(&mut inv, &name, &t),
+            Err(e) => inv.problems.push(format!("{name}: unreadable: {e}")),
+        }
+    }
+    inv.sort();
+    Ok(inv)
+}
+
+/// Adds the objects of one file's text.
+pub fn add_text(inv: &mut Inventory, name: &str, text: &str) {
+    for doc in yaml::documents(text) {
+        match doc {
+            Err(e) => inv
+                .problems
+                .push(format!("{name}:{}: {}", e.line, e.reason)),
+            Ok(d) => add_document(inv, name, d),
+        }
+    }
+}
+
+fn add_document(inv: &mut Inventory, name: &str, d: yaml::Document) {
+    let is_list = d
+        .value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k == "List" || k.ends_with("List"))
+        && d.value.get("items").is_some_and(Value::is_array);
+    if is_list {
+        let items = match d.value {
+            Value::Object(mut m) => match m.remove("items") {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let line = d.item_lines.get(i).copied().unwrap_or(d.line);
+            add_object(inv, name, line, item);
+        }
+    } else {
+        add_object(inv, name, d.line, d.value);
+    }
+}
+
+fn add_object(inv: &mut Inventory, name: &str, line: usize, v: Value) {
+    let origin = format!("{name}:{line}");
+    if !v.is_object() {
+        inv.problems
+            .push(format!("{origin}: not a Kubernetes object (not a mapping)"));
+        return;
+    }
+    let has = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if !has("apiVersion") || !has("kind") {
+        inv.problems.push(format!(
+            "{origin}: not a Kubernetes object (no apiVersion or kind)"
+        ));
+        return;
+    }
+    inv.add(Obj::new(v, origin));
+}

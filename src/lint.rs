@@ -1,0 +1,100 @@
+//! `kscope lint`: choose rules, read what they need from one source, run them.
+
+use std::path::PathBuf;
+
+use crate::inventory::live::{self, LiveOptions, Needs};
+use crate::inventory::{Inventory, Version, kinds, manifests};
+use crate::rules::{
+    self, ANY_KIND, LintOutcome, NEED_CR_COUNTS, NEED_METRICS, Rule, RuleParams, apis,
+};
+
+/// Where objects come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Files(Vec<PathBuf>),
+    Cluster(LiveOptions),
+}
+
+/// Everything `kscope lint` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct LintReport {
+    /// `manifests` or `cluster <context>`.
+    pub source: String,
+    pub target_version: Version,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<Version>,
+    /// API requests made (live scans).
+    pub requests: u64,
+    pub objects: usize,
+    pub rules: usize,
+    #[serde(flatten)]
+    pub outcome: LintOutcome,
+    /// Documents or objects that could not be read.
+    pub problems: Vec<String>,
+}
+
+/// What a live scan must read for `rules`: their kinds (metadata only where the kind table says so),
+/// and for `*` rules the kinds of the API removal table that kscope can list.
+pub fn needs(rules: &[&Rule]) -> Needs {
+    let mut n = Needs::default();
+    for r in rules {
+        for k in r.kinds.iter().chain(&r.needs) {
+            match k.as_str() {
+                NEED_METRICS => n.metrics = true,
+                NEED_CR_COUNTS => n.cr_counts = true,
+                ANY_KIND => {
+                    if let Ok(t) = apis::table() {
+                        for row in &t.rows {
+                            if let Some(info) = kinds::info(&row.kind) {
+                                n.kinds.entry(info.kind.to_string()).or_insert(true);
+                            }
+                        }
+                    }
+                }
+                kind => {
+                    let meta = kinds::info(kind).is_some_and(|i| i.metadata_only);
+                    let e = n.kinds.entry(kind.to_string()).or_insert(meta);
+                    *e = *e && meta;
+                }
+            }
+        }
+        if r.needs.iter().any(|k| k == NEED_CR_COUNTS) {
+            n.kinds.insert("CustomResourceDefinition".into(), false);
+        }
+    }
+    n
+}
+
+/// Reads the source.
+pub async fn inventory(source: &Source, rules: &[&Rule]) -> anyhow::Result<Inventory> {
+    Ok(match source {
+        Source::Files(paths) => manifests::load(paths)?,
+        Source::Cluster(opts) => live::load(opts, &needs(rules)).await?,
+    })
+}
+
+/// The version findings are judged against: `--target-version`, else the cluster's version, else
+/// the newest Kubernetes the API table knows.
+pub fn target(inv: &Inventory, arg: Option<Version>) -> anyhow::Result<Version> {
+    if let Some(v) = arg {
+        return Ok(v);
+    }
+    if let Some(v) = inv.server_version {
+        return Ok(v);
+    }
+    Ok(apis::table()?.newest)
+}
+
+pub fn run(inv: &Inventory, rules: &[&Rule], target: Version, params: &RuleParams) -> LintReport {
+    let outcome = rules::run(rules, inv, target, params);
+    LintReport {
+        source: inv.origin.clone(),
+        target_version: target,
+        server_version: inv.server_version,
+        requests: inv.requests,
+        objects: inv.all().count(),
+        rules: rules.len(),
+        outcome,
+        problems: inv.problems.clone(),
+    }
+}

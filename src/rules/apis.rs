@@ -1,0 +1,96 @@
+//! The API removal table (`rules/api-removals.yaml`): which group/version/kinds are deprecated or
+//! removed in which Kubernetes release, and what replaces them.
+
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use super::{RuleError, data_file, yaml_value};
+use crate::inventory::Version;
+
+const FILE: &str = "api-removals.yaml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableDoc {
+    newest: String,
+    removals: Vec<RowDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RowDoc {
+    api_version: String,
+    kind: String,
+    deprecated: String,
+    #[serde(default)]
+    removed: Option<String>,
+    #[serde(default)]
+    replacement: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// One deprecated group/version/kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub api_version: String,
+    pub kind: String,
+    pub deprecated: Version,
+    pub removed: Option<Version>,
+    pub replacement: Option<String>,
+    /// First release serving the replacement.
+    pub since: Option<Version>,
+}
+
+/// The parsed table.
+#[derive(Debug)]
+pub struct Table {
+    /// The newest Kubernetes release the table knows (the default target for files).
+    pub newest: Version,
+    pub rows: Vec<Removal>,
+}
+
+fn load() -> Result<Table, RuleError> {
+    let def = |msg: String| RuleError::Definition {
+        file: format!("rules/{FILE}"),
+        msg,
+    };
+    let text = data_file(FILE).ok_or_else(|| def("missing".into()))?;
+    let doc: TableDoc =
+        serde_json::from_value(yaml_value(FILE, text)?).map_err(|e| def(e.to_string()))?;
+    let ver = |s: &str| Version::parse(s).ok_or_else(|| def(format!("bad version {s:?}")));
+    let mut rows = Vec::new();
+    for r in doc.removals {
+        rows.push(Removal {
+            deprecated: ver(&r.deprecated)?,
+            removed: r.removed.as_deref().map(ver).transpose()?,
+            since: r.since.as_deref().map(ver).transpose()?,
+            api_version: r.api_version,
+            kind: r.kind,
+            replacement: r.replacement,
+        });
+    }
+    Ok(Table {
+        newest: ver(&doc.newest)?,
+        rows,
+    })
+}
+
+static TABLE: LazyLock<Result<Table, String>> = LazyLock::new(|| load().map_err(|e| e.to_string()));
+
+pub fn table() -> Result<&'static Table, RuleError> {
+    TABLE.as_ref().map_err(|e| RuleError::Definition {
+        file: format!("rules/{FILE}"),
+        msg: e.clone(),
+    })
+}
+
+/// The row for an apiVersion and kind, if that version is deprecated.
+pub fn lookup(api_version: &str, kind: &str) -> Option<&'static Removal> {
+    table()
+        .ok()?
+        .rows
+        .iter()
+        .find(|r| r.api_version == api_version && r.kind == kind)
+}

@@ -1,0 +1,525 @@
+//! The rule engine: rules described in `rules/*.yaml` (embedded), checks in [`checks`], run over an
+//! [`Inventory`], producing [`Finding`]s.
+
+pub mod apis;
+pub mod checks;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::finding::{Finding, Severity, Subject};
+use crate::inventory::{Availability, Inventory, Obj, Version, kinds, yaml};
+
+include!(concat!(env!("OUT_DIR"), "/rules.rs"));
+
+/// Needs that are not kinds.
+pub const NEED_METRICS: &str = "metrics";
+pub const NEED_CR_COUNTS: &str = "custom-object-counts";
+/// In `kinds`: any object (the deprecated-API rules).
+pub const ANY_KIND: &str = "*";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("{file}: {msg}")]
+    Definition { file: String, msg: String },
+    #[error("unknown rule {0:?}; `kscope rules` lists them")]
+    UnknownRule(String),
+    #[error("--param {0:?}: expected NAME=VALUE or CODE.NAME=VALUE")]
+    BadParamSyntax(String),
+    #[error("--param {0:?}: no selected rule has this parameter")]
+    UnknownParam(String),
+    #[error("--param {name}={value:?}: {expected}")]
+    BadParamValue {
+        name: String,
+        value: String,
+        expected: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc {
+    code: String,
+    name: String,
+    check: String,
+    severity: String,
+    kinds: Vec<String>,
+    #[serde(default)]
+    needs: Vec<String>,
+    #[serde(default)]
+    versions: Option<WindowDoc>,
+    #[serde(default)]
+    params: serde_json::Map<String, Value>,
+    summary: String,
+    why: String,
+    remediation: String,
+    references: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowDoc {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamDoc {
+    default: Value,
+    doc: String,
+}
+
+/// One parameter of a rule.
+#[derive(Debug, Clone)]
+pub struct ParamDef {
+    pub name: String,
+    pub default: Value,
+    pub doc: String,
+}
+
+/// One rule: its file in `rules/`, parsed.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub file: String,
+    pub code: String,
+    pub name: String,
+    pub check: String,
+    pub severity: Severity,
+    /// Kinds the rule looks at (`*`: any).
+    pub kinds: Vec<String>,
+    /// Other kinds or data it needs (`metrics`, `custom-object-counts`).
+    pub needs: Vec<String>,
+    /// The rule applies to target versions `from..=until` (either end open).
+    pub from: Option<Version>,
+    pub until: Option<Version>,
+    pub params: Vec<ParamDef>,
+    pub summary: String,
+    pub why: String,
+    pub remediation: String,
+    pub references: Vec<String>,
+    pub text: &'static str,
+}
+
+/// Whether a file in `rules/` is a rule (`WH001-name.yaml`) rather than a data table.
+fn is_rule_file(file: &str) -> bool {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    let code: String = base.chars().take_while(|c| *c != '-').collect();
+    code.len() >= 4
+        && code.chars().take(2).all(|c| c.is_ascii_uppercase())
+        && code.chars().last().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Parses YAML text (one document) into a value.
+pub fn yaml_value(file: &str, text: &str) -> Result<Value, RuleError> {
+    let def = |msg: String| RuleError::Definition {
+        file: file.into(),
+        msg,
+    };
+    let mut docs = yaml::documents(text);
+    if docs.len() != 1 {
+        return Err(def(format!(
+            "expected one YAML document, found {}",
+            docs.len()
+        )));
+    }
+    docs.remove(0)
+        .map(|d| d.value)
+        .map_err(|e| def(format!("line {}: {}", e.line, e.reason)))
+}
+
+fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
+    let def = |msg: String| RuleError::Definition {
+        file: file.into(),
+        msg,
+    };
+    let doc: RuleDoc =
+        serde_json::from_value(yaml_value(file, text)?).map_err(|e| def(e.to_string()))?;
+    let base = file.rsplit('/').next().unwrap_or(file);
+    let expected = format!("{}-{}.yaml", doc.code, doc.name);
+    if base != expected {
+        return Err(def(format!("file name must be {expected}")));
+    }
+    let severity = Severity::parse(&doc.severity)
+        .ok_or_else(|| def(format!("bad severity {:?}", doc.severity)))?;
+    let ver = |s: &Option<String>| -> Result<Option<Version>, RuleError> {
+        match s {
+            None => Ok(None),
+            Some(s) => Version::parse(s)
+                .map(Some)
+                .ok_or_else(|| def(format!("bad version {s:?}"))),
+        }
+    };
+    let (from, until) = match &doc.versions {
+        Some(w) => (ver(&w.from)?, ver(&w.until)?),
+        None => (None, None),
+    };
+    let mut params = Vec::new();
+    for (name, v) in doc.params {
+        let p: ParamDoc =
+            serde_json::from_value(v).map_err(|e| def(format!("param {name}: {e}")))?;
+        params.push(ParamDef {
+            name,
+            default: p.default,
+            doc: p.doc,
+        });
+    }
+    for k in doc.kinds.iter().chain(&doc.needs) {
+        let known =
+            k == ANY_KIND || k == NEED_METRICS || k == NEED_CR_COUNTS || kinds::info(k).is_some();
+        if !known {
+            return Err(def(format!("unknown kind or need {k:?}")));
+        }
+    }
+    if checks::find(&doc.check).is_none() {
+        return Err(def(format!("unknown check {:?}", doc.check)));
+    }
+    Ok(Rule {
+        file: file.to_string(),
+        code: doc.code,
+        name: doc.name,
+        check: doc.check,
+        severity,
+        kinds: doc.kinds,
+        needs: doc.needs,
+        from,
+        until,
+        params,
+        summary: doc.summary.trim().to_string(),
+        why: doc.why.trim().to_string(),
+        remediation: doc.remediation.trim().to_string(),
+        references: doc.references,
+        text,
+    })
+}
+
+static REGISTRY: LazyLock<Result<Vec<Rule>, String>> = LazyLock::new(|| {
+    let mut out: Vec<Rule> = Vec::new();
+    for (file, text) in RULE_FILES.iter().filter(|(f, _)| is_rule_file(f)) {
+        let r = parse(file, text).map_err(|e| e.to_string())?;
+        if let Some(dup) = out.iter().find(|o| o.code == r.code || o.name == r.name) {
+            return Err(format!("{file}: code or name already used by {}", dup.file));
+        }
+        out.push(r);
+    }
+    out.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(out)
+});
+
+/// Every embedded rule, by code.
+pub fn registry() -> Result<&'static [Rule], RuleError> {
+    REGISTRY.as_deref().map_err(|e| RuleError::Definition {
+        file: "rules/".into(),
+        msg: e.clone(),
+    })
+}
+
+/// An embedded data file of `rules/` (such as `api-removals.yaml`).
+pub fn data_file(name: &str) -> Option<&'static str> {
+    RULE_FILES
+        .iter()
+        .find(|(f, _)| f.rsplit('/').next() == Some(name))
+        .map(|(_, t)| *t)
+}
+
+fn matches(r: &Rule, sel: &str) -> bool {
+    r.code.eq_ignore_ascii_case(sel)
+        || r.name == sel
+        || (sel.len() >= 2
+            && r.code.starts_with(&sel.to_ascii_uppercase())
+            && sel.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
+/// Rules chosen by `--rule` (code, name or code prefix such as `WH`) minus `--skip`.
+pub fn select(only: &[String], skip: &[String]) -> Result<Vec<&'static Rule>, RuleError> {
+    let all = registry()?;
+    for s in only.iter().chain(skip) {
+        if !all.iter().any(|r| matches(r, s)) {
+            return Err(RuleError::UnknownRule(s.clone()));
+        }
+    }
+    Ok(all
+        .iter()
+        .filter(|r| only.is_empty() || only.iter().any(|s| matches(r, s)))
+        .filter(|r| !skip.iter().any(|s| matches(r, s)))
+        .collect())
+}
+
+/// `--param` values for rules: `name=value` for every selected rule with that parameter, or
+/// `CODE.name=value` for one. Values take the type of the default (number, bool, list, string).
+#[derive(Debug, Default, Clone)]
+pub struct RuleParams {
+    values: BTreeMap<(String, String), Value>,
+}
+
+impl RuleParams {
+    pub fn parse(args: &[String], rules: &[&Rule]) -> Result<RuleParams, RuleError> {
+        let mut out = RuleParams::default();
+        for a in args {
+            let (k, v) = a
+                .split_once('=')
+                .ok_or_else(|| RuleError::BadParamSyntax(a.clone()))?;
+            let (k, v) = (k.trim(), v.trim());
+            let (scope, name) = match k.split_once('.') {
+                Some((c, n)) => (Some(c.to_ascii_uppercase()), n),
+                None => (None, k),
+            };
+            let mut hit = false;
+            for r in rules {
+                if scope.as_ref().is_some_and(|s| *s != r.code) {
+                    continue;
+                }
+                let Some(def) = r.params.iter().find(|p| p.name == name) else {
+                    continue;
+                };
+                let value = convert(&def.default, v).ok_or_else(|| RuleError::BadParamValue {
+                    name: k.into(),
+                    value: v.into(),
+                    expected: format!("expected a value like the default {}", def.default),
+                })?;
+                out.values.insert((r.code.clone(), name.to_string()), value);
+                hit = true;
+            }
+            if !hit {
+                return Err(RuleError::UnknownParam(k.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The parameters of `r`: overrides, else defaults.
+    pub fn for_rule(&self, r: &Rule) -> BTreeMap<String, Value> {
+        r.params
+            .iter()
+            .map(|p| {
+                let v = self
+                    .values
+                    .get(&(r.code.clone(), p.name.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| p.default.clone());
+                (p.name.clone(), v)
+            })
+            .collect()
+    }
+}
+
+/// A command-line value in the type of `default`.
+fn convert(default: &Value, v: &str) -> Option<Value> {
+    match default {
+        Value::Number(n) if n.is_u64() || n.is_i64() => v.parse::<i64>().ok().map(Value::from),
+        Value::Number(_) => v
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        Value::Bool(_) => v.parse::<bool>().ok().map(Value::Bool),
+        Value::Array(_) => Some(Value::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        )),
+        _ => Some(Value::String(v.to_string())),
+    }
+}
+
+/// What one rule run sees: the rule, its parameters, the inventory and the target version.
+pub struct Ctx<'a> {
+    pub rule: &'a Rule,
+    pub inv: &'a Inventory,
+    pub target: Version,
+    params: BTreeMap<String, Value>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        rule: &'a Rule,
+        inv: &'a Inventory,
+        target: Version,
+        params: BTreeMap<String, Value>,
+    ) -> Self {
+        Ctx {
+            rule,
+            inv,
+            target,
+            params,
+            findings: Vec::new(),
+        }
+    }
+
+    fn param(&self, name: &str) -> Option<&Value> {
+        self.params.get(name)
+    }
+
+    /// A numeric parameter (0 when the rule does not define it: a rule-file bug the meta-tests catch).
+    pub fn num(&self, name: &str) -> f64 {
+        self.param(name).and_then(Value::as_f64).unwrap_or(0.0)
+    }
+
+    /// A string parameter ("" when absent).
+    pub fn text(&self, name: &str) -> String {
+        self.param(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.param(name).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    pub fn list(&self, name: &str) -> Vec<String> {
+        match self.param(name) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Reports `obj` at the rule's severity.
+    pub fn report(&mut self, obj: &Obj, message: String) {
+        self.report_as(self.rule.severity, obj, message);
+    }
+
+    pub fn report_as(&mut self, severity: Severity, obj: &Obj, message: String) {
+        self.report_at(severity, obj.display(), obj.origin.clone(), message);
+    }
+
+    /// Reports a subject that is not one object (a resource, the cluster).
+    pub fn report_at(&mut self, severity: Severity, name: String, origin: String, message: String) {
+        self.findings.push(Finding {
+            code: self.rule.code.clone(),
+            name: self.rule.name.clone(),
+            severity,
+            subject: Subject { name, origin },
+            message,
+            remediation: self.rule.remediation.clone(),
+            reference: self.rule.references.first().cloned(),
+        });
+    }
+}
+
+/// A rule that did not run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub code: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The result of running rules over one inventory.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct LintOutcome {
+    pub findings: Vec<Finding>,
+    /// Codes of the rules that ran.
+    pub ran: Vec<String>,
+    pub skipped: Vec<Skipped>,
+    /// Rules with nothing to look at in the input (no object of their kinds in the files).
+    pub not_applicable: Vec<String>,
+}
+
+/// Whether a need (a kind, `metrics`, `custom-object-counts`) can be met; if not, why.
+fn need_met(inv: &Inventory, need: &str) -> Result<(), String> {
+    match need {
+        NEED_METRICS => match &inv.metrics {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.clone()),
+            None if inv.live => Err("/metrics was not read".into()),
+            None => Err("needs a live cluster (/metrics)".into()),
+        },
+        NEED_CR_COUNTS => match &inv.cr_counts {
+            Some(_) => Ok(()),
+            None if inv.live => Err("custom objects were not counted".into()),
+            None => Err("needs a live cluster (custom objects are counted on the server)".into()),
+        },
+        ANY_KIND => Ok(()),
+        kind => match inv.availability(kind) {
+            Availability::Read => Ok(()),
+            Availability::Missing(why) => Err(why),
+        },
+    }
+}
+
+/// Runs `rules` over `inv` for `target`.
+pub fn run(rules: &[&Rule], inv: &Inventory, target: Version, params: &RuleParams) -> LintOutcome {
+    let mut out = LintOutcome::default();
+    for r in rules {
+        let skip = |reason: String| Skipped {
+            code: r.code.clone(),
+            name: r.name.clone(),
+            reason,
+        };
+        if r.from.is_some_and(|f| target < f) || r.until.is_some_and(|u| target > u) {
+            let w = format!(
+                "{}..{}",
+                r.from.map(|v| v.to_string()).unwrap_or_default(),
+                r.until.map(|v| v.to_string()).unwrap_or_default()
+            );
+            out.skipped.push(skip(format!(
+                "target version {target} is outside the rule's window {w}"
+            )));
+            continue;
+        }
+        if !inv.live
+            && !r.kinds.iter().any(|k| k == ANY_KIND)
+            && r.kinds.iter().all(|k| inv.of(k).is_empty())
+        {
+            out.not_applicable.push(r.code.clone());
+            continue;
+        }
+        let missing: Vec<String> = if inv.live {
+            r.kinds
+                .iter()
+                .chain(&r.needs)
+                .filter_map(|n| need_met(inv, n).err())
+                .collect()
+        } else {
+            r.needs
+                .iter()
+                .filter_map(|n| need_met(inv, n).err())
+                .collect()
+        };
+        if !missing.is_empty() {
+            let reasons: BTreeSet<String> = missing.into_iter().collect();
+            out.skipped
+                .push(skip(reasons.into_iter().collect::<Vec<_>>().join("; ")));
+            continue;
+        }
+        let Some(check) = checks::find(&r.check) else {
+            out.skipped.push(skip(format!("unknown check {}", r.check)));
+            continue;
+        };
+        let mut ctx = Ctx::new(r, inv, target, params.for_rule(r));
+        check(&mut ctx);
+        out.findings.append(&mut ctx.findings);
+        out.ran.push(r.code.clone());
+    }
+    out.findings.sort_by(|a, b| {
+        (
+            std::cmp::Reverse(a.severity),
+            &a.code,
+            &a.subject.name,
+            &a.subject.origin,
+            &a.message,
+        )
+            .cmp(&(
+                std::cmp::Reverse(b.severity),
+                &b.code,
+                &b.subject.name,
+                &b.subject.origin,
+                &b.message,
+            ))
+    });
+    out.findings.dedup();
+    out
+}
