@@ -48,6 +48,9 @@ pub struct Logged {
 #[derive(Default)]
 struct State {
     objects: Vec<Value>,
+    /// (group, plural) of each object, computed once.
+    index: Vec<Option<(String, String)>>,
+    served: BTreeSet<String>,
     git_version: String,
     metrics: Option<String>,
     faults: Mutex<Vec<FaultRule>>,
@@ -70,12 +73,27 @@ impl Drop for FakeApi {
 impl FakeApi {
     /// Serves `objects` as a cluster of version `git_version`.
     pub async fn start(objects: Vec<Value>, git_version: &str, metrics: Option<String>) -> FakeApi {
-        let state = Arc::new(State {
+        let mut state = State {
             objects,
             git_version: git_version.to_string(),
             metrics,
             ..Default::default()
-        });
+        };
+        let crds: std::collections::HashMap<(String, String), String> = state
+            .objects
+            .iter()
+            .filter(|c| c.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+            .filter_map(|c| {
+                let s = |p: &str| c.pointer(p).and_then(Value::as_str).map(String::from);
+                Some((
+                    (s("/spec/group")?, s("/spec/names/kind")?),
+                    s("/spec/names/plural")?,
+                ))
+            })
+            .collect();
+        state.index = state.objects.iter().map(|o| plural_of(&crds, o)).collect();
+        state.served = served(&state);
+        let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let st = state.clone();
@@ -157,20 +175,18 @@ fn group_of(api_version: &str) -> (&str, &str) {
 }
 
 /// (group, plural) of an object: built-in kinds from kscope's kind table, custom ones from CRDs.
-fn plural_of(st: &State, obj: &Value) -> Option<(String, String)> {
+fn plural_of(
+    crds: &std::collections::HashMap<(String, String), String>,
+    obj: &Value,
+) -> Option<(String, String)> {
     let av = obj.get("apiVersion")?.as_str()?;
     let kind = obj.get("kind")?.as_str()?;
     let (group, _) = group_of(av);
     if let Some(i) = kinds::info(kind).filter(|i| i.group == group) {
         return Some((group.to_string(), i.plural.to_string()));
     }
-    st.objects.iter().find_map(|c| {
-        let is_crd = c.get("kind")?.as_str()? == "CustomResourceDefinition"
-            && c.pointer("/spec/group")?.as_str()? == group
-            && c.pointer("/spec/names/kind")?.as_str()? == kind;
-        let plural = c.pointer("/spec/names/plural")?.as_str()?;
-        is_crd.then(|| (group.to_string(), plural.to_string()))
-    })
+    crds.get(&(group.to_string(), kind.to_string()))
+        .map(|p| (group.to_string(), p.clone()))
 }
 
 /// Group versions served: every version kscope's kind table knows plus the objects' own.
@@ -288,7 +304,7 @@ fn route(st: &State, path: &str, query: &str, accept: &str) -> Response<Full<Byt
         ),
         ["apis"] => {
             let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-            for gv in served(st) {
+            for gv in &st.served {
                 let (g, v) = group_of(&gv);
                 match groups.iter_mut().find(|(x, _)| x == g) {
                     Some((_, vs)) => vs.push(v.to_string()),
@@ -341,14 +357,15 @@ fn list(
     } else {
         format!("{group}/{version}")
     };
-    if !group.is_empty() && !served(st).contains(&gv) {
+    if !group.is_empty() && !st.served.contains(&gv) {
         return status(404, "NotFound", &format!("{gv} is not served"));
     }
     let mut items: Vec<Value> = st
         .objects
         .iter()
-        .filter(|o| plural_of(st, o).is_some_and(|(g, p)| g == group && p == plural))
-        .cloned()
+        .zip(&st.index)
+        .filter(|(_, i)| i.as_ref().is_some_and(|(g, p)| g == group && p == plural))
+        .map(|(o, _)| o.clone())
         .collect();
     let known = kinds::KINDS
         .iter()

@@ -284,3 +284,41 @@ async fn unreachable_cluster_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// The benchmark (benches/lint.sh runs it): a simulated cluster of 500 CRDs and 50 000 custom
+/// objects; prints the requests made and the time taken. Not a timed test: it asserts only counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by benches/lint.sh"]
+async fn bench_lint_500_crds_50k_objects() {
+    let mut objects = Vec::new();
+    for i in 0..500 {
+        let group = format!("g{}.bench.example.io", i % 20);
+        let (kind, plural) = (format!("Kind{i:03}"), format!("kind{i:03}s"));
+        objects.push(serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.{group}")},
+            "spec": {"group": group, "scope": "Namespaced", "names": {"kind": kind, "plural": plural},
+                     "versions": [{"name": "v1", "served": true, "storage": true}]}}));
+        for j in 0..100 {
+            objects.push(
+                serde_json::json!({"apiVersion": format!("{group}/v1"), "kind": kind,
+                "metadata": {"name": format!("o{j}"), "namespace": "default"}}),
+            );
+        }
+    }
+    let api = FakeApi::start(objects, "v1.31.2", None).await;
+    let started = Instant::now();
+    let out = kscope_lint(
+        &api,
+        &["--format", "json", "--rule", "CR", "--rule", "WH019", "-v"],
+    )
+    .await;
+    let took = started.elapsed();
+    let doc = crate::json(&out);
+    assert_eq!(doc["objects"], 500, "{}", doc["skipped"]);
+    let requests = api.log().len();
+    assert_eq!(doc["requests"].as_u64().unwrap() as usize, requests);
+    println!(
+        "BENCH lint 500 CRDs / 50000 custom objects: {requests} API requests, {:.2} s (whole process)",
+        took.as_secs_f64()
+    );
+}

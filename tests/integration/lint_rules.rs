@@ -212,3 +212,69 @@ fn every_check_is_used_and_codes_are_unique() {
         "rules/apf-defaults.yaml did not load"
     );
 }
+
+#[test]
+fn readme_lists_every_rule() {
+    let readme = std::fs::read_to_string(crate::root().join("README.md")).unwrap();
+    for r in rules::registry().unwrap() {
+        assert!(
+            readme.contains(&format!("| {} | `{}` |", r.code, r.name)),
+            "README does not list {}",
+            r.code
+        );
+    }
+}
+
+#[test]
+fn lint_samples_manifests_cli() {
+    let out = crate::kscope(&[
+        "lint",
+        "-f",
+        "samples/manifests",
+        "--target-version",
+        "1.32",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    insta::assert_snapshot!("lint_samples_manifests", crate::stdout(&out));
+    let json = crate::kscope(&[
+        "lint",
+        "-f",
+        "samples/manifests",
+        "--target-version",
+        "1.32",
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+    ]);
+    assert_eq!(json.status.code(), Some(0));
+    let doc = crate::json(&json);
+    assert_eq!(doc["summary"]["error"], 8);
+    assert_eq!(doc["objects"], 11);
+}
+
+#[test]
+fn invalid_document_is_reported_with_its_line_and_the_rest_is_linted() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mixed.yaml");
+    std::fs::write(&f, "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: a, namespace: x}\n---\nkind: [broken\n---\nnot: an object\n").unwrap();
+    let out = crate::kscope(&[
+        "lint",
+        "-f",
+        f.to_str().unwrap(),
+        "--rule",
+        "DA001",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = crate::stderr(&out);
+    assert!(err.contains("mixed.yaml:6: invalid YAML"), "{err}");
+    assert!(
+        err.contains("mixed.yaml:7: not a Kubernetes object"),
+        "{err}"
+    );
+    let doc = crate::json(&out);
+    assert_eq!(doc["findings"][0]["code"], "DA001");
+    assert_eq!(doc["problems"].as_array().unwrap().len(), 2);
+}

@@ -171,6 +171,20 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
     out
 }
 
+/// Built-in cluster-scoped resources: a rule naming only these never touches a namespace.
+const CLUSTER_SCOPED: &[&str] = &[
+    "namespaces",
+    "nodes",
+    "persistentvolumes",
+    "clusterroles",
+    "clusterrolebindings",
+    "customresourcedefinitions",
+    "storageclasses",
+    "priorityclasses",
+    "validatingwebhookconfigurations",
+    "mutatingwebhookconfigurations",
+];
+
 /// Groups served by Kubernetes itself (not by CRDs or aggregated APIs).
 fn builtin_group(g: &str) -> bool {
     g == "*" || g.is_empty() || !g.contains('.') || g.ends_with(".k8s.io")
@@ -192,10 +206,13 @@ pub fn system_namespaces(ctx: &mut Ctx) {
         if !h.fail || !h.sees_unlabelled() {
             continue;
         }
-        let namespaced_builtin = h
-            .rules
-            .iter()
-            .any(|r| r.scope != "Cluster" && r.groups.iter().any(|g| builtin_group(g)));
+        let namespaced_builtin = h.rules.iter().any(|r| {
+            r.scope != "Cluster"
+                && r.groups.iter().any(|g| builtin_group(g))
+                && r.resources
+                    .iter()
+                    .any(|res| !CLUSTER_SCOPED.contains(&res.split('/').next().unwrap_or_default()))
+        });
         if !namespaced_builtin {
             continue;
         }
