@@ -305,7 +305,7 @@ fn route(st: &State, path: &str, query: &str, accept: &str) -> Response<Full<Byt
         ["apis"] => {
             let mut groups: Vec<(String, Vec<String>)> = Vec::new();
             for gv in &st.served {
-                let (g, v) = group_of(&gv);
+                let (g, v) = group_of(gv);
                 match groups.iter_mut().find(|(x, _)| x == g) {
                     Some((_, vs)) => vs.push(v.to_string()),
                     None => groups.push((g.to_string(), vec![v.to_string()])),

@@ -289,6 +289,7 @@ async fn unreachable_cluster_is_a_clear_error() {
 /// objects; prints the requests made and the time taken. Not a timed test: it asserts only counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by benches/lint.sh"]
+#[allow(clippy::print_stdout)] // the benchmark reports on stdout
 async fn bench_lint_500_crds_50k_objects() {
     let mut objects = Vec::new();
     for i in 0..500 {
