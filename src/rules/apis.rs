@@ -94,3 +94,76 @@ pub fn lookup(api_version: &str, kind: &str) -> Option<&'static Removal> {
         .iter()
         .find(|r| r.api_version == api_version && r.kind == kind)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::Resource;
+
+    /// The replacement of `kind`'s rows must be the apiVersion k8s-openapi (Kubernetes 1.33) serves it in.
+    fn replacement_is<T: Resource>() {
+        let rows: Vec<&Removal> = table()
+            .unwrap()
+            .rows
+            .iter()
+            .filter(|r| r.kind == T::KIND)
+            .collect();
+        assert!(!rows.is_empty(), "no rows for {}", T::KIND);
+        for r in rows {
+            assert_eq!(
+                r.replacement.as_deref(),
+                Some(T::API_VERSION),
+                "{} {}",
+                r.api_version,
+                r.kind
+            );
+        }
+    }
+
+    #[test]
+    fn table_is_consistent_and_matches_k8s_openapi() {
+        let t = table().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &t.rows {
+            assert!(
+                seen.insert((&r.api_version, &r.kind)),
+                "duplicate row {} {}",
+                r.api_version,
+                r.kind
+            );
+            assert!(
+                r.removed.is_none_or(|x| r.deprecated < x),
+                "{} {}",
+                r.api_version,
+                r.kind
+            );
+            assert!(r.removed.is_none_or(|x| x <= t.newest));
+            assert_eq!(
+                r.replacement.is_some(),
+                r.since.is_some(),
+                "{} {}",
+                r.api_version,
+                r.kind
+            );
+        }
+        use k8s_openapi::api as a;
+        replacement_is::<a::policy::v1::PodDisruptionBudget>();
+        replacement_is::<a::batch::v1::CronJob>();
+        replacement_is::<a::autoscaling::v2::HorizontalPodAutoscaler>();
+        replacement_is::<a::flowcontrol::v1::FlowSchema>();
+        replacement_is::<a::flowcontrol::v1::PriorityLevelConfiguration>();
+        replacement_is::<a::discovery::v1::EndpointSlice>();
+        replacement_is::<a::storage::v1::CSIStorageCapacity>();
+        replacement_is::<a::admissionregistration::v1::ValidatingAdmissionPolicy>();
+        replacement_is::<a::networking::v1::IPAddress>();
+        // Still served by 1.33 (k8s-openapi's earliest), so removed after it.
+        for (av, kind) in [
+            (<a::admissionregistration::v1beta1::ValidatingAdmissionPolicy as Resource>::API_VERSION, "ValidatingAdmissionPolicy"),
+            (<a::networking::v1beta1::ServiceCIDR as Resource>::API_VERSION, "ServiceCIDR"),
+            (<a::storage::v1beta1::VolumeAttributesClass as Resource>::API_VERSION, "VolumeAttributesClass"),
+        ] {
+            let r = lookup(av, kind).unwrap();
+            assert!(r.removed.is_some_and(|x| x > Version::new(1, 33)), "{av} {kind}");
+        }
+    }
+}
