@@ -210,20 +210,10 @@ async fn list_resource(
                 .list_metadata(&lp)
                 .await
                 .map_err(|e| reason(&e, &what))?;
-            let items: Vec<Value> = l
-                .items
-                .into_iter()
-                .filter_map(|i| serde_json::to_value(i).ok())
-                .collect();
-            (items, l.metadata.continue_)
+            (to_values(l.items), l.metadata.continue_)
         } else {
             let l = api.list(&lp).await.map_err(|e| reason(&e, &what))?;
-            let items: Vec<Value> = l
-                .items
-                .into_iter()
-                .filter_map(|i| serde_json::to_value(i).ok())
-                .collect();
-            (items, l.metadata.continue_)
+            (to_values(l.items), l.metadata.continue_)
         };
         for mut v in items {
             if let Some(m) = v.as_object_mut() {
@@ -238,6 +228,14 @@ async fn list_resource(
         }
     }
     Ok(out)
+}
+
+/// List items as JSON values (both list flavours hold serde types).
+fn to_values<T: serde::Serialize>(items: Vec<T>) -> Vec<Value> {
+    items
+        .into_iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect()
 }
 
 /// Counts objects without listing them: `limit=1` and `remainingItemCount`; pages through

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::inventory::Obj;
 use crate::rules::Ctx;
 
 /// GC001: CronJobs whose Jobs are kept long (no TTL and high history limits).
@@ -34,7 +35,7 @@ pub fn cronjob_history(ctx: &mut Ctx) {
     }
 }
 
-fn finished(job: &crate::inventory::Obj) -> bool {
+fn finished(job: &Obj) -> bool {
     job.get("status.conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
@@ -48,18 +49,22 @@ fn finished(job: &crate::inventory::Obj) -> bool {
         || job.get("status.completionTime").is_some()
 }
 
+/// Objects per namespace, with the origin of the first one (where findings point).
+fn per_namespace<'a>(objs: impl Iterator<Item = &'a Obj>) -> BTreeMap<String, (usize, String)> {
+    let mut per_ns: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for o in objs {
+        per_ns
+            .entry(o.namespace.clone().unwrap_or_default())
+            .or_insert((0, o.origin.clone()))
+            .0 += 1;
+    }
+    per_ns
+}
+
 /// GC002: many finished Jobs in one namespace.
 pub fn finished_jobs(ctx: &mut Ctx) {
     let max = ctx.num("max_finished") as usize;
-    let mut per_ns: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for j in ctx.inv.of("Job") {
-        if finished(j) {
-            let e = per_ns
-                .entry(j.namespace.clone().unwrap_or_default())
-                .or_insert((0, j.origin.clone()));
-            e.0 += 1;
-        }
-    }
+    let per_ns = per_namespace(ctx.inv.of("Job").iter().filter(|j| finished(j)));
     for (ns, (n, origin)) in per_ns {
         if n > max {
             let msg = format!(
@@ -79,14 +84,7 @@ pub fn namespace_objects(ctx: &mut Ctx) {
         let Ok(n) = n.trim().parse::<usize>() else {
             continue;
         };
-        let mut per_ns: BTreeMap<String, (usize, String)> = BTreeMap::new();
-        for o in ctx.inv.of(kind.trim()) {
-            let e = per_ns
-                .entry(o.namespace.clone().unwrap_or_default())
-                .or_insert((0, o.origin.clone()));
-            e.0 += 1;
-        }
-        for (ns, (count, origin)) in per_ns {
+        for (ns, (count, origin)) in per_namespace(ctx.inv.of(kind.trim()).iter()) {
             if count > n {
                 let msg = format!(
                     "namespace {ns} holds {count} {kind} objects (SIG-Scalability threshold per namespace: {n})"
