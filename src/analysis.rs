@@ -48,11 +48,11 @@ pub fn origin(sources: &[SourceSpec]) -> String {
 /// Runs `queries` over the sources, reading them once.
 pub async fn report(
     sources: Vec<SourceSpec>,
+    origin: String,
     opts: ScanOptions,
     queries: &[&Query],
     params: &Params,
 ) -> Result<Report, AnalysisError> {
-    let origin = origin(&sources);
     let table = Arc::new(AuditTable::new(sources, opts.clone()));
     // plan every query against the streaming table to learn which columns they read
     let planner = session(&opts);

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::analysis;
 use crate::audit::scan::{IngestStats, ScanOptions};
 use crate::audit::source::{self, SourceSpec};
+use crate::cloudwatch::{self, cache::Cache};
 use crate::finding::FailOn;
 use crate::inventory::Version;
 use crate::inventory::live::LiveOptions;
@@ -49,6 +50,83 @@ pub enum Command {
     Lint(LintArgs),
     /// List the lint rules, or explain one.
     Rules(RulesArgs),
+    /// The cache of audit events downloaded from CloudWatch Logs: list or clear it.
+    Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: Option<CacheCommand>,
+
+    /// Cache directory (default: the user cache directory + kscope, e.g. ~/.cache/kscope).
+    #[arg(long, value_name = "DIR", env = "KSCOPE_CACHE_DIR", global = true)]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// One line per cached slice: region, log group, stream, time range, events, size, state.
+    Ls,
+    /// Delete every cached slice.
+    Clear,
+}
+
+/// Amazon CloudWatch Logs as the audit source (EKS control-plane audit logging).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "CloudWatch Logs source")]
+pub struct CloudWatchArgs {
+    /// EKS cluster whose audit log to read (log group /aws/eks/NAME/cluster); the window
+    /// defaults to the last 24 hours.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// Log group to read (instead of /aws/eks/NAME/cluster).
+    #[arg(long, value_name = "GROUP")]
+    pub log_group: Option<String>,
+
+    /// Read the streams whose names start with this (default: kube-apiserver-audit-<32 hex>).
+    #[arg(long, value_name = "PREFIX")]
+    pub stream_prefix: Option<String>,
+
+    /// AWS region (default: from the environment or profile).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile from the shared config files (SSO, assume-role and process profiles work).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// CloudWatch Logs endpoint, e.g. a VPC endpoint or a local emulator.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// GetLogEvents requests per second, shared by all downloads (default: 80 % of the
+    /// per-account quota: 20, or 8 in us-east-1 and us-west-2).
+    #[arg(long, value_name = "N")]
+    pub max_tps: Option<f64>,
+
+    /// Time slices (one stream, one UTC hour) downloaded at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub parallel: usize,
+
+    /// Retries of one call (throttling, 5xx, dropped connections) before the download stops.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_retries: u32,
+
+    /// Download again what the cache already holds.
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Cache directory (default: the user cache directory + kscope, e.g. ~/.cache/kscope).
+    #[arg(long, value_name = "DIR", env = "KSCOPE_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+impl CloudWatchArgs {
+    fn wanted(&self) -> bool {
+        self.cluster.is_some() || self.log_group.is_some()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -127,12 +205,13 @@ pub enum RulesCommand {
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Keep requests received at or after this time: RFC 3339 (2026-11-01T00:00:00Z), a date
-    /// (2026-11-01), or relative to now (90s, 30m, 6h, 2d, 1w).
-    #[arg(long, value_name = "TIME")]
+    /// (2026-11-01), or relative to now (90s, 30m, 6h, 2d, 1w). Alias: --start. --until takes
+    /// the same forms.
+    #[arg(long, alias = "start", value_name = "TIME")]
     pub since: Option<String>,
 
-    /// Keep requests received before this time (same forms as --since).
-    #[arg(long, value_name = "TIME")]
+    /// Keep requests received before this time (alias --end).
+    #[arg(long, alias = "end", value_name = "TIME")]
     pub until: Option<String>,
 
     /// Stop at the first malformed line or unreadable source instead of counting and reporting it.
@@ -165,7 +244,8 @@ pub struct OutputArgs {
 pub struct ReportArgs {
     /// Audit logs: files, directories (read recursively), globs, or - for stdin. JSON lines, gzip,
     /// EventList documents, CloudWatch Logs exports, GKE and AKS exports are recognised per file.
-    #[arg(value_name = "SOURCE", required = true)]
+    /// Not needed with --cluster or --log-group.
+    #[arg(value_name = "SOURCE", required_unless_present_any = ["cluster", "log_group"])]
     pub sources: Vec<String>,
 
     /// Run only this query (code such as AUD020, or name). Repeatable.
@@ -178,6 +258,9 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
+
+    #[command(flatten)]
+    pub cloudwatch: CloudWatchArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -195,6 +278,9 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
+
+    #[command(flatten)]
+    pub cloudwatch: CloudWatchArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -272,6 +358,81 @@ fn expand(sources: &[String]) -> Result<Vec<SourceSpec>> {
     source::expand(sources).context("cannot read the audit sources")
 }
 
+/// The audit sources: files named, plus the slices downloaded from CloudWatch Logs when asked,
+/// and how findings name them. For CloudWatch the window defaults to the last 24 hours, and it also
+/// bounds the scan.
+async fn gather(
+    files: &[String],
+    cw: &CloudWatchArgs,
+    opts: &mut ScanOptions,
+) -> Result<(Vec<SourceSpec>, String)> {
+    let mut sources = if files.is_empty() {
+        Vec::new()
+    } else {
+        expand(files)?
+    };
+    if !cw.wanted() {
+        let origin = analysis::origin(&sources);
+        return Ok((sources, origin));
+    }
+    if cw.parallel == 0 {
+        bail!("--parallel must be at least 1");
+    }
+    if cw.max_tps.is_some_and(|t| t.is_nan() || t <= 0.0) {
+        bail!("--max-tps must be more than 0");
+    }
+    let now_us = timearg::now_micros();
+    let since_us = *opts.since_us.get_or_insert(now_us - 24 * 3_600_000_000);
+    let until_us = opts.until_us.unwrap_or(now_us);
+    let o = cloudwatch::CwOptions {
+        client: cloudwatch::aws::ClientOptions {
+            region: cw.region.clone(),
+            profile: cw.profile.clone(),
+            endpoint_url: cw.endpoint_url.clone(),
+        },
+        cluster: cw.cluster.clone(),
+        log_group: cw.log_group.clone(),
+        stream_prefix: cw.stream_prefix.clone(),
+        start_ms: since_us.div_euclid(1000),
+        // the scan keeps requests before `until`: cover its last millisecond too
+        end_ms: (until_us + 999).div_euclid(1000),
+        max_tps: cw.max_tps,
+        parallel: cw.parallel,
+        max_retries: cw.max_retries,
+        refresh: cw.refresh,
+        cache: Cache::new(cw.cache_dir.clone().unwrap_or_else(Cache::default_root)),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let fetched = cloudwatch::fetch(&o)
+        .await
+        .context("cannot read the audit log from CloudWatch Logs")?;
+    let s = &fetched.stats;
+    eprintln!(
+        "kscope: CloudWatch {} ({}): {} audit stream(s), {} events ({} downloaded in {} requests, {} slice(s) of {} from the cache)",
+        s.log_group,
+        s.region,
+        s.streams.len(),
+        s.events,
+        s.events_downloaded,
+        s.requests,
+        s.slices_cached,
+        s.slices
+    );
+    let mut origin = format!(
+        "CloudWatch Logs {} ({}), {} stream(s), {} to {}",
+        s.log_group,
+        s.region,
+        s.streams.len(),
+        timearg::format_micros(since_us),
+        timearg::format_micros(until_us)
+    );
+    if !sources.is_empty() {
+        origin = format!("{origin}; {}", analysis::origin(&sources));
+    }
+    sources.extend(fetched.files.into_iter().map(SourceSpec::File));
+    Ok((sources, origin))
+}
+
 /// Prints what could not be read to stderr.
 fn report_input_problems(stats: &IngestStats) {
     if stats.malformed > 0 {
@@ -299,10 +460,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         Command::Report(a) => {
             let queries = query::select(&a.queries)?;
             let params = Params::parse(&a.output.params, &queries)?;
-            let opts = scan_options(&a.input)?;
-            let sources = expand(&a.sources)?;
+            let mut opts = scan_options(&a.input)?;
+            let (sources, origin) = gather(&a.sources, &a.cloudwatch, &mut opts).await?;
             let started = std::time::Instant::now();
-            let report = analysis::report(sources, opts, &queries, &params).await?;
+            let report = analysis::report(sources, origin, opts, &queries, &params).await?;
             tracing::info!(
                 "report: {} requests, {} queries, {} findings in {:.2?}",
                 report.ingest.events,
@@ -329,12 +490,15 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 ),
                 None => (a.args[0].clone(), a.args[1..].to_vec()),
             };
-            if srcs.is_empty() {
-                bail!("no audit source given: name files, directories, globs, or - for stdin");
+            if srcs.is_empty() && !a.cloudwatch.wanted() {
+                bail!(
+                    "no audit source given: name files, directories, globs, or - for stdin, or \
+                     --cluster / --log-group for CloudWatch Logs"
+                );
             }
             let sql = bind_free_params(&sql, &a.output.params)?;
-            let opts = scan_options(&a.input)?;
-            let sources = expand(&srcs)?;
+            let mut opts = scan_options(&a.input)?;
+            let (sources, _) = gather(&srcs, &a.cloudwatch, &mut opts).await?;
             let started = std::time::Instant::now();
             let (table, stats) = analysis::sql(sources, opts, &sql).await?;
             tracing::info!(
@@ -359,6 +523,22 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                     for r in rules::select(std::slice::from_ref(&code), &[])? {
                         render::rule_explain(r, out)?;
                     }
+                }
+            }
+            Ok(Outcome::Clean)
+        }
+        Command::Cache(a) => {
+            let cache = Cache::new(a.cache_dir.unwrap_or_else(Cache::default_root));
+            match a.command.unwrap_or(CacheCommand::Ls) {
+                CacheCommand::Ls => render::cache_list(&cache.list()?, cache.root(), out)?,
+                CacheCommand::Clear => {
+                    let (files, bytes) = cache.clear()?;
+                    writeln!(
+                        out,
+                        "removed {files} file(s), {:.1} MB, from {}",
+                        bytes as f64 / 1e6,
+                        cache.root().display()
+                    )?;
                 }
             }
             Ok(Outcome::Clean)

@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod audit;
 pub mod cli;
+pub mod cloudwatch;
 pub mod finding;
 pub mod inventory;
 pub mod lint;

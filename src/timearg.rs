@@ -57,6 +57,13 @@ pub fn parse(s: &str, now_us: i64) -> Result<i64, String> {
     Ok(now_us - total.saturating_mul(1_000_000))
 }
 
+/// µs since the epoch as RFC 3339 (UTC, whole seconds).
+pub fn format_micros(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| us.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 mod apiserver;
 mod audit_cli;
+mod cloudwatch;
 mod formats;
 mod lint_live;
 mod lint_rules;

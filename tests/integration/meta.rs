@@ -12,9 +12,15 @@ async fn query_headers_list_the_planned_columns() {
     let queries = select(&[]).unwrap();
     let sources = expand(&[root().join("samples/audit").display().to_string()]).unwrap();
     let params = Params::parse(&[], &queries).unwrap();
-    let report = kscope::analysis::report(sources, ScanOptions::default(), &queries, &params)
-        .await
-        .unwrap();
+    let report = kscope::analysis::report(
+        sources.clone(),
+        kscope::analysis::origin(&sources),
+        ScanOptions::default(),
+        &queries,
+        &params,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.queries.len(), registry().unwrap().len());
     for q in &report.queries {
         assert_eq!(

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark: events/s pulled from CloudWatch Logs through the fault proxy, kscope (parallel slices,
+# one shared rate limiter) against one sequential FilterLogEvents paginator (boto3, the way
+# `aws logs filter-log-events` pages) over the same events.
+#
+# moto's server stands in for CloudWatch Logs; the proxy in front of it (tests/cloudwatch/harness.py)
+# adds LATENCY_MS to every call (a real region's round trip; moto answers in milliseconds), caps pages
+# at PAGE_CAP events (the service stops a page at 1 MB; ~1 000 audit events of ~1 KB) and enforces
+# the quotas as per-operation rate limits (GetLogEvents 25/s, FilterLogEvents 10/s): a client that
+# goes faster gets ThrottlingException, and the proxy reports the peak requests in any 1 s window.
+# Whole-process wall time by /usr/bin/time. Needs python3 with moto[server] (and boto3, which it
+# brings). Usage: benches/cloudwatch.sh [COPIES]  (copies of samples/audit/eks-apiserver-audit.jsonl,
+# one hour each; default 12, about 34 000 events in 3 audit streams)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COPIES=${1:-12}
+LATENCY_MS=${LATENCY_MS:-100}
+PAGE_CAP=${PAGE_CAP:-1000}
+TPS=${TPS:-25}
+python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet 'moto[server]>=5,<6'
+cargo build --release --locked --quiet
+work=$(mktemp -d)
+trap 'rm -rf "$work"; kill "$H_PID" 2>/dev/null || true' EXIT
+
+coproc H { exec python3 tests/cloudwatch/harness.py; }
+H_PID=$H_PID
+ask() { echo "$1" >&"${H[1]}"; read -r reply <&"${H[0]}"; echo "$reply"; }
+read -r ports <&"${H[0]}"
+proxy=$(echo "$ports" | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy"])')
+seed=$(ask "{\"cmd\":\"seed\",\"group\":\"/aws/eks/bench/cluster\",\"source\":\"samples/audit/eks-apiserver-audit.jsonl\",\"out\":\"$work/seeded.jsonl\",\"repeat\":$COPIES,\"same_ms_every\":5,\"decoys\":false,\"newest_age_s\":1800}")
+first=$(echo "$seed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["first_ms"])')
+last=$(echo "$seed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_ms"])')
+events=$(echo "$seed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+start_ms=$((first - 1000)); end_ms=$((last + 1000))
+iso() { date -u -d "@$(($1 / 1000))" +%Y-%m-%dT%H:%M:%SZ; }
+start=$(iso "$start_ms"); end=$(iso $((end_ms + 1000)))
+ask "{\"cmd\":\"config\",\"latency_ms\":$LATENCY_MS,\"page_cap\":$PAGE_CAP,\"rate_limit\":{\"GetLogEvents\":$TPS,\"FilterLogEvents\":10}}" >/dev/null
+echo "seeded $events events, $COPIES h, 3 audit streams; proxy: +${LATENCY_MS} ms per call, pages of $PAGE_CAP, limits GetLogEvents $TPS/s, FilterLogEvents 10/s"
+
+run() { # label, command...
+    local label=$1; shift
+    ask '{"cmd":"reset_stats"}' >/dev/null
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err"; exit 1; }
+    local secs rss stats
+    read -r secs rss <"$work/time"
+    stats=$(ask '{"cmd":"stats"}')
+    echo "$label|$secs|$rss|$stats|$(tail -c 300 "$work/out" | tr -d '\n')"
+}
+
+seq_line=$(run sequential python3 benches/cw_sequential.py --endpoint-url "http://127.0.0.1:$proxy" \
+    --group /aws/eks/bench/cluster --start-ms "$start_ms" --end-ms "$end_ms")
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-central-1 AWS_EC2_METADATA_DISABLED=true
+ks_line=$(run kscope ./target/release/kscope sql "SELECT count(*) AS n FROM audit" --format csv \
+    --log-group /aws/eks/bench/cluster --start "$start" --end "$end" --endpoint-url "http://127.0.0.1:$proxy" \
+    --max-tps "$TPS" --cache-dir "$work/cache" --refresh)
+
+python3 - "$events" "$seq_line" "$ks_line" <<'PY'
+import json, sys
+events = int(sys.argv[1])
+rows = []
+for line in sys.argv[2:]:
+    label, secs, rss, stats, out = line.split("|", 4)
+    s = json.loads(stats)
+    calls = sum(s["calls"].values())
+    op = "FilterLogEvents" if label == "sequential" else "GetLogEvents"
+    rows.append((label, float(secs), int(rss) // 1024, calls, s["peak_per_second"].get(op, 0),
+                 s["faults"].get("rate_limited", 0), out.strip().splitlines()[-1] if out.strip() else ""))
+print("| client | wall s | events/s | API calls | peak calls in 1 s | throttled | RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for label, secs, rss, calls, peak, thr, _ in rows:
+    print(f"| {label} | {secs:.1f} | {events / secs:,.0f} | {calls} | {peak} | {thr} | {rss} |")
+print(f"\nspeed-up: {rows[0][1] / rows[1][1]:.1f}x  (events seeded {events}; kscope counted: {rows[1][6]}, "
+      f"sequential counted: {rows[0][6]})")
+PY
