@@ -9,11 +9,13 @@
 # the quotas as per-operation rate limits (GetLogEvents 25/s, FilterLogEvents 10/s): a client that
 # goes faster gets ThrottlingException, and the proxy reports the peak requests in any 1 s window.
 # Whole-process wall time by /usr/bin/time. Needs python3 with moto[server] (and boto3, which it
-# brings). Usage: benches/cloudwatch.sh [COPIES]  (copies of samples/audit/eks-apiserver-audit.jsonl,
-# one hour each; default 12, about 34 000 events in 3 audit streams)
+# brings). Usage: [DENSITY=4] [TPS=25] benches/cloudwatch.sh [COPIES]  (copies of the one-hour
+# samples/audit/eks-apiserver-audit.jsonl, DENSITY of them per hour; default 24: about 67 000 events
+# over 6 hours in 3 audit streams)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COPIES=${1:-12}
+COPIES=${1:-24}
+DENSITY=${DENSITY:-4}
 LATENCY_MS=${LATENCY_MS:-100}
 PAGE_CAP=${PAGE_CAP:-1000}
 TPS=${TPS:-25}
@@ -27,7 +29,7 @@ H_PID=$H_PID
 ask() { echo "$1" >&"${H[1]}"; read -r reply <&"${H[0]}"; echo "$reply"; }
 read -r ports <&"${H[0]}"
 proxy=$(echo "$ports" | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy"])')
-seed=$(ask "{\"cmd\":\"seed\",\"group\":\"/aws/eks/bench/cluster\",\"source\":\"samples/audit/eks-apiserver-audit.jsonl\",\"out\":\"$work/seeded.jsonl\",\"repeat\":$COPIES,\"same_ms_every\":5,\"decoys\":false,\"newest_age_s\":1800}")
+seed=$(ask "{\"cmd\":\"seed\",\"group\":\"/aws/eks/bench/cluster\",\"source\":\"samples/audit/eks-apiserver-audit.jsonl\",\"out\":\"$work/seeded.jsonl\",\"repeat\":$COPIES,\"density\":$DENSITY,\"same_ms_every\":5,\"decoys\":false,\"newest_age_s\":1800}")
 first=$(echo "$seed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["first_ms"])')
 last=$(echo "$seed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_ms"])')
 events=$(echo "$seed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
@@ -35,7 +37,7 @@ start_ms=$((first - 1000)); end_ms=$((last + 1000))
 iso() { date -u -d "@$(($1 / 1000))" +%Y-%m-%dT%H:%M:%SZ; }
 start=$(iso "$start_ms"); end=$(iso $((end_ms + 1000)))
 ask "{\"cmd\":\"config\",\"latency_ms\":$LATENCY_MS,\"page_cap\":$PAGE_CAP,\"rate_limit\":{\"GetLogEvents\":$TPS,\"FilterLogEvents\":10}}" >/dev/null
-echo "seeded $events events, $COPIES h, 3 audit streams; proxy: +${LATENCY_MS} ms per call, pages of $PAGE_CAP, limits GetLogEvents $TPS/s, FilterLogEvents 10/s"
+echo "seeded $events events, $COPIES copies over $((COPIES / DENSITY)) h, 3 audit streams; proxy: +${LATENCY_MS} ms per call, pages of $PAGE_CAP, limits GetLogEvents $TPS/s, FilterLogEvents 10/s"
 
 run() { # label, command...
     local label=$1; shift

@@ -224,7 +224,7 @@ def seed(moto_port, args):
 
     args: group, source (audit JSON lines), out (where the shifted audit lines are written: exactly
     the lines put into the audit streams), newest_age_s, repeat (copies of the source, each moved
-    back by the source's span), same_ms_every (every Nth event takes the previous one's timestamp),
+    back by the source's span / density), same_ms_every (every Nth event takes the previous one's timestamp),
     truncated (add one event cut short the way CloudWatch cuts oversized events), decoys.
     Stream layout: two API servers; the first one's stream rotates half way (three audit streams).
     """
@@ -247,6 +247,7 @@ def seed(moto_port, args):
     now = dt.datetime.now(dt.timezone.utc)
     newest = now - dt.timedelta(seconds=args.get("newest_age_s", 2400))
     repeat = args.get("repeat", 1)
+    density = args.get("density", 1)  # copies per source span (they overlap in time when > 1)
     every = args.get("same_ms_every", 0)
     rng = random.Random(args.get("seed", 7))
 
@@ -254,7 +255,7 @@ def seed(moto_port, args):
     prev_ms = None
     n = 0
     for copy in range(repeat):
-        shift = newest - last - span * (repeat - 1 - copy)
+        shift = newest - last - span * (repeat - 1 - copy) / density
         for line in lines:
             def move(m):
                 return f'"{m.group(1)}":"{fmt_ts(parse_ts(m.group(2)) + shift)}"'
