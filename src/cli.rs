@@ -59,9 +59,22 @@ pub struct CacheArgs {
     #[command(subcommand)]
     pub command: Option<CacheCommand>,
 
+    #[command(flatten)]
+    pub dir: CacheDirArg,
+}
+
+/// Where downloaded CloudWatch events are kept.
+#[derive(Debug, Args, Clone)]
+pub struct CacheDirArg {
     /// Cache directory (default: the user cache directory + kscope, e.g. ~/.cache/kscope).
     #[arg(long, value_name = "DIR", env = "KSCOPE_CACHE_DIR", global = true)]
     pub cache_dir: Option<std::path::PathBuf>,
+}
+
+impl CacheDirArg {
+    fn cache(&self) -> Cache {
+        Cache::new(self.cache_dir.clone().unwrap_or_else(Cache::default_root))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,9 +131,8 @@ pub struct CloudWatchArgs {
     #[arg(long)]
     pub refresh: bool,
 
-    /// Cache directory (default: the user cache directory + kscope, e.g. ~/.cache/kscope).
-    #[arg(long, value_name = "DIR", env = "KSCOPE_CACHE_DIR")]
-    pub cache_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub dir: CacheDirArg,
 }
 
 impl CloudWatchArgs {
@@ -400,7 +412,7 @@ async fn gather(
         parallel: cw.parallel,
         max_retries: cw.max_retries,
         refresh: cw.refresh,
-        cache: Cache::new(cw.cache_dir.clone().unwrap_or_else(Cache::default_root)),
+        cache: cw.dir.cache(),
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let fetched = cloudwatch::fetch(&o)
@@ -528,7 +540,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             Ok(Outcome::Clean)
         }
         Command::Cache(a) => {
-            let cache = Cache::new(a.cache_dir.unwrap_or_else(Cache::default_root));
+            let cache = a.dir.cache();
             match a.command.unwrap_or(CacheCommand::Ls) {
                 CacheCommand::Ls => render::cache_list(&cache.list()?, cache.root(), out)?,
                 CacheCommand::Clear => {

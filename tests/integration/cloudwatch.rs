@@ -200,6 +200,23 @@ fn file_report(path: &Path, start: &str, end: &str) -> Value {
     comparable(parse(&o))
 }
 
+/// `kscope report` over the demo cluster's window, as JSON.
+fn report_args(start: &str, end: &str) -> Vec<String> {
+    [
+        "report",
+        "--cluster",
+        "demo",
+        "--start",
+        start,
+        "--end",
+        end,
+        "--format",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn get_calls(stats: &Value) -> u64 {
     stats["calls"]["GetLogEvents"].as_u64().unwrap_or(0)
 }
@@ -218,17 +235,8 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
             .to_string()
             .contains("truncated JSON: input ends inside a value at byte 262118")
     );
-    let args = [
-        "report",
-        "--cluster",
-        "demo",
-        "--start",
-        &start,
-        "--end",
-        &end,
-        "--format",
-        "json",
-    ];
+    let args = report_args(&start, &end);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     // 1. no faults, pages of at most 100 events
     h.config(json!({"page_cap": 100}));
@@ -328,17 +336,8 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     let (seed, file) = h.seed();
     let (start, end) = window(&seed);
     let expected = file_report(&file, &start, &end);
-    let args = [
-        "report",
-        "--cluster",
-        "demo",
-        "--start",
-        &start,
-        "--end",
-        &end,
-        "--format",
-        "json",
-    ];
+    let args = report_args(&start, &end);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // after 12 pages every GetLogEvents call fails
     h.config(json!({"page_cap": 100, "fail_after": 12}));
     let mut first = args.to_vec();
