@@ -111,30 +111,19 @@ impl Cache {
     /// Every slice in the cache (unreadable state files are left out).
     pub fn list(&self) -> Result<Vec<(SlicePaths, SliceState)>, CacheError> {
         let mut out = Vec::new();
-        let root = self.cloudwatch();
-        if !root.exists() {
-            return Ok(out);
-        }
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-                let entry = entry.map_err(io_err(&dir))?;
-                let p = entry.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
-                    if let Some(stem) = name.strip_suffix(".state.json") {
-                        if let Some(state) = read_state(&p) {
-                            out.push((
-                                SlicePaths {
-                                    data: dir.join(format!("{stem}.jsonl.gz")),
-                                    state: p.clone(),
-                                },
-                                state,
-                            ));
-                        }
-                    }
-                }
+        for p in files(&self.cloudwatch())? {
+            let stem = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".state.json"));
+            if let (Some(stem), Some(state)) = (stem, read_state(&p)) {
+                out.push((
+                    SlicePaths {
+                        data: p.with_file_name(format!("{stem}.jsonl.gz")),
+                        state: p.clone(),
+                    },
+                    state,
+                ));
             }
         }
         out.sort_by(|a, b| {
@@ -151,25 +140,36 @@ impl Cache {
     /// Removes every cached slice; returns (files removed, bytes freed).
     pub fn clear(&self) -> Result<(u64, u64), CacheError> {
         let root = self.cloudwatch();
-        if !root.exists() {
-            return Ok((0, 0));
+        let all = files(&root)?;
+        let bytes = all
+            .iter()
+            .map(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        if root.exists() {
+            fs::remove_dir_all(&root).map_err(io_err(&root))?;
         }
-        let (mut files, mut bytes) = (0, 0);
-        let mut stack = vec![root.clone()];
-        while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-                let p = entry.map_err(io_err(&dir))?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    files += 1;
-                    bytes += p.metadata().map(|m| m.len()).unwrap_or(0);
-                }
+        Ok((all.len() as u64, bytes))
+    }
+}
+
+/// Every file under `root` (none when it does not exist).
+fn files(root: &Path) -> Result<Vec<PathBuf>, CacheError> {
+    let mut out = Vec::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let p = entry.map_err(io_err(&dir))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
             }
         }
-        fs::remove_dir_all(&root).map_err(io_err(&root))?;
-        Ok((files, bytes))
     }
+    Ok(out)
 }
 
 pub fn read_state(path: &Path) -> Option<SliceState> {

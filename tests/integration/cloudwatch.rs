@@ -181,16 +181,9 @@ fn parse(o: &Output) -> Value {
 }
 
 fn file_report(path: &Path, start: &str, end: &str) -> Value {
-    let o = super::kscope(&[
-        "report",
-        path.to_str().unwrap(),
-        "--start",
-        start,
-        "--end",
-        end,
-        "--format",
-        "json",
-    ]);
+    let args = report_args(&[path.to_str().unwrap()], start, end);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = super::kscope(&args);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -200,21 +193,12 @@ fn file_report(path: &Path, start: &str, end: &str) -> Value {
     comparable(parse(&o))
 }
 
-/// `kscope report` over the demo cluster's window, as JSON.
-fn report_args(start: &str, end: &str) -> Vec<String> {
-    [
-        "report",
-        "--cluster",
-        "demo",
-        "--start",
-        start,
-        "--end",
-        end,
-        "--format",
-        "json",
-    ]
-    .map(String::from)
-    .to_vec()
+/// `kscope report SOURCE… --start --end --format json`.
+fn report_args(source: &[&str], start: &str, end: &str) -> Vec<String> {
+    let mut args = vec!["report"];
+    args.extend(source);
+    args.extend(["--start", start, "--end", end, "--format", "json"]);
+    args.into_iter().map(String::from).collect()
 }
 
 fn get_calls(stats: &Value) -> u64 {
@@ -235,7 +219,7 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
             .to_string()
             .contains("truncated JSON: input ends inside a value at byte 262118")
     );
-    let args = report_args(&start, &end);
+    let args = report_args(&["--cluster", "demo"], &start, &end);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     // 1. no faults, pages of at most 100 events
@@ -336,7 +320,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     let (seed, file) = h.seed();
     let (start, end) = window(&seed);
     let expected = file_report(&file, &start, &end);
-    let args = report_args(&start, &end);
+    let args = report_args(&["--cluster", "demo"], &start, &end);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // after 12 pages every GetLogEvents call fails
     h.config(json!({"page_cap": 100, "fail_after": 12}));
