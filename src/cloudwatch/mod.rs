@@ -367,10 +367,9 @@ async fn discover(
                 skipped += 1;
             }
         }
+        // an empty page can still carry a token: only a missing or repeated token ends the list
         match page.next_token() {
-            Some(t) if Some(t) != token.as_deref() && !page.log_streams().is_empty() => {
-                token = Some(t.to_string())
-            }
+            Some(t) if Some(t) != token.as_deref() => token = Some(t.to_string()),
             _ => break,
         }
     }
