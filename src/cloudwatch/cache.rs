@@ -6,6 +6,8 @@
 //! like any other audit log. Beside it, `<start>-<end>.state.json` records progress: the forward
 //! token to continue from and the length of the data file when that token was saved, so an
 //! interrupted download resumes exactly there (bytes written after the last checkpoint are cut off).
+//! Slices are downloaded in runs (consecutive slices of a stream, one token chain): every slice of
+//! a run is checkpointed with the run's token after each page.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -45,6 +47,11 @@ pub struct SliceState {
     pub file_len: u64,
     /// Forward token to continue from; None before the first page.
     pub next_token: Option<String>,
+    /// The time range the token was issued for: the run of consecutive slices of the stream read
+    /// through one token chain (see `cloudwatch::Run`). Every slice of an interrupted run holds
+    /// the same token; the run resumes only when all of them still agree.
+    #[serde(default)]
+    pub run: Option<[i64; 2]>,
     pub complete: bool,
     /// When the download finished (or last checkpointed), ms since the epoch.
     pub saved_at_ms: i64,
@@ -309,6 +316,7 @@ mod tests {
             bytes: 0,
             file_len: 0,
             next_token: None,
+            run: None,
             complete: false,
             saved_at_ms: 0,
         }

@@ -4,15 +4,18 @@
 //!    DescribeLogStreams, every audit stream (`kube-apiserver-audit-<32 hex>`) whose events overlap
 //!    the window. EKS runs at least two API servers and rotates streams, so there are several.
 //! 2. Plan: cut each stream into UTC-hour slices clipped to the window. A slice is the unit of
-//!    parallelism, caching and resumption.
-//! 3. Download: GetLogEvents per slice (`startFromHead`, `startTime`/`endTime` = the slice), following
-//!    the forward token until the service returns the token it was sent (the end of a stream).
-//!    Slices run in parallel; all share one [`limiter::RateLimiter`] per operation. Events are kept
-//!    by their place in the stream (token paging), never by a time cursor, so events that share a
-//!    millisecond are all kept; slice bounds are half-open and re-checked on the client (moto's
-//!    `endTime` is inclusive, the service's exclusive), so a boundary event lands in one slice.
-//! 4. Cache: every page is appended to the slice's file and checkpointed (see [`cache`]); a settled
-//!    slice is reused by later runs, an interrupted one resumes from its last token.
+//!    caching: a later report over an overlapping window reuses the hours it has.
+//! 3. Download: the slices not in the cache are grouped into runs, consecutive slices of one stream
+//!    (about `--parallel` runs in all). GetLogEvents per run (`startFromHead`, `startTime`/`endTime`
+//!    = the run), following the forward token until the service returns the token it was sent (the
+//!    end of a stream); every event is written to the slice its timestamp falls in. A run costs one
+//!    end-of-stream call however many hours it spans. Runs go in parallel; all share one
+//!    [`limiter::RateLimiter`] per operation. Events are kept by their place in the stream (token
+//!    paging), never by a time cursor, so events that share a millisecond are all kept; bounds are
+//!    half-open and re-checked on the client (moto's `endTime` is inclusive, the service's
+//!    exclusive), so a boundary event lands in exactly one slice.
+//! 4. Cache: every page is appended to the slices' files and checkpointed with the run's token (see
+//!    [`cache`]); a settled slice is reused later, an interrupted run resumes from its last token.
 //!
 //! The cached files are ordinary audit JSON lines: the report reads them like any other file, so
 //! CloudWatch and files go through exactly the same analyses.
@@ -157,6 +160,8 @@ pub struct FetchStats {
     /// Streams in the group that discovery left out (not audit streams, or outside the window).
     pub skipped_streams: usize,
     pub slices: usize,
+    /// Token chains the slices to download were read through.
+    pub runs: usize,
     pub slices_cached: usize,
     pub slices_resumed: usize,
     pub events: u64,
@@ -227,15 +232,28 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
             Some(st) if !o.refresh && st.settled() && paths.data.exists() => {
                 stats.slices_cached += 1;
                 stats.events += st.events;
-                progress.slice_done(s.end_ms - s.start_ms, st.events);
+                progress.add_events(st.events);
+                progress.cover(s.end_ms - s.start_ms);
             }
-            Some(st) if !o.refresh && !st.complete => {
-                stats.slices_resumed += 1;
-                todo.push((s, paths, Some(st)));
-            }
-            _ => todo.push((s, paths, None)),
+            Some(st) if !o.refresh && !st.complete => todo.push(Part {
+                slice: s,
+                paths,
+                saved: Some(st),
+            }),
+            _ => todo.push(Part {
+                slice: s,
+                paths,
+                saved: None,
+            }),
         }
     }
+    let runs = runs(todo, o.parallel.max(1));
+    stats.runs = runs.len();
+    stats.slices_resumed = runs
+        .iter()
+        .filter(|r| r.resume)
+        .map(|r| r.parts.len())
+        .sum();
 
     let total = stats.slices;
     let ctx = Arc::new(Ctx {
@@ -245,18 +263,17 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
         get: get.clone(),
         progress: progress.clone(),
     });
-    type SliceResult = (String, Result<(SliceState, u64), CwError>);
-    let results: Vec<SliceResult> =
-        futures::stream::iter(todo.into_iter().map(|(s, paths, saved)| {
-            let ctx = ctx.clone();
-            async move {
-                let stream = s.stream.clone();
-                (stream, download_slice(&ctx, s, paths, saved).await)
-            }
-        }))
-        .buffer_unordered(o.parallel.max(1))
-        .collect()
-        .await;
+    type RunResult = (String, Result<Vec<(SliceState, u64)>, CwError>);
+    let results: Vec<RunResult> = futures::stream::iter(runs.into_iter().map(|r| {
+        let ctx = ctx.clone();
+        async move {
+            let stream = r.stream.clone();
+            (stream, download_run(&ctx, r).await)
+        }
+    }))
+    .buffer_unordered(o.parallel.max(1))
+    .collect()
+    .await;
     progress.finish();
 
     stats.requests =
@@ -270,10 +287,12 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
     let mut done = stats.slices_cached;
     for (stream, r) in results {
         match r {
-            Ok((st, new)) => {
-                done += 1;
-                stats.events += st.events;
-                stats.events_downloaded += new;
+            Ok(slices) => {
+                for (st, new) in slices {
+                    done += 1;
+                    stats.events += st.events;
+                    stats.events_downloaded += new;
+                }
             }
             Err(e) => {
                 if first_err.is_none() {
@@ -429,40 +448,205 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Downloads one slice into the cache, continuing from `saved` when it holds a checkpoint.
-/// Returns the slice's state and how many events this run downloaded.
-async fn download_slice(
-    ctx: &Ctx,
-    s: Slice,
+/// One slice to download, with the checkpoint the cache holds for it.
+#[derive(Debug)]
+struct Part {
+    slice: Slice,
     paths: cache::SlicePaths,
     saved: Option<SliceState>,
-) -> Result<(SliceState, u64), CwError> {
-    let fresh = SliceState {
-        region: ctx.region.clone(),
-        log_group: ctx.group.clone(),
-        stream: s.stream.clone(),
-        start_ms: s.start_ms,
-        end_ms: s.end_ms,
-        events: 0,
-        bytes: 0,
-        file_len: 0,
-        next_token: None,
-        complete: false,
-        saved_at_ms: now_ms(),
+}
+
+/// Consecutive slices of one stream read through one GetLogEvents token chain bounded by the
+/// run's range; each event goes to the slice its timestamp falls in. A run needs one end-of-stream
+/// call (the repeated token) however many slices it spans, and its pages are cut by the service's
+/// page size, not by slice bounds, so runs spend fewer calls than slice-by-slice reading.
+#[derive(Debug)]
+struct Run {
+    stream: String,
+    start_ms: i64,
+    end_ms: i64,
+    parts: Vec<Part>,
+    /// Continue from the token every part's checkpoint holds.
+    resume: bool,
+}
+
+impl Run {
+    fn new(parts: Vec<Part>, resume: bool) -> Option<Run> {
+        let first = parts.first()?;
+        let last = parts.last()?;
+        Some(Run {
+            stream: first.slice.stream.clone(),
+            start_ms: first.slice.start_ms,
+            end_ms: last.slice.end_ms,
+            resume,
+            parts,
+        })
+    }
+}
+
+/// Groups the slices to download (in plan order: by stream, then time) into runs.
+///
+/// An interrupted run whose slices all still hold its checkpoint (same range, same token) resumes
+/// as it was. The other slices form maximal stretches of consecutive slices per stream, cut into
+/// about `target` runs in all (in proportion to their length, at least one slice each), so that
+/// `target` downloads can go on at once while each spends as few calls as it can.
+fn runs(todo: Vec<Part>, target: usize) -> Vec<Run> {
+    let mut out = Vec::new();
+    let mut stretches: Vec<Vec<Part>> = Vec::new();
+    let mut rest = todo.into_iter().peekable();
+    while let Some(p) = rest.next() {
+        if let Some(range) = resumable_run(&p) {
+            // take the slices this checkpoint says belong to its run
+            let mut parts = vec![p];
+            while let Some(next) = rest
+                .next_if(|n| n.slice.stream == parts[0].slice.stream && n.slice.start_ms < range[1])
+            {
+                parts.push(next);
+            }
+            if run_checkpoint_holds(&parts, range) {
+                out.extend(Run::new(parts, true));
+            } else {
+                // not all of it saved alike: download those slices afresh
+                for mut q in parts {
+                    q.saved = None;
+                    push_to_stretch(&mut stretches, q);
+                }
+            }
+            continue;
+        }
+        let mut p = p;
+        p.saved = None;
+        push_to_stretch(&mut stretches, p);
+    }
+    let slices: usize = stretches.iter().map(Vec::len).sum();
+    // runs per stretch: proportional share of `target`, at least 1, largest remainders first
+    let target = target.max(stretches.len()).min(slices.max(1));
+    let mut counts: Vec<(usize, usize, usize)> = stretches
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let exact = target * s.len();
+            (i, (exact / slices.max(1)).max(1), exact % slices.max(1))
+        })
+        .collect();
+    let mut left = target.saturating_sub(counts.iter().map(|c| c.1).sum());
+    counts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    for c in counts.iter_mut() {
+        if left == 0 {
+            break;
+        }
+        if c.1 < stretches[c.0].len() {
+            c.1 += 1;
+            left -= 1;
+        }
+    }
+    counts.sort_by_key(|c| c.0);
+    for (stretch, (_, k, _)) in stretches.into_iter().zip(counts) {
+        let n = stretch.len();
+        let mut parts = stretch.into_iter();
+        for j in 0..k {
+            // sizes differ by at most one slice
+            let size = n / k + usize::from(j < n % k);
+            out.extend(Run::new(parts.by_ref().take(size).collect(), false));
+        }
+    }
+    // longest first, so the last runs to start are short ones
+    out.sort_by_key(|r| std::cmp::Reverse(r.parts.len()));
+    out
+}
+
+/// The run range of a slice's unfinished checkpoint.
+fn resumable_run(p: &Part) -> Option<[i64; 2]> {
+    let s = p.saved.as_ref()?;
+    let range = s.run?;
+    (!s.complete && range[0] == p.slice.start_ms).then_some(range)
+}
+
+/// The parts tile `range` exactly and all hold the same unfinished checkpoint of it.
+fn run_checkpoint_holds(parts: &[Part], range: [i64; 2]) -> bool {
+    let token = parts[0].saved.as_ref().map(|s| &s.next_token);
+    parts.last().is_some_and(|l| l.slice.end_ms == range[1])
+        && parts
+            .windows(2)
+            .all(|w| w[0].slice.end_ms == w[1].slice.start_ms)
+        && parts.iter().all(|p| {
+            p.saved.as_ref().is_some_and(|s| {
+                !s.complete && s.run == Some(range) && Some(&s.next_token) == token
+            })
+        })
+}
+
+/// Appends a slice to the last stretch when it continues it (same stream, adjacent), else starts
+/// a new stretch.
+fn push_to_stretch(stretches: &mut Vec<Vec<Part>>, p: Part) {
+    match stretches.last_mut() {
+        Some(s)
+            if s.last().is_some_and(|l| {
+                l.slice.stream == p.slice.stream && l.slice.end_ms == p.slice.start_ms
+            }) =>
+        {
+            s.push(p)
+        }
+        _ => stretches.push(vec![p]),
+    }
+}
+
+/// Downloads one run into the cache, continuing from the parts' checkpoint when it resumes.
+/// Returns each slice's state and how many events this download added to it.
+async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwError> {
+    let range = [run.start_ms, run.end_ms];
+    let fresh: Vec<SliceState> = run
+        .parts
+        .iter()
+        .map(|p| SliceState {
+            region: ctx.region.clone(),
+            log_group: ctx.group.clone(),
+            stream: run.stream.clone(),
+            start_ms: p.slice.start_ms,
+            end_ms: p.slice.end_ms,
+            events: 0,
+            bytes: 0,
+            file_len: 0,
+            next_token: None,
+            run: Some(range),
+            complete: false,
+            saved_at_ms: now_ms(),
+        })
+        .collect();
+    let open = |resume: bool| -> Result<Vec<SliceWriter>, CwError> {
+        run.parts
+            .iter()
+            .zip(&fresh)
+            .map(|(p, f)| {
+                let saved = if resume { p.saved.clone() } else { None };
+                Ok(SliceWriter::open(p.paths.clone(), f.clone(), saved)?)
+            })
+            .collect()
     };
-    let mut w = SliceWriter::open(paths.clone(), fresh.clone(), saved)?;
-    ctx.progress.resumed(w.state.events);
-    let mut new = 0u64;
-    let what = format!("log stream {} in {}", s.stream, ctx.group);
+    let mut ws = open(run.resume)?;
+    if ws
+        .windows(2)
+        .any(|w| w[0].state.next_token != w[1].state.next_token)
+    {
+        // a data file was shorter than its checkpoint says: the run cannot resume
+        ws = open(false)?;
+    }
+    let mut token = ws.first().and_then(|w| w.state.next_token.clone());
+    for w in &ws {
+        ctx.progress.add_events(w.state.events);
+    }
+    let mut new = vec![0u64; ws.len()];
+    // progress: time covered so far (by the latest event seen)
+    let mut covered_to = run.start_ms;
+    let what = format!("log stream {} in {}", run.stream, ctx.group);
     loop {
-        let token = w.state.next_token.clone();
         let req = ctx
             .client
             .get_log_events()
             .log_group_name(&ctx.group)
-            .log_stream_name(&s.stream)
-            .start_time(s.start_ms)
-            .end_time(s.end_ms)
+            .log_stream_name(&run.stream)
+            .start_time(run.start_ms)
+            .end_time(run.end_ms)
             .start_from_head(true)
             .limit(PAGE_LIMIT)
             .set_next_token(token.clone());
@@ -481,35 +665,51 @@ async fn download_slice(
         let page = match page {
             Ok(p) => p,
             Err(Failure::BadToken(m)) if token.is_some() => {
-                // the saved token expired: read the slice again from its start
-                tracing::warn!("{what}: {m}; downloading the slice again");
-                drop(w);
-                w = SliceWriter::open(paths.clone(), fresh.clone(), None)?;
-                new = 0;
+                // the saved token expired: read the run again from its start
+                tracing::warn!("{what}: {m}; downloading the run again");
+                drop(ws);
+                ws = open(false)?;
+                new.iter_mut().for_each(|n| *n = 0);
+                token = None;
                 continue;
             }
             Err(f) => return Err(fatal(f)),
         };
-        let mut messages = Vec::with_capacity(page.events().len());
-        let mut bytes = 0u64;
+        let mut messages = vec![Vec::new(); ws.len()];
+        let (mut count, mut bytes, mut latest) = (0u64, 0u64, covered_to);
         for e in page.events() {
-            let ts = e.timestamp().unwrap_or(s.start_ms);
-            if ts < s.start_ms || ts >= s.end_ms {
+            let ts = e.timestamp().unwrap_or(run.start_ms);
+            if ts < run.start_ms || ts >= run.end_ms {
                 continue;
             }
+            // the slices tile the run: the first one that ends after `ts` holds it
+            let i = run.parts.partition_point(|p| p.slice.end_ms <= ts);
             let m = e.message().unwrap_or_default();
-            bytes += m.len() as u64;
-            messages.push(m.to_string());
+            if let Some(bucket) = messages.get_mut(i) {
+                bytes += m.len() as u64;
+                count += 1;
+                latest = latest.max(ts);
+                bucket.push(m.to_string());
+            }
         }
-        new += messages.len() as u64;
         let next = page.next_forward_token().map(str::to_string);
         let at_end = next.is_none() || next == token;
-        w.append(&messages, next, now_ms())?;
-        ctx.progress.page(messages.len() as u64, bytes);
+        for ((w, m), n) in ws.iter_mut().zip(&messages).zip(new.iter_mut()) {
+            *n += m.len() as u64;
+            w.append(m, next.clone(), now_ms())?;
+        }
+        token = next;
+        ctx.progress.page(count, bytes);
+        ctx.progress.cover(latest - covered_to);
+        covered_to = latest;
         if at_end {
-            let st = w.finish(now_ms())?;
-            ctx.progress.slice_done(s.end_ms - s.start_ms, 0);
-            return Ok((st, new));
+            ctx.progress.cover(run.end_ms - covered_to);
+            let done = now_ms();
+            return ws
+                .into_iter()
+                .zip(new)
+                .map(|(w, n)| Ok((w.finish(done)?, n)))
+                .collect();
         }
     }
 }
@@ -552,8 +752,10 @@ impl Progress {
         }
     }
 
-    fn resumed(&self, events: u64) {
+    /// Events that were already on disk (cached or from an interrupted download).
+    fn add_events(&self, events: u64) {
         self.events.fetch_add(events, Ordering::Relaxed);
+        self.redraw();
     }
 
     fn page(&self, events: u64, bytes: u64) {
@@ -562,11 +764,12 @@ impl Progress {
         self.redraw();
     }
 
-    /// A slice is done (downloaded or cached): count the time it covers.
-    fn slice_done(&self, span_ms: i64, cached_events: u64) {
-        self.covered_ms.fetch_add(span_ms, Ordering::Relaxed);
-        self.events.fetch_add(cached_events, Ordering::Relaxed);
-        self.redraw();
+    /// Time of one stream now downloaded (or found in the cache).
+    fn cover(&self, span_ms: i64) {
+        if span_ms > 0 {
+            self.covered_ms.fetch_add(span_ms, Ordering::Relaxed);
+            self.redraw();
+        }
     }
 
     fn covered_text(&self) -> String {
@@ -651,6 +854,112 @@ mod tests {
             ]
         );
         assert_eq!(human_duration(90_061_000), "1d1h01m");
+    }
+
+    fn part(stream: &str, hour: i64, saved: Option<(i64, i64, &str)>) -> Part {
+        let slice = Slice {
+            stream: stream.into(),
+            start_ms: hour * HOUR_MS,
+            end_ms: (hour + 1) * HOUR_MS,
+        };
+        let saved = saved.map(|(a, b, token)| SliceState {
+            region: "r".into(),
+            log_group: "g".into(),
+            stream: stream.into(),
+            start_ms: slice.start_ms,
+            end_ms: slice.end_ms,
+            events: 1,
+            bytes: 1,
+            file_len: 1,
+            next_token: Some(token.into()),
+            run: Some([a * HOUR_MS, b * HOUR_MS]),
+            complete: false,
+            saved_at_ms: 0,
+        });
+        Part {
+            paths: cache::Cache::new("c".into()).slice(
+                "r",
+                "g",
+                stream,
+                slice.start_ms,
+                slice.end_ms,
+            ),
+            slice,
+            saved,
+        }
+    }
+
+    fn shape(runs: &[Run]) -> Vec<(String, i64, i64, bool)> {
+        let mut v: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.stream.clone(),
+                    r.start_ms / HOUR_MS,
+                    r.end_ms / HOUR_MS,
+                    r.resume,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn runs_group_consecutive_hours_and_share_out_the_parallelism() {
+        // stream a: hours 0-6 with hour 3 cached (two stretches), stream b: hours 0-2
+        let todo: Vec<Part> = [0, 1, 2, 4, 5, 6]
+            .iter()
+            .map(|&h| part("a", h, None))
+            .chain((0..3).map(|h| part("b", h, None)))
+            .collect();
+        let r = runs(todo, 4);
+        assert_eq!(
+            shape(&r),
+            [
+                ("a".into(), 0, 2, false),
+                ("a".into(), 2, 3, false),
+                ("a".into(), 4, 7, false),
+                ("b".into(), 0, 3, false)
+            ]
+        );
+        assert_eq!(r[0].parts.len(), 3, "longest runs first");
+        // never fewer runs than stretches, never more than slices
+        assert_eq!(
+            runs((0..3).map(|h| part("a", h, None)).collect(), 8).len(),
+            3
+        );
+        let one = runs((0..3).map(|h| part("a", h, None)).collect(), 1);
+        assert_eq!(shape(&one), [("a".into(), 0, 3, false)]);
+        assert!(runs(Vec::new(), 8).is_empty());
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_only_when_all_its_slices_agree() {
+        let saved = |t: &'static str| Some((1, 3, t));
+        let todo = vec![
+            part("a", 0, None),
+            part("a", 1, saved("t9")),
+            part("a", 2, saved("t9")),
+            part("a", 3, None),
+        ];
+        let r = runs(todo, 8);
+        assert_eq!(
+            shape(&r),
+            [
+                ("a".into(), 0, 1, false),
+                ("a".into(), 1, 3, true),
+                ("a".into(), 3, 4, false)
+            ]
+        );
+        // one slice checkpointed another token (a crash between two state files): start afresh
+        let todo = vec![part("a", 1, saved("t9")), part("a", 2, saved("t8"))];
+        let r = runs(todo, 1);
+        assert_eq!(shape(&r), [("a".into(), 1, 3, false)]);
+        assert!(r[0].parts.iter().all(|p| p.saved.is_none()));
+        // the run's last hour is cached or outside the window now: start afresh
+        let r = runs(vec![part("a", 1, saved("t9"))], 1);
+        assert_eq!(shape(&r), [("a".into(), 1, 2, false)]);
         assert_eq!(human_duration(59_000), "0m");
     }
 }
