@@ -119,7 +119,8 @@ pub struct CloudWatchArgs {
     #[arg(long, value_name = "N")]
     pub max_tps: Option<f64>,
 
-    /// Time slices (one stream, one UTC hour) downloaded at once.
+    /// Downloads at once; the hours to download are cut into about this many runs (consecutive
+    /// hours of one stream, read through one token chain).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub parallel: usize,
 
@@ -420,7 +421,7 @@ async fn gather(
         .context("cannot read the audit log from CloudWatch Logs")?;
     let s = &fetched.stats;
     eprintln!(
-        "kscope: CloudWatch {} ({}): {} audit stream(s), {} events ({} downloaded in {} requests, {} slice(s) of {} from the cache)",
+        "kscope: CloudWatch {} ({}): {} audit stream(s), {} events ({} downloaded in {} requests, {} slice(s) of {} from the cache) in {:.1}s",
         s.log_group,
         s.region,
         s.streams.len(),
@@ -428,7 +429,8 @@ async fn gather(
         s.events_downloaded,
         s.requests,
         s.slices_cached,
-        s.slices
+        s.slices,
+        s.seconds
     );
     let mut origin = format!(
         "CloudWatch Logs {} ({}), {} stream(s), {} to {}",

@@ -13,7 +13,10 @@ Commands
 
 What the proxy adds that moto lacks: ThrottlingException (a share of calls, or a per-operation rate
 limit over a sliding 1 s window), 503s, dropped connections, added latency per call, and a page-size
-cap (the service stops a page at 1 MB or 10 000 events; moto returns everything).
+cap (the service stops a page at 1 MB or 10 000 events; moto returns everything). It also corrects
+DescribeLogStreams' lastIngestionTime: moto stamps the time of the seeding call, the service the
+time the events arrived, which for a live log is just after their timestamps; the proxy answers
+lastEventTimestamp + 2 s, so a stream that ended days ago looks like one.
 """
 
 import datetime as dt
@@ -189,6 +192,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        if op == "DescribeLogStreams" and resp.status == 200:
+            data = ingested_when_written(data)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() in ("content-type", "x-amzn-requestid"):
@@ -205,6 +210,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def ingested_when_written(data):
+    """DescribeLogStreams answer with lastIngestionTime as the service would have it."""
+    doc = json.loads(data)
+    for s in doc.get("logStreams", []):
+        if "lastEventTimestamp" in s:
+            s["lastIngestionTime"] = s["lastEventTimestamp"] + 2000
+    return json.dumps(doc).encode()
 
 
 TS = re.compile(r'"(requestReceivedTimestamp|stageTimestamp)":"([^"]+)"')
