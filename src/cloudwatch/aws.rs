@@ -25,10 +25,11 @@ pub struct ClientOptions {
 }
 
 /// The operations kscope calls, with the IAM action each needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     DescribeLogStreams,
     GetLogEvents,
+    FilterLogEvents,
 }
 
 impl Op {
@@ -36,12 +37,14 @@ impl Op {
         match self {
             Op::DescribeLogStreams => "DescribeLogStreams",
             Op::GetLogEvents => "GetLogEvents",
+            Op::FilterLogEvents => "FilterLogEvents",
         }
     }
     pub fn action(self) -> &'static str {
         match self {
             Op::DescribeLogStreams => "logs:DescribeLogStreams",
             Op::GetLogEvents => "logs:GetLogEvents",
+            Op::FilterLogEvents => "logs:FilterLogEvents",
         }
     }
 }

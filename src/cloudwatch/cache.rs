@@ -52,6 +52,9 @@ pub struct SliceState {
     /// the same token; the run resumes only when all of them still agree.
     #[serde(default)]
     pub run: Option<[i64; 2]>,
+    /// The operation the run reads with (its tokens fit no other); None: GetLogEvents.
+    #[serde(default)]
+    pub via: Option<super::aws::Op>,
     pub complete: bool,
     /// When the download finished (or last checkpointed), ms since the epoch.
     pub saved_at_ms: i64,
@@ -317,6 +320,7 @@ mod tests {
             file_len: 0,
             next_token: None,
             run: None,
+            via: None,
             complete: false,
             saved_at_ms: 0,
         }

@@ -24,9 +24,10 @@ pub mod aws;
 pub mod cache;
 pub mod limiter;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs as cwl;
@@ -104,6 +105,9 @@ pub struct CwOptions {
     pub end_ms: i64,
     /// GetLogEvents requests per second; None: the default for the region.
     pub max_tps: Option<f64>,
+    /// FilterLogEvents requests per second (a quota of its own, used beside GetLogEvents');
+    /// None: [`DEFAULT_FILTER_TPS`]; 0: GetLogEvents only.
+    pub max_filter_tps: Option<f64>,
     /// Slices downloaded at once.
     pub parallel: usize,
     pub max_retries: u32,
@@ -138,6 +142,9 @@ pub fn default_get_tps(region: &str) -> f64 {
 
 /// Regions assumed to have the lower (10 TPS) GetLogEvents quota.
 pub const LOW_QUOTA_REGIONS: &[&str] = &["us-east-1", "us-west-2"];
+/// FilterLogEvents quotas are per account and region too, 5 to 25 TPS by region and separate from
+/// GetLogEvents'. kscope reads some runs with it, by default at 80 % of the lowest (5).
+pub const DEFAULT_FILTER_TPS: f64 = 4.0;
 /// DescribeLogStreams: quota 25 TPS; discovery needs few calls.
 pub const DESCRIBE_TPS: f64 = 5.0;
 /// Events per GetLogEvents page asked for (the service's maximum; it also stops at 1 MB).
@@ -162,6 +169,8 @@ pub struct FetchStats {
     pub slices: usize,
     /// Token chains the slices to download were read through.
     pub runs: usize,
+    /// Of them, read with FilterLogEvents.
+    pub filter_runs: usize,
     pub slices_cached: usize,
     pub slices_resumed: usize,
     pub events: u64,
@@ -205,6 +214,9 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
     );
     let slices = plan(&streams, o.start_ms, o.end_ms);
     let get = Arc::new(Caller::new(Op::GetLogEvents, max_tps, o.max_retries));
+    let filter_tps = o.max_filter_tps.unwrap_or(DEFAULT_FILTER_TPS);
+    let filter = (filter_tps > 0.0)
+        .then(|| Arc::new(Caller::new(Op::FilterLogEvents, filter_tps, o.max_retries)));
     let progress = Progress::new(
         o.progress,
         o.end_ms - o.start_ms,
@@ -247,8 +259,14 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
             }),
         }
     }
-    let runs = runs(todo, o.parallel.max(1));
+    let mut runs = runs(todo, o.parallel.max(1));
+    assign(
+        &mut runs,
+        max_tps,
+        filter.as_ref().map_or(0.0, |_| filter_tps),
+    );
     stats.runs = runs.len();
+    stats.filter_runs = runs.iter().filter(|r| r.via == Op::FilterLogEvents).count();
     stats.slices_resumed = runs
         .iter()
         .filter(|r| r.resume)
@@ -261,6 +279,8 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
         region,
         group,
         get: get.clone(),
+        filter: filter.clone(),
+        filter_denied: AtomicBool::new(false),
         progress: progress.clone(),
     });
     type RunResult = (String, Result<Vec<(SliceState, u64)>, CwError>);
@@ -276,11 +296,17 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
     .await;
     progress.finish();
 
-    stats.requests =
-        describe.requests.load(Ordering::Relaxed) + get.requests.load(Ordering::Relaxed);
-    stats.retries = describe.retries.load(Ordering::Relaxed) + get.retries.load(Ordering::Relaxed);
-    stats.throttled =
-        describe.throttled.load(Ordering::Relaxed) + get.throttled.load(Ordering::Relaxed);
+    let callers = [Some(&describe), Some(&*get), filter.as_deref()];
+    let sum = |f: fn(&Caller) -> &AtomicU64| -> u64 {
+        callers
+            .iter()
+            .flatten()
+            .map(|c| f(c).load(Ordering::Relaxed))
+            .sum()
+    };
+    stats.requests = sum(|c| &c.requests);
+    stats.retries = sum(|c| &c.retries);
+    stats.throttled = sum(|c| &c.throttled);
     stats.bytes_downloaded = progress.bytes.load(Ordering::Relaxed);
     stats.seconds = started.elapsed().as_secs_f64();
     let mut first_err = None;
@@ -441,6 +467,10 @@ struct Ctx {
     region: String,
     group: String,
     get: Arc<Caller>,
+    /// None: FilterLogEvents is not used.
+    filter: Option<Arc<Caller>>,
+    /// FilterLogEvents was denied (IAM): the runs use GetLogEvents.
+    filter_denied: AtomicBool,
     progress: Progress,
 }
 
@@ -468,17 +498,24 @@ struct Run {
     parts: Vec<Part>,
     /// Continue from the token every part's checkpoint holds.
     resume: bool,
+    /// GetLogEvents or FilterLogEvents (see [`assign`]).
+    via: Op,
 }
 
 impl Run {
     fn new(parts: Vec<Part>, resume: bool) -> Option<Run> {
         let first = parts.first()?;
         let last = parts.last()?;
+        let via = match &first.saved {
+            Some(s) if resume => s.via.unwrap_or(Op::GetLogEvents),
+            _ => Op::GetLogEvents,
+        };
         Some(Run {
             stream: first.slice.stream.clone(),
             start_ms: first.slice.start_ms,
             end_ms: last.slice.end_ms,
             resume,
+            via,
             parts,
         })
     }
@@ -571,9 +608,31 @@ fn run_checkpoint_holds(parts: &[Part], range: [i64; 2]) -> bool {
             .all(|w| w[0].slice.end_ms == w[1].slice.start_ms)
         && parts.iter().all(|p| {
             p.saved.as_ref().is_some_and(|s| {
-                !s.complete && s.run == Some(range) && Some(&s.next_token) == token
+                !s.complete
+                    && s.run == Some(range)
+                    && Some(&s.next_token) == token
+                    && s.via == parts[0].saved.as_ref().and_then(|f| f.via)
             })
         })
+}
+
+/// Chooses the operation of each new run. GetLogEvents and FilterLogEvents have separate quotas,
+/// so reading with both adds their rates. Runs (longest first) go to the operation that would
+/// finish its share soonest at its rate (FilterLogEvents on a tie); resumed runs keep the
+/// operation their token is for.
+fn assign(runs: &mut [Run], get_tps: f64, filter_tps: f64) {
+    let mut load = [0.0f64; 2];
+    for r in runs.iter_mut().filter(|r| !r.resume) {
+        let size = r.parts.len() as f64;
+        let on_filter =
+            filter_tps > 0.0 && (load[1] + size) / filter_tps <= (load[0] + size) / get_tps;
+        r.via = if on_filter {
+            Op::FilterLogEvents
+        } else {
+            Op::GetLogEvents
+        };
+        load[usize::from(on_filter)] += size;
+    }
 }
 
 /// Appends a slice to the last stretch when it continues it (same stream, adjacent), else starts
@@ -591,118 +650,210 @@ fn push_to_stretch(stretches: &mut Vec<Vec<Part>>, p: Part) {
     }
 }
 
+/// One page of a run: (timestamp, message) of the events in the run's range, the token for the
+/// next page, and whether the run has ended.
+struct Page {
+    events: Vec<(i64, String)>,
+    next: Option<String>,
+    at_end: bool,
+}
+
+/// Asks for the page after `token` with the run's operation. FilterLogEvents pages can be empty and
+/// still carry a token (the search goes on); its events carry ids, and an id already seen on this
+/// page or the one before is dropped (a repeat can only straddle a page boundary; keeping two
+/// pages of ids bounds the memory). GetLogEvents ends when it returns the token it was sent.
+async fn read_page(
+    ctx: &Ctx,
+    run: &Run,
+    via: Op,
+    token: Option<String>,
+    seen: &mut HashSet<String>,
+) -> Result<Page, Failure> {
+    let what = format!("log stream {} in {}", run.stream, ctx.group);
+    let in_run = |ts: Option<i64>| ts.filter(|t| (run.start_ms..run.end_ms).contains(t));
+    match (via, &ctx.filter) {
+        (Op::FilterLogEvents, Some(filter)) => {
+            let req = ctx
+                .client
+                .filter_log_events()
+                .log_group_name(&ctx.group)
+                .log_stream_names(&run.stream)
+                .start_time(run.start_ms)
+                .end_time(run.end_ms)
+                .limit(PAGE_LIMIT)
+                .set_next_token(token.clone());
+            let page = filter
+                .call(|| {
+                    let (req, what) = (req.clone(), what.clone());
+                    async move { req.send().await.map_err(|e| classify(via, &what, e)) }
+                })
+                .await?;
+            let mut events = Vec::with_capacity(page.events().len());
+            let before = std::mem::take(seen);
+            for e in page.events() {
+                let fresh = e
+                    .event_id()
+                    .is_none_or(|id| !before.contains(id) && seen.insert(id.to_string()));
+                if let (Some(ts), true) = (in_run(e.timestamp()), fresh) {
+                    events.push((ts, e.message().unwrap_or_default().to_string()));
+                }
+            }
+            let next = page.next_token().map(str::to_string);
+            // no token: the search is done; the same token again with nothing new: no progress
+            let at_end = next.is_none() || (next == token && events.is_empty());
+            Ok(Page {
+                events,
+                next,
+                at_end,
+            })
+        }
+        _ => {
+            let req = ctx
+                .client
+                .get_log_events()
+                .log_group_name(&ctx.group)
+                .log_stream_name(&run.stream)
+                .start_time(run.start_ms)
+                .end_time(run.end_ms)
+                .start_from_head(true)
+                .limit(PAGE_LIMIT)
+                .set_next_token(token.clone());
+            let page = ctx
+                .get
+                .call(|| {
+                    let (req, what) = (req.clone(), what.clone());
+                    async move {
+                        req.send()
+                            .await
+                            .map_err(|e| classify(Op::GetLogEvents, &what, e))
+                    }
+                })
+                .await?;
+            let events = page
+                .events()
+                .iter()
+                .filter_map(|e| {
+                    in_run(e.timestamp())
+                        .map(|ts| (ts, e.message().unwrap_or_default().to_string()))
+                })
+                .collect();
+            let next = page.next_forward_token().map(str::to_string);
+            let at_end = next.is_none() || next == token;
+            Ok(Page {
+                events,
+                next,
+                at_end,
+            })
+        }
+    }
+}
+
 /// Downloads one run into the cache, continuing from the parts' checkpoint when it resumes.
 /// Returns each slice's state and how many events this download added to it.
 async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwError> {
     let range = [run.start_ms, run.end_ms];
-    let fresh: Vec<SliceState> = run
-        .parts
-        .iter()
-        .map(|p| SliceState {
-            region: ctx.region.clone(),
-            log_group: ctx.group.clone(),
-            stream: run.stream.clone(),
-            start_ms: p.slice.start_ms,
-            end_ms: p.slice.end_ms,
-            events: 0,
-            bytes: 0,
-            file_len: 0,
-            next_token: None,
-            run: Some(range),
-            complete: false,
-            saved_at_ms: now_ms(),
-        })
-        .collect();
-    let open = |resume: bool| -> Result<Vec<SliceWriter>, CwError> {
+    let filter_usable = || ctx.filter.is_some() && !ctx.filter_denied.load(Ordering::Relaxed);
+    let mut via = match run.via {
+        Op::FilterLogEvents if filter_usable() => Op::FilterLogEvents,
+        _ => Op::GetLogEvents,
+    };
+    let open = |via: Op, resume: bool| -> Result<Vec<SliceWriter>, CwError> {
         run.parts
             .iter()
-            .zip(&fresh)
-            .map(|(p, f)| {
+            .map(|p| {
+                let fresh = SliceState {
+                    region: ctx.region.clone(),
+                    log_group: ctx.group.clone(),
+                    stream: run.stream.clone(),
+                    start_ms: p.slice.start_ms,
+                    end_ms: p.slice.end_ms,
+                    events: 0,
+                    bytes: 0,
+                    file_len: 0,
+                    next_token: None,
+                    run: Some(range),
+                    via: Some(via),
+                    complete: false,
+                    saved_at_ms: now_ms(),
+                };
                 let saved = if resume { p.saved.clone() } else { None };
-                Ok(SliceWriter::open(p.paths.clone(), f.clone(), saved)?)
+                Ok(SliceWriter::open(p.paths.clone(), fresh, saved)?)
             })
             .collect()
     };
-    let mut ws = open(run.resume)?;
+    // a token is good only for the operation that issued it
+    let mut ws = open(via, run.resume && via == run.via)?;
     if ws
         .windows(2)
         .any(|w| w[0].state.next_token != w[1].state.next_token)
     {
         // a data file was shorter than its checkpoint says: the run cannot resume
-        ws = open(false)?;
+        ws = open(via, false)?;
     }
     let mut token = ws.first().and_then(|w| w.state.next_token.clone());
     for w in &ws {
         ctx.progress.add_events(w.state.events);
     }
     let mut new = vec![0u64; ws.len()];
+    let mut seen = HashSet::new();
     // progress: time covered so far (by the latest event seen)
     let mut covered_to = run.start_ms;
-    let what = format!("log stream {} in {}", run.stream, ctx.group);
     loop {
-        let req = ctx
-            .client
-            .get_log_events()
-            .log_group_name(&ctx.group)
-            .log_stream_name(&run.stream)
-            .start_time(run.start_ms)
-            .end_time(run.end_ms)
-            .start_from_head(true)
-            .limit(PAGE_LIMIT)
-            .set_next_token(token.clone());
-        let page = ctx
-            .get
-            .call(|| {
-                let req = req.clone();
-                let what = what.clone();
-                async move {
-                    req.send()
-                        .await
-                        .map_err(|e| classify(Op::GetLogEvents, &what, e))
-                }
-            })
-            .await;
-        let page = match page {
+        let page = match read_page(ctx, &run, via, token.clone(), &mut seen).await {
             Ok(p) => p,
-            Err(Failure::BadToken(m)) if token.is_some() => {
-                // the saved token expired: read the run again from its start
-                tracing::warn!("{what}: {m}; downloading the run again");
+            Err(f) => {
+                let again = match &f {
+                    // the saved token expired: read the run again from its start
+                    Failure::BadToken(m) if token.is_some() => {
+                        tracing::warn!("{}: {m}; downloading the run again", run.stream);
+                        true
+                    }
+                    // not allowed to filter: this run and the next ones read with GetLogEvents
+                    Failure::Fatal(CwError::AccessDenied { action, .. })
+                        if via == Op::FilterLogEvents =>
+                    {
+                        if !ctx.filter_denied.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(
+                                "no permission for {action}: reading with GetLogEvents only"
+                            );
+                        }
+                        via = Op::GetLogEvents;
+                        true
+                    }
+                    _ => false,
+                };
+                if !again {
+                    return Err(fatal(f));
+                }
                 drop(ws);
-                ws = open(false)?;
+                ws = open(via, false)?;
                 new.iter_mut().for_each(|n| *n = 0);
+                seen.clear();
                 token = None;
                 continue;
             }
-            Err(f) => return Err(fatal(f)),
         };
         let mut messages = vec![Vec::new(); ws.len()];
         let (mut count, mut bytes, mut latest) = (0u64, 0u64, covered_to);
-        for e in page.events() {
-            let ts = e.timestamp().unwrap_or(run.start_ms);
-            if ts < run.start_ms || ts >= run.end_ms {
-                continue;
-            }
+        for (ts, m) in page.events {
             // the slices tile the run: the first one that ends after `ts` holds it
             let i = run.parts.partition_point(|p| p.slice.end_ms <= ts);
-            let m = e.message().unwrap_or_default();
             if let Some(bucket) = messages.get_mut(i) {
                 bytes += m.len() as u64;
                 count += 1;
                 latest = latest.max(ts);
-                bucket.push(m.to_string());
+                bucket.push(m);
             }
         }
-        let next = page.next_forward_token().map(str::to_string);
-        let at_end = next.is_none() || next == token;
         for ((w, m), n) in ws.iter_mut().zip(&messages).zip(new.iter_mut()) {
             *n += m.len() as u64;
-            w.append(m, next.clone(), now_ms())?;
+            w.append(m, page.next.clone(), now_ms())?;
         }
-        token = next;
+        token = page.next;
         ctx.progress.page(count, bytes);
         ctx.progress.cover(latest - covered_to);
         covered_to = latest;
-        if at_end {
+        if page.at_end {
             ctx.progress.cover(run.end_ms - covered_to);
             let done = now_ms();
             return ws
@@ -873,6 +1024,7 @@ mod tests {
             file_len: 1,
             next_token: Some(token.into()),
             run: Some([a * HOUR_MS, b * HOUR_MS]),
+            via: None,
             complete: false,
             saved_at_ms: 0,
         });

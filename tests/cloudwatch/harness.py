@@ -44,7 +44,7 @@ class Proxy:
         "fault_ops": ["GetLogEvents", "FilterLogEvents", "DescribeLogStreams"],
         "rate_limit": {},  # operation -> requests per second (sliding 1 s window)
         "page_cap": 0,  # cap on `limit` for GetLogEvents/FilterLogEvents (0: none)
-        "fail_after": -1,  # after this many answered GetLogEvents calls, answer every one 503
+        "fail_after": -1,  # after this many answered reads (GetLogEvents, FilterLogEvents), answer every read 503
         "deny": [],  # operations answered 400 AccessDeniedException
         "seed": 1,
     }
@@ -113,7 +113,8 @@ class Proxy:
                 if len(w) >= limit:
                     return self._fault("rate_limited")
                 w.append(now)
-            if op == "GetLogEvents" and 0 <= cfg["fail_after"] <= self.answered_get:
+            read = op in ("GetLogEvents", "FilterLogEvents")
+            if read and 0 <= cfg["fail_after"] <= self.answered_get:
                 return self._fault("unavailable")
             if op in cfg["fault_ops"]:
                 r = self.rng.random()
@@ -125,7 +126,7 @@ class Proxy:
                 r -= cfg["unavailable_share"]
                 if r < cfg["drop_share"]:
                     return self._fault("drop")
-            if op == "GetLogEvents":
+            if read:
                 self.answered_get += 1
             return None
 
@@ -152,10 +153,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if cfg["latency_ms"]:
             time.sleep(cfg["latency_ms"] / 1000.0)
         fault = PROXY.decide(op)
-        if op == "GetLogEvents":
+        if op in ("GetLogEvents", "FilterLogEvents"):
             try:
+                req = json.loads(body)
                 with PROXY.lock:
-                    PROXY.streams[json.loads(body).get("logStreamName", "")] += 1
+                    for name in [req.get("logStreamName")] + req.get("logStreamNames", []):
+                        if name:
+                            PROXY.streams[name] += 1
+                    if op == "FilterLogEvents" and not req.get("logStreamNames"):
+                        PROXY.streams["(whole group)"] += 1
             except ValueError:
                 pass
         if fault == "drop":

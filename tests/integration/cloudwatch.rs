@@ -201,8 +201,13 @@ fn report_args(source: &[&str], start: &str, end: &str) -> Vec<String> {
     args.into_iter().map(String::from).collect()
 }
 
-fn get_calls(stats: &Value) -> u64 {
-    stats["calls"]["GetLogEvents"].as_u64().unwrap_or(0)
+/// GetLogEvents and FilterLogEvents calls: the reads.
+fn read_calls(stats: &Value) -> u64 {
+    op_calls(stats, "GetLogEvents") + op_calls(stats, "FilterLogEvents")
+}
+
+fn op_calls(stats: &Value, op: &str) -> u64 {
+    stats["calls"][op].as_u64().unwrap_or(0)
 }
 
 #[test]
@@ -256,15 +261,20 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
         let d = decoy.as_str().unwrap();
         assert!(!streams.contains_key(d), "decoy {d} was read: {stats}");
     }
-    // 2811 events, 100 per page, over 3 streams cut in hour slices: at least 29 pages
-    assert!(get_calls(&stats) >= 29, "{stats}");
+    // 2811 events, 100 per page: at least 29 pages
+    assert!(read_calls(&stats) >= 29, "{stats}");
+    // both quotas in use: runs read with GetLogEvents and with FilterLogEvents
+    assert!(
+        op_calls(&stats, "GetLogEvents") > 0 && op_calls(&stats, "FilterLogEvents") > 0,
+        "{stats}"
+    );
 
-    // 2. the same window again: everything from the cache, no GetLogEvents call
+    // 2. the same window again: everything from the cache, no read call
     h.reset();
     let o = h.kscope(&args);
     assert_eq!(comparable(parse(&o)), expected);
     assert!(stderr(&o).contains("(0 downloaded"), "{}", stderr(&o));
-    assert_eq!(get_calls(&h.stats()), 0);
+    assert_eq!(read_calls(&h.stats()), 0);
 
     // the SQL command reads the same events
     let o = h.kscope(&[
@@ -292,12 +302,20 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
         "throttle_share": 0.15,
         "unavailable_share": 0.05,
         "drop_share": 0.05,
-        "rate_limit": {"GetLogEvents": 10},
+        "rate_limit": {"GetLogEvents": 10, "FilterLogEvents": 5},
         "seed": 3,
     }));
     h.reset();
     let mut with_faults = args.to_vec();
-    with_faults.extend(["--refresh", "--max-tps", "8", "--max-retries", "20"]);
+    with_faults.extend([
+        "--refresh",
+        "--max-tps",
+        "8",
+        "--max-filter-tps",
+        "4",
+        "--max-retries",
+        "20",
+    ]);
     let o = h.kscope(&with_faults);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(comparable(parse(&o)), expected);
@@ -308,11 +326,15 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
     assert_eq!(
         stats["faults"]["rate_limited"].as_u64().unwrap_or(0),
         0,
-        "kscope kept under 10/s: {stats}"
+        "kscope kept under 10/s and 5/s: {stats}"
     );
     assert!(
-        stats["peak_per_second"]["GetLogEvents"].as_u64().unwrap() <= 8,
-        "never above --max-tps: {stats}"
+        stats["peak_per_second"]["GetLogEvents"].as_u64().unwrap() <= 8
+            && stats["peak_per_second"]["FilterLogEvents"]
+                .as_u64()
+                .unwrap()
+                <= 4,
+        "never above --max-tps, --max-filter-tps: {stats}"
     );
 }
 
@@ -324,7 +346,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     let expected = file_report(&file, &start, &end);
     let args = report_args(&["--cluster", "demo"], &start, &end);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    // after 12 pages every GetLogEvents call fails
+    // after 12 pages every read fails
     h.config(json!({"page_cap": 100, "fail_after": 12}));
     let mut first = args.to_vec();
     first.extend(["--max-retries", "1"]);
@@ -344,7 +366,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     h.reset();
     let o = h.kscope(&args);
     assert_eq!(comparable(parse(&o)), expected, "{}", stderr(&o));
-    let resumed_calls = get_calls(&h.stats());
+    let resumed_calls = read_calls(&h.stats());
 
     // a fresh download of the same window takes more calls than the resumed one did
     h.reset();
@@ -352,7 +374,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     again.push("--refresh");
     let o = h.kscope(&again);
     assert_eq!(comparable(parse(&o)), expected);
-    let full_calls = get_calls(&h.stats());
+    let full_calls = read_calls(&h.stats());
     assert!(
         resumed_calls + 10 <= full_calls,
         "resumed {resumed_calls}, full {full_calls}"
@@ -366,8 +388,9 @@ fn an_interrupted_download_resumes_where_it_stopped() {
 #[test]
 fn missing_permissions_and_log_groups_are_named() {
     let mut h = Harness::start();
-    let (seed, _) = h.seed();
+    let (seed, file) = h.seed();
     let (start, end) = window(&seed);
+    let expected = file_report(&file, &start, &end);
     let run = |h: &Harness, cluster: &str| {
         h.kscope(&[
             "report",
@@ -377,8 +400,22 @@ fn missing_permissions_and_log_groups_are_named() {
             &start,
             "--end",
             &end,
+            "--format",
+            "json",
+            "--refresh",
         ])
     };
+    // without logs:FilterLogEvents, GetLogEvents reads everything
+    h.config(json!({"deny": ["FilterLogEvents"]}));
+    let o = run(&h, "demo");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(parse(&o)["input"]["events"], expected["input"]["events"]);
+    assert!(
+        stderr(&o)
+            .contains("no permission for logs:FilterLogEvents: reading with GetLogEvents only"),
+        "{}",
+        stderr(&o)
+    );
     h.config(json!({"deny": ["GetLogEvents"]}));
     let o = run(&h, "demo");
     assert_eq!(o.status.code(), Some(2));
