@@ -126,7 +126,7 @@ pub struct CloudWatchArgs {
 
     /// Downloads at once; the hours to download are cut into about this many runs (consecutive
     /// hours of one stream, read through one token chain).
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 12)]
     pub parallel: usize,
 
     /// Retries of one call (throttling, 5xx, dropped connections) before the download stops.

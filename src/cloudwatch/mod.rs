@@ -555,19 +555,21 @@ fn runs(todo: Vec<Part>, target: usize) -> Vec<Run> {
         p.saved = None;
         push_to_stretch(&mut stretches, p);
     }
+    // runs per stretch: a share of `target` in proportion to its duration (a stream logs at a
+    // steady pace, so events follow time), at least 1, at most one per slice; largest remainders
     let slices: usize = stretches.iter().map(Vec::len).sum();
-    // runs per stretch: proportional share of `target`, at least 1, largest remainders first
     let target = target.max(stretches.len()).min(slices.max(1));
-    let mut counts: Vec<(usize, usize, usize)> = stretches
+    let total: i64 = stretches.iter().map(|s| span(s)).sum::<i64>().max(1);
+    let mut counts: Vec<(usize, usize, f64)> = stretches
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let exact = target * s.len();
-            (i, (exact / slices.max(1)).max(1), exact % slices.max(1))
+            let share = target as f64 * span(s) as f64 / total as f64;
+            (i, (share.floor() as usize).clamp(1, s.len()), share.fract())
         })
         .collect();
     let mut left = target.saturating_sub(counts.iter().map(|c| c.1).sum());
-    counts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    counts.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
     for c in counts.iter_mut() {
         if left == 0 {
             break;
@@ -579,16 +581,47 @@ fn runs(todo: Vec<Part>, target: usize) -> Vec<Run> {
     }
     counts.sort_by_key(|c| c.0);
     for (stretch, (_, k, _)) in stretches.into_iter().zip(counts) {
-        let n = stretch.len();
-        let mut parts = stretch.into_iter();
-        for j in 0..k {
-            // sizes differ by at most one slice
-            let size = n / k + usize::from(j < n % k);
-            out.extend(Run::new(parts.by_ref().take(size).collect(), false));
+        for parts in cut(stretch, k) {
+            out.extend(Run::new(parts, false));
         }
     }
     // longest first, so the last runs to start are short ones
-    out.sort_by_key(|r| std::cmp::Reverse(r.parts.len()));
+    out.sort_by_key(|r| std::cmp::Reverse(r.end_ms - r.start_ms));
+    out
+}
+
+/// Time a stretch of consecutive slices covers.
+fn span(parts: &[Part]) -> i64 {
+    parts
+        .iter()
+        .map(|p| p.slice.end_ms - p.slice.start_ms)
+        .sum()
+}
+
+/// Cuts consecutive slices into `k` runs of about equal duration (at slice bounds, at least one
+/// slice each).
+fn cut(parts: Vec<Part>, k: usize) -> Vec<Vec<Part>> {
+    let n = parts.len();
+    let k = k.clamp(1, n.max(1));
+    let total = span(&parts);
+    let mut out = vec![Vec::new()];
+    let mut acc = 0i64;
+    for (i, p) in parts.into_iter().enumerate() {
+        let d = p.slice.end_ms - p.slice.start_ms;
+        if let Some(last) = out.last_mut() {
+            last.push(p);
+        }
+        acc += d;
+        let made = out.len();
+        // a bound after this slice when the run reached its share of the time, or when every
+        // slice left must start a run of its own
+        if made < k
+            && i + 1 < n
+            && (acc * k as i64 >= total * made as i64 || n - (i + 1) == k - made)
+        {
+            out.push(Vec::new());
+        }
+    }
     out
 }
 
@@ -623,7 +656,7 @@ fn run_checkpoint_holds(parts: &[Part], range: [i64; 2]) -> bool {
 fn assign(runs: &mut [Run], get_tps: f64, filter_tps: f64) {
     let mut load = [0.0f64; 2];
     for r in runs.iter_mut().filter(|r| !r.resume) {
-        let size = r.parts.len() as f64;
+        let size = (r.end_ms - r.start_ms) as f64;
         let on_filter =
             filter_tps > 0.0 && (load[1] + size) / filter_tps <= (load[0] + size) / get_tps;
         r.via = if on_filter {
@@ -1076,6 +1109,18 @@ mod tests {
             ]
         );
         assert_eq!(r[0].parts.len(), 3, "longest runs first");
+        // a stretch is cut by time, not by slice count: a short first slice joins the next ones
+        let mut short = part("a", 0, None);
+        short.slice.start_ms = HOUR_MS - 60_000;
+        let todo: Vec<Part> = std::iter::once(short)
+            .chain((1..4).map(|h| part("a", h, None)))
+            .collect();
+        let r = runs(todo, 2);
+        let spans: Vec<(i64, i64)> = r.iter().map(|r| (r.start_ms, r.end_ms)).collect();
+        assert_eq!(
+            spans,
+            [(HOUR_MS - 60_000, 3 * HOUR_MS), (3 * HOUR_MS, 4 * HOUR_MS)]
+        );
         // never fewer runs than stretches, never more than slices
         assert_eq!(
             runs((0..3).map(|h| part("a", h, None)).collect(), 8).len(),
