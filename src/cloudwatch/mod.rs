@@ -247,15 +247,11 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
                 progress.add_events(st.events);
                 progress.cover(s.end_ms - s.start_ms);
             }
-            Some(st) if !o.refresh && !st.complete => todo.push(Part {
+            // an unfinished checkpoint may let its run resume
+            saved => todo.push(Part {
                 slice: s,
                 paths,
-                saved: Some(st),
-            }),
-            _ => todo.push(Part {
-                slice: s,
-                paths,
-                saved: None,
+                saved: saved.filter(|st| !o.refresh && !st.complete),
             }),
         }
     }

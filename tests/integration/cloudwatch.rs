@@ -392,18 +392,8 @@ fn missing_permissions_and_log_groups_are_named() {
     let (start, end) = window(&seed);
     let expected = file_report(&file, &start, &end);
     let run = |h: &Harness, cluster: &str| {
-        h.kscope(&[
-            "report",
-            "--cluster",
-            cluster,
-            "--start",
-            &start,
-            "--end",
-            &end,
-            "--format",
-            "json",
-            "--refresh",
-        ])
+        let args = report_args(&["--cluster", cluster, "--refresh"], &start, &end);
+        h.kscope(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     // without logs:FilterLogEvents, GetLogEvents reads everything
     h.config(json!({"deny": ["FilterLogEvents"]}));
