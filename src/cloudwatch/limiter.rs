@@ -1,17 +1,24 @@
 //! One request-rate limiter shared by every download task of an operation.
 //!
-//! Requests are spaced at least `1.1 / rate` apart, so no one-second window ever holds more than
-//! `max_rate` requests, however many tasks ask, even when the network bunches a few of them up on
-//! the way (the 10 % margin). The rate adapts (AIMD): a throttled call halves it,
-//! each successful call wins a little back, never above `max_rate`.
+//! A quota of `n` requests per second is kept as a sliding window: a request may start only when
+//! fewer than `n` requests started in the last [`WINDOW`] (1.1 s). So no one-second window ever
+//! holds more than `n` requests, however many tasks ask, even when the network bunches a few of
+//! them up on the way (up to 100 ms of jitter, the margin). Unlike spacing requests evenly at the
+//! rate, the window lets a download start with a burst of `n` calls (spread at twice the rate, so
+//! a burst does not arrive as one clump), the way a token bucket of one second's worth admits
+//! them; a window-limited client never exceeds such a bucket either.
+//!
+//! The allowance adapts (AIMD): a throttled call halves it, each successful call wins back
+//! 1/16 of the quota, never above it.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// Spacing factor over `1 / rate`.
-const MARGIN: f64 = 1.1;
+/// No more than the quota may start within this span: one second plus a 10 % margin for jitter.
+pub const WINDOW: Duration = Duration::from_millis(1100);
 
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -22,12 +29,15 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct State {
+    /// Requests allowed per window now (fractional while it grows back).
     rate: f64,
-    next: Option<Instant>,
+    /// Start times handed out, oldest first (at most `max_rate` of them kept).
+    starts: VecDeque<Instant>,
 }
 
 impl RateLimiter {
-    /// `max_rate`: requests per second (at least 0.1).
+    /// `max_rate`: requests per second. Below 1 request per second the window is stretched so the
+    /// long-run rate still holds (0.5/s → one request per 2.2 s).
     pub fn new(max_rate: f64) -> Self {
         let max_rate = max_rate.max(0.1);
         RateLimiter {
@@ -35,7 +45,7 @@ impl RateLimiter {
             min_rate: (max_rate / 16.0).max(0.1),
             state: Mutex::new(State {
                 rate: max_rate,
-                next: None,
+                starts: VecDeque::new(),
             }),
         }
     }
@@ -54,29 +64,36 @@ impl RateLimiter {
         let slot = {
             let mut s = self.state.lock().await;
             let now = Instant::now();
-            let slot = match s.next {
-                Some(n) if n > now => n,
-                _ => now,
+            // n requests per window; under one per second, one per stretched window
+            let (n, window) = if s.rate >= 1.0 {
+                (s.rate.floor() as usize, WINDOW)
+            } else {
+                (1, WINDOW.mul_f64(1.0 / s.rate))
             };
-            s.next = Some(slot + Duration::from_secs_f64(MARGIN / s.rate));
+            let slot = match s.starts.len().checked_sub(n).and_then(|i| s.starts.get(i)) {
+                Some(&nth_last) => (nth_last + window).max(now),
+                None => now,
+            };
+            // starts stays sorted, and a burst is spread at twice the rate
+            let gap = Duration::from_secs_f64(0.5 / s.rate);
+            let slot = s.starts.back().map_or(slot, |&b| slot.max(b + gap));
+            s.starts.push_back(slot);
+            let keep = (self.max_rate.ceil() as usize).max(1);
+            while s.starts.len() > keep {
+                s.starts.pop_front();
+            }
             slot
         };
         tokio::time::sleep_until(slot).await;
     }
 
-    /// The service throttled a call: halve the rate and push the next slot out by one new interval.
+    /// The service throttled a call: halve the allowance.
     pub async fn throttled(&self) {
         let mut s = self.state.lock().await;
         s.rate = (s.rate / 2.0).max(self.min_rate);
-        let gap = Duration::from_secs_f64(MARGIN / s.rate);
-        let now = Instant::now();
-        s.next = Some(match s.next {
-            Some(n) if n > now => n + gap,
-            _ => now + gap,
-        });
     }
 
-    /// A call succeeded: grow the rate by 1/16 of the maximum.
+    /// A call succeeded: grow the allowance by 1/16 of the maximum.
     pub async fn succeeded(&self) {
         let mut s = self.state.lock().await;
         s.rate = (s.rate + self.max_rate / 16.0).min(self.max_rate);
@@ -87,12 +104,10 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn spaces_requests_and_backs_off() {
-        let l = std::sync::Arc::new(RateLimiter::new(10.0));
-        let start = Instant::now();
+    /// Start times of `k` callers asking at once, from `origin`, sorted.
+    async fn starts(l: &std::sync::Arc<RateLimiter>, k: usize, origin: Instant) -> Vec<Duration> {
         let mut handles = Vec::new();
-        for _ in 0..20 {
+        for _ in 0..k {
             let l = l.clone();
             handles.push(tokio::spawn(async move {
                 l.acquire().await;
@@ -101,16 +116,47 @@ mod tests {
         }
         let mut times = Vec::new();
         for h in handles {
-            times.push(h.await.unwrap());
+            times.push(h.await.unwrap() - origin);
         }
         times.sort();
-        // 20 requests at 10/s: 110 ms apart, never 10 within one second
-        assert_eq!(times[19] - start, Duration::from_millis(2090));
-        for w in times.windows(10) {
-            assert!(w[9] - w[0] >= Duration::from_millis(990));
+        times
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_the_quota_in_every_window_and_backs_off() {
+        let origin = Instant::now();
+        let l = std::sync::Arc::new(RateLimiter::new(10.0));
+        let times = starts(&l, 25, origin).await;
+        // a burst of 10 spread at twice the rate (50 ms apart), the next 10 one window later
+        let expected: Vec<Duration> = (0..25u32)
+            .map(|i| WINDOW * (i / 10) + MS * 50 * (i % 10))
+            .collect();
+        assert_eq!(times, expected);
+        for w in times.windows(11) {
+            assert!(
+                w[10] - w[0] >= WINDOW,
+                "11 starts within {:?}",
+                w[10] - w[0]
+            );
         }
         l.throttled().await;
         assert_eq!(l.rate().await, 5.0);
+        // after the backoff: at most 5 starts per window, 100 ms apart
+        let after = starts(&l, 6, origin).await;
+        assert!(after[0] > times[24]);
+        let all: Vec<Duration> = times.iter().chain(&after).copied().collect();
+        for &t in &after {
+            let in_window = all.iter().filter(|&&u| u <= t && u + WINDOW > t).count();
+            assert!(
+                in_window <= 5,
+                "{in_window} starts in the window up to {t:?}"
+            );
+        }
+        for w in after.windows(2) {
+            assert!(w[1] - w[0] >= MS * 100);
+        }
         for _ in 0..3 {
             l.throttled().await;
         }
@@ -119,5 +165,12 @@ mod tests {
             l.succeeded().await;
         }
         assert_eq!(l.rate().await, 10.0, "never above the maximum");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quota_under_one_per_second_stretches_the_window() {
+        let l = std::sync::Arc::new(RateLimiter::new(0.5));
+        let times = starts(&l, 3, Instant::now()).await;
+        assert_eq!(times, vec![Duration::ZERO, WINDOW * 2, WINDOW * 4]);
     }
 }

@@ -6,10 +6,13 @@
 //! 2. Plan: cut each stream into UTC-hour slices clipped to the window. A slice is the unit of
 //!    caching: a later report over an overlapping window reuses the hours it has.
 //! 3. Download: the slices not in the cache are grouped into runs, consecutive slices of one stream
-//!    (about `--parallel` runs in all). GetLogEvents per run (`startFromHead`, `startTime`/`endTime`
-//!    = the run), following the forward token until the service returns the token it was sent (the
-//!    end of a stream); every event is written to the slice its timestamp falls in. A run costs one
-//!    end-of-stream call however many hours it spans. Runs go in parallel; all share one
+//!    (about two per `--parallel` task). Each run is one token chain, read with GetLogEvents or
+//!    FilterLogEvents (separate quotas: the operation is chosen as the run starts, see
+//!    [`choose_op`]); every event is written to the slice its timestamp falls in. GetLogEvents
+//!    (`startFromHead`) reads from the run's start to the stream's last slice and stops at the
+//!    first page that crosses the run's end (events come earliest first), or when the service
+//!    returns the token it was sent (the end of the stream); FilterLogEvents is bounded by the run
+//!    and ends when no token comes back. Runs go in parallel; all share one
 //!    [`limiter::RateLimiter`] per operation. Events are kept by their place in the stream (token
 //!    paging), never by a time cursor, so events that share a millisecond are all kept; bounds are
 //!    half-open and re-checked on the client (moto's `endTime` is inclusive, the service's
@@ -24,10 +27,10 @@ pub mod aws;
 pub mod cache;
 pub mod limiter;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs as cwl;
@@ -213,6 +216,11 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
         streams.len()
     );
     let slices = plan(&streams, o.start_ms, o.end_ms);
+    let mut stream_end = HashMap::new();
+    for s in &slices {
+        let e = stream_end.entry(s.stream.clone()).or_insert(s.end_ms);
+        *e = (*e).max(s.end_ms);
+    }
     let get = Arc::new(Caller::new(Op::GetLogEvents, max_tps, o.max_retries));
     let filter_tps = o.max_filter_tps.unwrap_or(DEFAULT_FILTER_TPS);
     let filter = (filter_tps > 0.0)
@@ -255,14 +263,22 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
             }),
         }
     }
-    let mut runs = runs(todo, o.parallel.max(1));
-    assign(
-        &mut runs,
-        max_tps,
-        filter.as_ref().map_or(0.0, |_| filter_tps),
-    );
+    let runs = runs(todo, RUNS_PER_TASK * o.parallel.max(1));
+    for r in &runs {
+        tracing::debug!(
+            "run {} [{}, {}) {} slice(s){}",
+            r.stream,
+            r.start_ms,
+            r.end_ms,
+            r.parts.len(),
+            if r.resume {
+                format!(", resumes with {:?}", r.via)
+            } else {
+                String::new()
+            }
+        );
+    }
     stats.runs = runs.len();
-    stats.filter_runs = runs.iter().filter(|r| r.via == Op::FilterLogEvents).count();
     stats.slices_resumed = runs
         .iter()
         .filter(|r| r.resume)
@@ -277,6 +293,9 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
         get: get.clone(),
         filter: filter.clone(),
         filter_denied: AtomicBool::new(false),
+        reading: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        filter_runs: AtomicUsize::new(0),
+        stream_end,
         progress: progress.clone(),
     });
     type RunResult = (String, Result<Vec<(SliceState, u64)>, CwError>);
@@ -300,6 +319,7 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
             .map(|c| f(c).load(Ordering::Relaxed))
             .sum()
     };
+    stats.filter_runs = ctx.filter_runs.load(Ordering::Relaxed);
     stats.requests = sum(|c| &c.requests);
     stats.retries = sum(|c| &c.retries);
     stats.throttled = sum(|c| &c.throttled);
@@ -467,6 +487,12 @@ struct Ctx {
     filter: Option<Arc<Caller>>,
     /// FilterLogEvents was denied (IAM): the runs use GetLogEvents.
     filter_denied: AtomicBool,
+    /// Runs being read now with GetLogEvents, FilterLogEvents (see [`choose_op`]).
+    reading: [AtomicUsize; 2],
+    /// Runs that were read with FilterLogEvents.
+    filter_runs: AtomicUsize,
+    /// Per stream, the end of its last slice: GetLogEvents reads up to it (see [`read_page`]).
+    stream_end: HashMap<String, i64>,
     progress: Progress,
 }
 
@@ -494,7 +520,8 @@ struct Run {
     parts: Vec<Part>,
     /// Continue from the token every part's checkpoint holds.
     resume: bool,
-    /// GetLogEvents or FilterLogEvents (see [`assign`]).
+    /// The operation of the token a resumed run continues (a new run's is chosen as it starts,
+    /// see [`choose_op`]).
     via: Op,
 }
 
@@ -645,22 +672,20 @@ fn run_checkpoint_holds(parts: &[Part], range: [i64; 2]) -> bool {
         })
 }
 
-/// Chooses the operation of each new run. GetLogEvents and FilterLogEvents have separate quotas,
-/// so reading with both adds their rates. Runs (longest first) go to the operation that would
-/// finish its share soonest at its rate (FilterLogEvents on a tie); resumed runs keep the
-/// operation their token is for.
-fn assign(runs: &mut [Run], get_tps: f64, filter_tps: f64) {
-    let mut load = [0.0f64; 2];
-    for r in runs.iter_mut().filter(|r| !r.resume) {
-        let size = (r.end_ms - r.start_ms) as f64;
-        let on_filter =
-            filter_tps > 0.0 && (load[1] + size) / filter_tps <= (load[0] + size) / get_tps;
-        r.via = if on_filter {
+/// Runs per download task: more runs than tasks, so a task that finishes early takes another and
+/// the two operations' lanes end close together (event density is not known before reading).
+const RUNS_PER_TASK: usize = 2;
+
+/// Chooses the operation of a run as it starts. GetLogEvents and FilterLogEvents have separate
+/// quotas, so reading with both adds their rates: the run goes to the operation with fewer runs in
+/// flight for its rate (FilterLogEvents on a tie), so each keeps its limiter busy and the share of
+/// the work each does follows its quota as it goes, whatever the event density.
+fn choose_op(reading: [usize; 2], get_tps: f64, filter_tps: Option<f64>) -> Op {
+    match filter_tps {
+        Some(f) if f > 0.0 && (reading[1] + 1) as f64 / f <= (reading[0] + 1) as f64 / get_tps => {
             Op::FilterLogEvents
-        } else {
-            Op::GetLogEvents
-        };
-        load[usize::from(on_filter)] += size;
+        }
+        _ => Op::GetLogEvents,
     }
 }
 
@@ -690,7 +715,8 @@ struct Page {
 /// Asks for the page after `token` with the run's operation. FilterLogEvents pages can be empty and
 /// still carry a token (the search goes on); its events carry ids, and an id already seen on this
 /// page or the one before is dropped (a repeat can only straddle a page boundary; keeping two
-/// pages of ids bounds the memory). GetLogEvents ends when it returns the token it was sent.
+/// pages of ids bounds the memory). GetLogEvents ends at a page that crosses the run's end or when
+/// it returns the token it was sent.
 async fn read_page(
     ctx: &Ctx,
     run: &Run,
@@ -737,13 +763,20 @@ async fn read_page(
             })
         }
         _ => {
+            // read past the run's end, to the stream's last slice: the page that crosses the end
+            // shows the run is done, where a read bounded by the run would need one more call
+            // (the repeated token) to learn it
+            let read_to = ctx
+                .stream_end
+                .get(&run.stream)
+                .map_or(run.end_ms, |&e| e.max(run.end_ms));
             let req = ctx
                 .client
                 .get_log_events()
                 .log_group_name(&ctx.group)
                 .log_stream_name(&run.stream)
                 .start_time(run.start_ms)
-                .end_time(run.end_ms)
+                .end_time(read_to)
                 .start_from_head(true)
                 .limit(PAGE_LIMIT)
                 .set_next_token(token.clone());
@@ -767,7 +800,13 @@ async fn read_page(
                 })
                 .collect();
             let next = page.next_forward_token().map(str::to_string);
-            let at_end = next.is_none() || next == token;
+            // events come earliest first: one at or past the run's end means nothing of the run is
+            // left (the events past it belong to the next run and are read there)
+            let past_end = page
+                .events()
+                .iter()
+                .any(|e| e.timestamp().is_some_and(|t| t >= run.end_ms));
+            let at_end = past_end || next.is_none() || next == token;
             Ok(Page {
                 events,
                 next,
@@ -782,10 +821,22 @@ async fn read_page(
 async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwError> {
     let range = [run.start_ms, run.end_ms];
     let filter_usable = || ctx.filter.is_some() && !ctx.filter_denied.load(Ordering::Relaxed);
-    let mut via = match run.via {
-        Op::FilterLogEvents if filter_usable() => Op::FilterLogEvents,
-        _ => Op::GetLogEvents,
+    let mut via = if run.resume {
+        // a token is good only for the operation that issued it
+        match run.via {
+            Op::FilterLogEvents if filter_usable() => Op::FilterLogEvents,
+            _ => Op::GetLogEvents,
+        }
+    } else {
+        let reading = ctx.reading.each_ref().map(|n| n.load(Ordering::Relaxed));
+        let filter_tps = ctx
+            .filter
+            .as_ref()
+            .filter(|_| filter_usable())
+            .map(|f| f.limiter.max_rate());
+        choose_op(reading, ctx.get.limiter.max_rate(), filter_tps)
     };
+    let mut reading = Reading::start(ctx, via);
     let open = |via: Op, resume: bool| -> Result<Vec<SliceWriter>, CwError> {
         run.parts
             .iter()
@@ -827,6 +878,7 @@ async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwE
     let mut seen = HashSet::new();
     // progress: time covered so far (by the latest event seen)
     let mut covered_to = run.start_ms;
+    let mut pages = 0u32;
     loop {
         let page = match read_page(ctx, &run, via, token.clone(), &mut seen).await {
             Ok(p) => p,
@@ -847,6 +899,7 @@ async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwE
                             );
                         }
                         via = Op::GetLogEvents;
+                        reading = Reading::start(ctx, via);
                         true
                     }
                     _ => false,
@@ -882,8 +935,21 @@ async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwE
         ctx.progress.page(count, bytes);
         ctx.progress.cover(latest - covered_to);
         covered_to = latest;
+        pages += 1;
         if page.at_end {
             ctx.progress.cover(run.end_ms - covered_to);
+            drop(reading);
+            if via == Op::FilterLogEvents {
+                ctx.filter_runs.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::debug!(
+                "run {} [{}, {}) via {via:?}: {pages} page(s), {} new event(s), ended at {:.2}s",
+                run.stream,
+                run.start_ms,
+                run.end_ms,
+                new.iter().sum::<u64>(),
+                ctx.progress.started.elapsed().as_secs_f64()
+            );
             let done = now_ms();
             return ws
                 .into_iter()
@@ -891,6 +957,25 @@ async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwE
                 .map(|(w, n)| Ok((w.finish(done)?, n)))
                 .collect();
         }
+    }
+}
+
+/// Counts a run as being read with an operation while it lives.
+struct Reading<'a> {
+    counter: &'a AtomicUsize,
+}
+
+impl<'a> Reading<'a> {
+    fn start(ctx: &'a Ctx, via: Op) -> Self {
+        let counter = &ctx.reading[usize::from(via == Op::FilterLogEvents)];
+        counter.fetch_add(1, Ordering::Relaxed);
+        Reading { counter }
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -1125,6 +1210,30 @@ mod tests {
         let one = runs((0..3).map(|h| part("a", h, None)).collect(), 1);
         assert_eq!(shape(&one), [("a".into(), 0, 3, false)]);
         assert!(runs(Vec::new(), 8).is_empty());
+    }
+
+    #[test]
+    fn runs_go_to_the_operation_with_fewer_runs_in_flight_for_its_quota() {
+        let pick = |get: usize, filter: usize| choose_op([get, filter], 25.0, Some(10.0));
+        // 25 : 10 → about 5 runs on GetLogEvents for every 2 on FilterLogEvents
+        let mut reading = [0, 0];
+        for _ in 0..7 {
+            let op = pick(reading[0], reading[1]);
+            reading[usize::from(op == Op::FilterLogEvents)] += 1;
+        }
+        assert_eq!(reading, [5, 2]);
+        assert_eq!(pick(0, 0), Op::GetLogEvents);
+        assert_eq!(
+            pick(2, 0),
+            Op::FilterLogEvents,
+            "a tie goes to FilterLogEvents"
+        );
+        assert_eq!(
+            choose_op([9, 0], 25.0, None),
+            Op::GetLogEvents,
+            "filter off"
+        );
+        assert_eq!(choose_op([9, 0], 25.0, Some(0.0)), Op::GetLogEvents);
     }
 
     #[test]
