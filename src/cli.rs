@@ -124,9 +124,9 @@ pub struct CloudWatchArgs {
     #[arg(long, value_name = "N")]
     pub max_filter_tps: Option<f64>,
 
-    /// Downloads at once; the hours to download are cut into about this many runs (consecutive
-    /// hours of one stream, read through one token chain).
-    #[arg(long, value_name = "N", default_value_t = 12)]
+    /// Downloads at once; the hours to download are cut into about twice this many runs
+    /// (consecutive hours of one stream, read through one token chain).
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub parallel: usize,
 
     /// Retries of one call (throttling, 5xx, dropped connections) before the download stops.

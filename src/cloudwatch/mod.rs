@@ -508,10 +508,9 @@ struct Part {
     saved: Option<SliceState>,
 }
 
-/// Consecutive slices of one stream read through one GetLogEvents token chain bounded by the
-/// run's range; each event goes to the slice its timestamp falls in. A run needs one end-of-stream
-/// call (the repeated token) however many slices it spans, and its pages are cut by the service's
-/// page size, not by slice bounds, so runs spend fewer calls than slice-by-slice reading.
+/// Consecutive slices of one stream read through one token chain; each event goes to the slice its
+/// timestamp falls in. Its pages are cut by the service's page size, not by slice bounds, so a run
+/// of several slices spends fewer calls than reading slice by slice.
 #[derive(Debug)]
 struct Run {
     stream: String,
