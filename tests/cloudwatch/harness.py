@@ -30,7 +30,7 @@ import socket
 import sys
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 
 from moto.server import ThreadedMotoServer
 
@@ -72,12 +72,13 @@ class Proxy:
             self.faults = defaultdict(int)
             self.streams = defaultdict(int)
             self.arrivals = defaultdict(list)  # op -> monotonic arrival times
-            self.window = defaultdict(deque)  # op -> accepted times in the last second
+            self.window = defaultdict(list)  # op -> accepted times in the last second
 
     def stats(self):
         with self.lock:
             peak = {}
             for op, times in self.arrivals.items():
+                times = sorted(times)
                 best, j = 0, 0
                 for i, t in enumerate(times):
                     while times[j] <= t - 1.0:
@@ -85,7 +86,7 @@ class Proxy:
                     best = max(best, i - j + 1)
                 peak[op] = best
             span = {
-                op: (times[-1] - times[0]) if len(times) > 1 else 0.0
+                op: (max(times) - min(times)) if len(times) > 1 else 0.0
                 for op, times in self.arrivals.items()
             }
             return {
@@ -96,9 +97,8 @@ class Proxy:
                 "span_seconds": span,
             }
 
-    def decide(self, op):
-        """What to do with one call: None (forward) or a fault name."""
-        now = time.monotonic()
+    def decide(self, op, now):
+        """What to do with one call that arrived at `now`: None (forward) or a fault name."""
         with self.lock:
             self.calls[op] += 1
             self.arrivals[op].append(now)
@@ -107,9 +107,8 @@ class Proxy:
                 return self._fault("deny")
             limit = cfg["rate_limit"].get(op)
             if limit:
-                w = self.window[op]
-                while w and w[0] <= now - 1.0:
-                    w.popleft()
+                # arrivals are stamped before the added latency, so they may come in out of order
+                w = self.window[op] = [t for t in self.window[op] if t > now - 1.0]
                 if len(w) >= limit:
                     return self._fault("rate_limited")
                 w.append(now)
@@ -145,6 +144,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
+        # the arrival time counts for the rate limit, taken before the added latency: under load,
+        # a sleeping thread can wake late, which would bunch arrivals up that were spread out
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         target = self.headers.get("X-Amz-Target", "")
@@ -152,7 +154,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         cfg = PROXY.cfg
         if cfg["latency_ms"]:
             time.sleep(cfg["latency_ms"] / 1000.0)
-        fault = PROXY.decide(op)
+        fault = PROXY.decide(op, arrived)
         if op in ("GetLogEvents", "FilterLogEvents"):
             try:
                 req = json.loads(body)
