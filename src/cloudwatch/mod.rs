@@ -9,9 +9,9 @@
 //!    (about two per `--parallel` task). Each run is one token chain, read with GetLogEvents or
 //!    FilterLogEvents (separate quotas: the operation is chosen as the run starts, see
 //!    [`choose_op`]); every event is written to the slice its timestamp falls in. GetLogEvents
-//!    (`startFromHead`) reads from the run's start to the stream's last slice and stops at the
-//!    first page that crosses the run's end (events come earliest first), or when the service
-//!    returns the token it was sent (the end of the stream); FilterLogEvents is bounded by the run
+//!    (`startFromHead`) reads from the run's start to an hour past its end (within the stream's
+//!    slices) and stops at the first page that crosses the run's end (events come earliest
+//!    first), or when the service returns the token it was sent (the end of what it may read); FilterLogEvents is bounded by the run
 //!    and ends when no token comes back. Runs go in parallel; all share one
 //!    [`limiter::RateLimiter`] per operation. Events are kept by their place in the stream (token
 //!    paging), never by a time cursor, so events that share a millisecond are all kept; bounds are
@@ -491,7 +491,7 @@ struct Ctx {
     reading: [AtomicUsize; 2],
     /// Runs that were read with FilterLogEvents.
     filter_runs: AtomicUsize,
-    /// Per stream, the end of its last slice: GetLogEvents reads up to it (see [`read_page`]).
+    /// Per stream, the end of its last slice: GetLogEvents reads no further (see [`read_page`]).
     stream_end: HashMap<String, i64>,
     progress: Progress,
 }
@@ -762,13 +762,14 @@ async fn read_page(
             })
         }
         _ => {
-            // read past the run's end, to the stream's last slice: the page that crosses the end
-            // shows the run is done, where a read bounded by the run would need one more call
-            // (the repeated token) to learn it
+            // read past the run's end, up to an hour into the stream's next slice: the page that
+            // crosses the end shows the run is done, where a read bounded by the run would need one
+            // more call (the repeated token) to learn it. At most an hour, so a stream that falls
+            // silent after the run costs no more than that one call.
             let read_to = ctx
                 .stream_end
                 .get(&run.stream)
-                .map_or(run.end_ms, |&e| e.max(run.end_ms));
+                .map_or(run.end_ms, |&e| e.min(run.end_ms + HOUR_MS).max(run.end_ms));
             let req = ctx
                 .client
                 .get_log_events()
