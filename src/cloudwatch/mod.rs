@@ -11,12 +11,13 @@
 //!    [`choose_op`]); every event is written to the slice its timestamp falls in. GetLogEvents
 //!    (`startFromHead`) reads from the run's start to an hour past its end (within the stream's
 //!    slices) and stops at the first page that crosses the run's end (events come earliest
-//!    first), or when the service returns the token it was sent (the end of what it may read); FilterLogEvents is bounded by the run
-//!    and ends when no token comes back. Runs go in parallel; all share one
-//!    [`limiter::RateLimiter`] per operation. Events are kept by their place in the stream (token
-//!    paging), never by a time cursor, so events that share a millisecond are all kept; bounds are
-//!    half-open and re-checked on the client (moto's `endTime` is inclusive, the service's
-//!    exclusive), so a boundary event lands in exactly one slice.
+//!    first), or when the service returns the token it was sent (the end of what it may read);
+//!    FilterLogEvents is bounded by the run and ends when no token comes back. Runs go in
+//!    parallel; all share one [`limiter::RateLimiter`] per operation. Events are kept by their
+//!    place in the stream (token paging), never by a time cursor, so events that share a
+//!    millisecond are all kept; bounds are half-open and re-checked on the client (moto's
+//!    `endTime` is inclusive, the service's exclusive), so a boundary event lands in exactly one
+//!    slice.
 //! 4. Cache: every page is appended to the slices' files and checkpointed with the run's token (see
 //!    [`cache`]); a settled slice is reused later, an interrupted run resumes from its last token.
 //!
