@@ -272,17 +272,15 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
             r.start_ms,
             r.end_ms,
             r.parts.len(),
-            if r.resume {
-                format!(", resumes with {:?}", r.via)
-            } else {
-                String::new()
-            }
+            r.resume
+                .map(|op| format!(", resumes with {op:?}"))
+                .unwrap_or_default()
         );
     }
     stats.runs = runs.len();
     stats.slices_resumed = runs
         .iter()
-        .filter(|r| r.resume)
+        .filter(|r| r.resume.is_some())
         .map(|r| r.parts.len())
         .sum();
 
@@ -518,27 +516,25 @@ struct Run {
     start_ms: i64,
     end_ms: i64,
     parts: Vec<Part>,
-    /// Continue from the token every part's checkpoint holds.
-    resume: bool,
-    /// The operation of the token a resumed run continues (a new run's is chosen as it starts,
-    /// see [`choose_op`]).
-    via: Op,
+    /// Continue from the token every part's checkpoint holds, with the operation that issued it
+    /// (a new run's operation is chosen as it starts, see [`choose_op`]).
+    resume: Option<Op>,
 }
 
 impl Run {
     fn new(parts: Vec<Part>, resume: bool) -> Option<Run> {
         let first = parts.first()?;
         let last = parts.last()?;
-        let via = match &first.saved {
-            Some(s) if resume => s.via.unwrap_or(Op::GetLogEvents),
-            _ => Op::GetLogEvents,
-        };
+        let resume = first
+            .saved
+            .as_ref()
+            .filter(|_| resume)
+            .map(|s| s.via.unwrap_or(Op::GetLogEvents));
         Some(Run {
             stream: first.slice.stream.clone(),
             start_ms: first.slice.start_ms,
             end_ms: last.slice.end_ms,
             resume,
-            via,
             parts,
         })
     }
@@ -822,20 +818,19 @@ async fn read_page(
 async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwError> {
     let range = [run.start_ms, run.end_ms];
     let filter_usable = || ctx.filter.is_some() && !ctx.filter_denied.load(Ordering::Relaxed);
-    let mut via = if run.resume {
-        // a token is good only for the operation that issued it
-        match run.via {
-            Op::FilterLogEvents if filter_usable() => Op::FilterLogEvents,
-            _ => Op::GetLogEvents,
+    // a token is good only for the operation that issued it
+    let mut via = match run.resume {
+        Some(Op::FilterLogEvents) if filter_usable() => Op::FilterLogEvents,
+        Some(_) => Op::GetLogEvents,
+        None => {
+            let reading = ctx.reading.each_ref().map(|n| n.load(Ordering::Relaxed));
+            let filter_tps = ctx
+                .filter
+                .as_ref()
+                .filter(|_| filter_usable())
+                .map(|f| f.limiter.max_rate());
+            choose_op(reading, ctx.get.limiter.max_rate(), filter_tps)
         }
-    } else {
-        let reading = ctx.reading.each_ref().map(|n| n.load(Ordering::Relaxed));
-        let filter_tps = ctx
-            .filter
-            .as_ref()
-            .filter(|_| filter_usable())
-            .map(|f| f.limiter.max_rate());
-        choose_op(reading, ctx.get.limiter.max_rate(), filter_tps)
     };
     let mut reading = Reading::start(ctx, via);
     let open = |via: Op, resume: bool| -> Result<Vec<SliceWriter>, CwError> {
@@ -863,7 +858,7 @@ async fn download_run(ctx: &Ctx, run: Run) -> Result<Vec<(SliceState, u64)>, CwE
             .collect()
     };
     // a token is good only for the operation that issued it
-    let mut ws = open(via, run.resume && via == run.via)?;
+    let mut ws = open(via, run.resume == Some(via))?;
     if ws
         .windows(2)
         .any(|w| w[0].state.next_token != w[1].state.next_token)
@@ -1164,7 +1159,7 @@ mod tests {
                     r.stream.clone(),
                     r.start_ms / HOUR_MS,
                     r.end_ms / HOUR_MS,
-                    r.resume,
+                    r.resume.is_some(),
                 )
             })
             .collect();
