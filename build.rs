@@ -1,4 +1,4 @@
-//! Embeds every `queries/*.sql` and `rules/*.yaml` file, so adding a query or a rule is adding a file.
+//! Embeds every `queries/*.sql`, `rules/*.yaml` and `rules/data/*.yaml` file, so adding a query or a rule is adding a file.
 use std::{env, fs, path::Path};
 
 fn embed(root: &Path, dir: &str, ext: &str, constant: &str, out: &mut String) {
@@ -37,6 +37,7 @@ fn main() {
     for (dir, ext, constant, file) in [
         ("queries", "sql", "QUERY_FILES", "queries.rs"),
         ("rules", "yaml", "RULE_FILES", "rules.rs"),
+        ("rules/data", "yaml", "DATA_FILES", "data.rs"),
     ] {
         let mut out = String::new();
         embed(root, dir, ext, constant, &mut out);

@@ -8,9 +8,29 @@ use datafusion::prelude::SessionConfig;
 use crate::audit::scan::{AuditTable, IngestStats, ScanOptions, load};
 use crate::audit::schema::Col;
 use crate::audit::source::SourceSpec;
-use crate::query::{self, Params, Query};
-use crate::render::{QueryOutput, Report};
+use crate::catalogue::Overrides;
+use crate::finding::Finding;
+use crate::query::{self, Query};
 use crate::table::Table;
+
+/// One query's result in a report.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub query: Query,
+    pub table: Table,
+    pub findings: Vec<Finding>,
+}
+
+/// A whole `kscope report`.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub queries: Vec<QueryOutput>,
+    pub findings: Vec<Finding>,
+    pub ingest: IngestStats,
+    /// First and last request time in the input.
+    pub time_range: Option<(String, String)>,
+    pub origin: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -51,7 +71,7 @@ pub async fn report(
     origin: String,
     opts: ScanOptions,
     queries: &[&Query],
-    params: &Params,
+    params: &Overrides,
 ) -> Result<Report, AnalysisError> {
     let table = Arc::new(AuditTable::new(sources, opts.clone()));
     // plan every query against the streaming table to learn which columns they read
@@ -118,11 +138,7 @@ pub async fn report(
             findings,
         });
     }
-    all_findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.code.cmp(&b.code))
-    });
+    crate::finding::sort_and_dedup(&mut all_findings);
 
     let range = ctx
         .sql(

@@ -1,22 +1,13 @@
-//! The command line: flags (one doc comment each, shown by `--help`) and dispatch.
+//! The command line: clap structs only (one doc comment per flag, shown by `--help`), with values
+//! validated by their parsers. What each command does lives in [`crate::cmd`].
 
-use std::io::Write;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis;
-use crate::audit::scan::{IngestStats, ScanOptions};
-use crate::audit::source::{self, SourceSpec};
-use crate::cloudwatch::{self, cache::Cache};
 use crate::finding::FailOn;
 use crate::inventory::Version;
-use crate::inventory::live::LiveOptions;
-use crate::lint::{self, Source};
-use crate::query::{self, Params};
-use crate::render::{self, Format};
-use crate::rules::{self};
-use crate::timearg;
+use crate::render::{FindingsFormat, TableFormat};
 
 /// kscope keeps Kubernetes API servers healthy: it analyses API-server audit logs with SQL (top talkers,
 /// expensive and unpaginated LISTs, watch churn, throttling, deprecated API callers, access hygiene),
@@ -28,7 +19,7 @@ use crate::timearg;
 #[derive(Debug, Parser)]
 #[command(name = "kscope", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
-    /// Diagnostics on stderr: -v info (timings, counts), -vv debug, -vvv trace.
+    /// Diagnostics on stderr: -v info (timings, counts, peak memory), -vv debug, -vvv trace.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -54,13 +45,69 @@ pub enum Command {
     Cache(CacheArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct CacheArgs {
-    #[command(subcommand)]
-    pub command: Option<CacheCommand>,
+// ---- shared flag groups ----
+
+/// How a findings document (report, lint) is printed and when it fails the run.
+#[derive(Debug, Args, Clone)]
+pub struct FindingsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FindingsFormat,
+
+    /// Exit with code 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+}
+
+/// `--param` overrides, for queries, rules and free SQL alike.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParamArgs {
+    /// Set a parameter: NAME=VALUE for every selected query or rule that has it, CODE.NAME=VALUE
+    /// for one. Values take the type of the default (lists are comma-separated). Repeatable. See
+    /// `kscope queries explain CODE` and `kscope rules explain CODE`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+/// Rows shown per table.
+#[derive(Debug, Args, Clone)]
+pub struct MaxRowsArg {
+    /// Rows shown per table in table and markdown output (0: all). JSON and CSV hold every row.
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    pub max_rows: usize,
+}
+
+/// Where audit events come from and how to read them.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Keep requests received at or after this time: RFC 3339 (2026-11-01T00:00:00Z), a date
+    /// (2026-11-01), or relative to now (90s, 30m, 6h, 2d, 1w). Alias: --start. --until takes
+    /// the same forms.
+    #[arg(long, alias = "start", value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Keep requests received before this time (alias --end).
+    #[arg(long, alias = "end", value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Stop at the first malformed line or unreadable source instead of counting and reporting it.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Parse threads (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub threads: Option<usize>,
 
     #[command(flatten)]
-    pub dir: CacheDirArg,
+    pub cloudwatch: CloudWatchArgs,
+}
+
+/// Which checks run: `--rule`/`--query` and `--skip`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectArgs {
+    /// Do not run this check (code, name, or a code prefix such as AP or AUD0). Repeatable.
+    #[arg(long = "skip", value_name = "CODE")]
+    pub skip: Vec<String>,
 }
 
 /// Where downloaded CloudWatch events are kept.
@@ -68,21 +115,7 @@ pub struct CacheArgs {
 pub struct CacheDirArg {
     /// Cache directory (default: the user cache directory + kscope, e.g. ~/.cache/kscope).
     #[arg(long, value_name = "DIR", env = "KSCOPE_CACHE_DIR", global = true)]
-    pub cache_dir: Option<std::path::PathBuf>,
-}
-
-impl CacheDirArg {
-    fn cache(&self) -> Cache {
-        Cache::new(self.cache_dir.clone().unwrap_or_else(Cache::default_root))
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CacheCommand {
-    /// One line per cached slice: region, log group, stream, time range, events, size, state.
-    Ls,
-    /// Delete every cached slice.
-    Clear,
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Amazon CloudWatch Logs as the audit source (EKS control-plane audit logging).
@@ -116,17 +149,17 @@ pub struct CloudWatchArgs {
 
     /// GetLogEvents requests per second, shared by all downloads (default: 80 % of the
     /// per-account quota: 20, or 8 in us-east-1 and us-west-2).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
     pub max_tps: Option<f64>,
 
     /// FilterLogEvents requests per second: its quota is separate from GetLogEvents', so some runs
     /// read with it (default 4: 80 % of the lowest regional quota; 0: GetLogEvents only).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = rate_or_zero)]
     pub max_filter_tps: Option<f64>,
 
     /// Downloads at once; the hours to download are cut into about twice this many runs
     /// (consecutive hours of one stream, read through one token chain).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one)]
     pub parallel: usize,
 
     /// Retries of one call (throttling, 5xx, dropped connections) before the download stops.
@@ -142,9 +175,77 @@ pub struct CloudWatchArgs {
 }
 
 impl CloudWatchArgs {
-    fn wanted(&self) -> bool {
+    /// Whether CloudWatch Logs is a source.
+    pub fn wanted(&self) -> bool {
         self.cluster.is_some() || self.log_group.is_some()
     }
+}
+
+/// Bounds on what one manifest document may cost (manifests in a pull request are hostile input).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Manifest limits")]
+pub struct ManifestLimitArgs {
+    /// Largest manifest document read (K, M, G suffixes); a larger one is reported as invalid.
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = size)]
+    pub max_document_size: usize,
+
+    /// Deepest nesting of mappings and sequences in a manifest document.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
+    pub max_depth: usize,
+}
+
+// ---- commands ----
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Audit logs: files, directories (read recursively), globs, or - for stdin. JSON lines, gzip,
+    /// EventList documents, CloudWatch Logs exports, GKE and AKS exports are recognised per file
+    /// (and per line, in files that mix them). Not needed with --cluster or --log-group.
+    #[arg(value_name = "SOURCE", required_unless_present_any = ["cluster", "log_group"])]
+    pub sources: Vec<String>,
+
+    /// Run only this query (code such as AUD020, name, or a code prefix such as AUD02). Repeatable.
+    #[arg(long = "query", value_name = "CODE")]
+    pub queries: Vec<String>,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub output: FindingsArgs,
+
+    #[command(flatten)]
+    pub max_rows: MaxRowsArg,
+
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL statement, then the audit sources. With -f, every argument is a source.
+    #[arg(value_name = "SQL_THEN_SOURCES", required = true)]
+    pub args: Vec<String>,
+
+    /// Read the SQL from this file instead of the first argument.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    pub file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: TableFormat,
+
+    #[command(flatten)]
+    pub max_rows: MaxRowsArg,
+
+    #[command(flatten)]
+    pub params: ParamArgs,
 }
 
 #[derive(Debug, Args)]
@@ -152,7 +253,7 @@ pub struct LintArgs {
     /// Manifest files or directories (YAML or JSON, multi-document, `kind: List`); - for stdin.
     /// Without -f, the live cluster of the kubeconfig's current context is scanned.
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
 
     /// Kubeconfig context to scan (default: the current context).
     #[arg(long, value_name = "CTX", conflicts_with = "files")]
@@ -165,509 +266,133 @@ pub struct LintArgs {
         env = "KSCOPE_KUBECONFIG",
         conflicts_with = "files"
     )]
-    pub kubeconfig: Option<std::path::PathBuf>,
+    pub kubeconfig: Option<PathBuf>,
 
     /// Judge deprecated APIs against this Kubernetes version (1.NN). Default: the cluster's
     /// version for live scans, the newest version kscope knows for files.
-    #[arg(long, value_name = "1.NN")]
-    pub target_version: Option<String>,
+    #[arg(long, value_name = "1.NN", value_parser = k8s_version)]
+    pub target_version: Option<Version>,
 
     /// Run only this rule (code such as WH001, name, or a prefix such as AP). Repeatable.
     #[arg(long = "rule", value_name = "CODE")]
     pub rules: Vec<String>,
 
-    /// Do not run this rule (code, name or prefix). Repeatable.
-    #[arg(long = "skip", value_name = "CODE")]
-    pub skip: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
 
-    /// Set a rule parameter: NAME=VALUE for every rule that has it, CODE.NAME=VALUE for one.
-    /// Lists are comma-separated. See `kscope rules explain CODE`.
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
+    #[command(flatten)]
+    pub params: ParamArgs,
 
-    /// Exit with code 1 when a finding has at least this severity.
-    #[arg(long, value_enum, default_value = "error")]
-    pub fail_on: FailOn,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: FindingsArgs,
 
     /// Live scans: API requests in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
     pub concurrency: usize,
 
     /// Live scans: seconds to wait for one response.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub request_timeout: u64,
-}
-
-#[derive(Debug, Args)]
-pub struct RulesArgs {
-    #[command(subcommand)]
-    pub command: Option<RulesCommand>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RulesCommand {
-    /// One line per rule: code, name, severity, kinds, summary (the default).
-    List,
-    /// Everything about one rule: summary, why, remediation, parameters, references.
-    Explain {
-        /// Rule code (WH001) or name.
-        code: String,
-    },
-}
-
-/// Where audit events come from and how to read them.
-#[derive(Debug, Args)]
-pub struct InputArgs {
-    /// Keep requests received at or after this time: RFC 3339 (2026-11-01T00:00:00Z), a date
-    /// (2026-11-01), or relative to now (90s, 30m, 6h, 2d, 1w). Alias: --start. --until takes
-    /// the same forms.
-    #[arg(long, alias = "start", value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// Keep requests received before this time (alias --end).
-    #[arg(long, alias = "end", value_name = "TIME")]
-    pub until: Option<String>,
-
-    /// Stop at the first malformed line or unreadable source instead of counting and reporting it.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Parse threads (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-}
-
-/// How results are printed.
-#[derive(Debug, Args)]
-pub struct OutputArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
-
-    /// Rows shown per table in table and markdown output (0: all). JSON and CSV hold every row.
-    #[arg(long, value_name = "N", default_value_t = 15)]
-    pub max_rows: usize,
-
-    /// Set a query parameter: NAME=VALUE for every query that has it, CODE.NAME=VALUE for one query.
-    /// Repeatable. See `kscope queries explain CODE` for each query's parameters and defaults.
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// Audit logs: files, directories (read recursively), globs, or - for stdin. JSON lines, gzip,
-    /// EventList documents, CloudWatch Logs exports, GKE and AKS exports are recognised per file.
-    /// Not needed with --cluster or --log-group.
-    #[arg(value_name = "SOURCE", required_unless_present_any = ["cluster", "log_group"])]
-    pub sources: Vec<String>,
-
-    /// Run only this query (code such as AUD020, or name). Repeatable.
-    #[arg(long = "query", value_name = "CODE")]
-    pub queries: Vec<String>,
-
-    /// Exit with code 1 when a finding has at least this severity.
-    #[arg(long, value_enum, default_value = "error")]
-    pub fail_on: FailOn,
 
     #[command(flatten)]
-    pub input: InputArgs,
-
-    #[command(flatten)]
-    pub cloudwatch: CloudWatchArgs,
-
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct SqlArgs {
-    /// The SQL statement, then the audit sources. With -f, every argument is a source.
-    #[arg(value_name = "SQL_THEN_SOURCES", required = true)]
-    pub args: Vec<String>,
-
-    /// Read the SQL from this file instead of the first argument.
-    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
-    pub file: Option<std::path::PathBuf>,
-
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    #[command(flatten)]
-    pub cloudwatch: CloudWatchArgs,
-
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub limits: ManifestLimitArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct QueriesArgs {
     #[command(subcommand)]
-    pub command: Option<QueriesCommand>,
+    pub command: Option<CatalogueCommand>,
 }
 
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: Option<CatalogueCommand>,
+}
+
+/// `kscope queries` and `kscope rules`.
 #[derive(Debug, Subcommand)]
-pub enum QueriesCommand {
-    /// One line per query: code, name, severity, audit level needed, title (the default).
+pub enum CatalogueCommand {
+    /// One line per entry: code, name, severity and what it looks at (the default).
     List,
-    /// Everything about one query: what it finds, why it matters, columns, parameters, its SQL.
+    /// Everything about one entry: what it finds, why, remediation, parameters, references (and a
+    /// query's SQL).
     Explain {
-        /// Query code (AUD020) or name (lists-without-limit).
+        /// Code (AUD020, WH001) or name.
         code: String,
     },
 }
 
-/// How a run ended, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Clean,
-    Findings,
-    /// The input was not fully read (malformed lines, unreadable sources).
-    IncompleteInput,
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: Option<CacheCommand>,
+
+    #[command(flatten)]
+    pub dir: CacheDirArg,
 }
 
-impl Outcome {
-    pub fn code(self) -> u8 {
-        match self {
-            Outcome::Clean => 0,
-            Outcome::Findings => 1,
-            Outcome::IncompleteInput => 2,
-        }
-    }
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// One line per cached slice: region, log group, stream, time range, events, size, state.
+    Ls,
+    /// Delete every cached slice.
+    Clear,
 }
 
-fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
-    let now = timearg::now_micros();
-    let mut o = ScanOptions::default();
-    if let Some(s) = &a.since {
-        o.since_us = Some(
-            timearg::parse(s, now)
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("invalid --since {s:?}"))?,
-        );
-    }
-    if let Some(s) = &a.until {
-        o.until_us = Some(
-            timearg::parse(s, now)
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("invalid --until {s:?}"))?,
-        );
-    }
-    if let (Some(a), Some(b)) = (o.since_us, o.until_us) {
-        if a >= b {
-            bail!("--since must be before --until");
-        }
-    }
-    o.strict = a.strict;
-    if let Some(t) = a.threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
-        o.partitions = t;
-    }
-    Ok(o)
-}
-
-fn expand(sources: &[String]) -> Result<Vec<SourceSpec>> {
-    source::expand(sources).context("cannot read the audit sources")
-}
-
-/// The audit sources: files named, plus the slices downloaded from CloudWatch Logs when asked,
-/// and how findings name them. For CloudWatch the window defaults to the last 24 hours, and it also
-/// bounds the scan.
-async fn gather(
-    files: &[String],
-    cw: &CloudWatchArgs,
-    opts: &mut ScanOptions,
-) -> Result<(Vec<SourceSpec>, String)> {
-    let mut sources = if files.is_empty() {
-        Vec::new()
-    } else {
-        expand(files)?
-    };
-    if !cw.wanted() {
-        let origin = analysis::origin(&sources);
-        return Ok((sources, origin));
-    }
-    if cw.parallel == 0 {
-        bail!("--parallel must be at least 1");
-    }
-    if cw.max_tps.is_some_and(|t| t.is_nan() || t <= 0.0) {
-        bail!("--max-tps must be more than 0");
-    }
-    if cw.max_filter_tps.is_some_and(|t| t.is_nan() || t < 0.0) {
-        bail!("--max-filter-tps must be 0 (GetLogEvents only) or more");
-    }
-    let now_us = timearg::now_micros();
-    let since_us = *opts.since_us.get_or_insert(now_us - 24 * 3_600_000_000);
-    let until_us = opts.until_us.unwrap_or(now_us);
-    let o = cloudwatch::CwOptions {
-        client: cloudwatch::aws::ClientOptions {
-            region: cw.region.clone(),
-            profile: cw.profile.clone(),
-            endpoint_url: cw.endpoint_url.clone(),
-        },
-        cluster: cw.cluster.clone(),
-        log_group: cw.log_group.clone(),
-        stream_prefix: cw.stream_prefix.clone(),
-        start_ms: since_us.div_euclid(1000),
-        // the scan keeps requests before `until`: cover its last millisecond too
-        end_ms: (until_us + 999).div_euclid(1000),
-        max_tps: cw.max_tps,
-        max_filter_tps: cw.max_filter_tps,
-        parallel: cw.parallel,
-        max_retries: cw.max_retries,
-        refresh: cw.refresh,
-        cache: cw.dir.cache(),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let fetched = cloudwatch::fetch(&o)
-        .await
-        .context("cannot read the audit log from CloudWatch Logs")?;
-    let s = &fetched.stats;
-    eprintln!(
-        "kscope: CloudWatch {} ({}): {} audit stream(s), {} events ({} downloaded in {} requests, {} slice(s) of {} from the cache) in {:.1}s",
-        s.log_group,
-        s.region,
-        s.streams.len(),
-        s.events,
-        s.events_downloaded,
-        s.requests,
-        s.slices_cached,
-        s.slices,
-        s.seconds
-    );
-    let mut origin = format!(
-        "CloudWatch Logs {} ({}), {} stream(s), {} to {}",
-        s.log_group,
-        s.region,
-        s.streams.len(),
-        timearg::format_micros(since_us),
-        timearg::format_micros(until_us)
-    );
-    if !sources.is_empty() {
-        origin = format!("{origin}; {}", analysis::origin(&sources));
-    }
-    sources.extend(fetched.files.into_iter().map(SourceSpec::File));
-    Ok((sources, origin))
-}
-
-/// Prints what could not be read to stderr.
-fn report_input_problems(stats: &IngestStats) {
-    if stats.malformed > 0 {
-        tracing::warn!(
-            "{} malformed line(s) skipped; the input was not fully read (exit code 2; --strict stops at the first)",
-            stats.malformed
-        );
-        for m in &stats.malformed_samples {
-            eprintln!("kscope: malformed: {}: {}", m.source, m.reason);
-        }
-        if stats.malformed as usize > stats.malformed_samples.len() {
-            eprintln!(
-                "kscope: … and {} more malformed line(s)",
-                stats.malformed as usize - stats.malformed_samples.len()
-            );
-        }
-    }
-    for e in &stats.read_errors {
-        eprintln!("kscope: unreadable: {e}");
+/// An integer of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }
 
-pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
-    match cli.command {
-        Command::Report(a) => {
-            let queries = query::select(&a.queries)?;
-            let params = Params::parse(&a.output.params, &queries)?;
-            let mut opts = scan_options(&a.input)?;
-            let (sources, origin) = gather(&a.sources, &a.cloudwatch, &mut opts).await?;
-            let started = std::time::Instant::now();
-            let report = analysis::report(sources, origin, opts, &queries, &params).await?;
-            tracing::info!(
-                "report: {} requests, {} queries, {} findings in {:.2?}",
-                report.ingest.events,
-                report.queries.len(),
-                report.findings.len(),
-                started.elapsed()
-            );
-            report_input_problems(&report.ingest);
-            render::report(&report, a.output.format, a.output.max_rows, out)?;
-            Ok(if !report.ingest.fully_read() {
-                Outcome::IncompleteInput
-            } else if a.fail_on.fails(&report.findings) {
-                Outcome::Findings
-            } else {
-                Outcome::Clean
-            })
-        }
-        Command::Sql(a) => {
-            let (sql, srcs) = match &a.file {
-                Some(f) => (
-                    std::fs::read_to_string(f)
-                        .with_context(|| format!("cannot read {}", f.display()))?,
-                    a.args.clone(),
-                ),
-                None => (a.args[0].clone(), a.args[1..].to_vec()),
+/// A rate above 0.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be more than 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A rate of 0 or more.
+fn rate_or_zero(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be 0 (GetLogEvents only) or more".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A Kubernetes minor version, 1.NN.
+fn k8s_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).ok_or_else(|| format!("expected 1.NN, got {s:?}"))
+}
+
+/// A size: bytes, or with a K, M or G suffix (powers of 1024).
+pub fn size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult: usize = match t[i..].to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                other => return Err(format!("unknown size unit {other:?} (use K, M or G)")),
             };
-            if srcs.is_empty() && !a.cloudwatch.wanted() {
-                bail!(
-                    "no audit source given: name files, directories, globs, or - for stdin, or \
-                     --cluster / --log-group for CloudWatch Logs"
-                );
-            }
-            let sql = bind_free_params(&sql, &a.output.params)?;
-            let mut opts = scan_options(&a.input)?;
-            let (sources, _) = gather(&srcs, &a.cloudwatch, &mut opts).await?;
-            let started = std::time::Instant::now();
-            let (table, stats) = analysis::sql(sources, opts, &sql).await?;
-            tracing::info!(
-                "sql: {} rows from {} requests in {:.2?}",
-                table.rows.len(),
-                stats.events,
-                started.elapsed()
-            );
-            report_input_problems(&stats);
-            render::sql_result(&table, a.output.format, a.output.max_rows, out)?;
-            Ok(if stats.fully_read() {
-                Outcome::Clean
-            } else {
-                Outcome::IncompleteInput
-            })
+            (&t[..i], mult)
         }
-        Command::Lint(a) => lint(a, out).await,
-        Command::Rules(a) => {
-            match a.command.unwrap_or(RulesCommand::List) {
-                RulesCommand::List => render::rules_list(rules::registry()?, out)?,
-                RulesCommand::Explain { code } => {
-                    for r in rules::select(std::slice::from_ref(&code), &[])? {
-                        render::rule_explain(r, out)?;
-                    }
-                }
-            }
-            Ok(Outcome::Clean)
-        }
-        Command::Cache(a) => {
-            let cache = a.dir.cache();
-            match a.command.unwrap_or(CacheCommand::Ls) {
-                CacheCommand::Ls => render::cache_list(&cache.list()?, cache.root(), out)?,
-                CacheCommand::Clear => {
-                    let (files, bytes) = cache.clear()?;
-                    writeln!(
-                        out,
-                        "removed {files} file(s), {:.1} MB, from {}",
-                        bytes as f64 / 1e6,
-                        cache.root().display()
-                    )?;
-                }
-            }
-            Ok(Outcome::Clean)
-        }
-        Command::Queries(a) => {
-            match a.command.unwrap_or(QueriesCommand::List) {
-                QueriesCommand::List => {
-                    let t = crate::table::Table {
-                        columns: ["code", "name", "severity", "requires", "title"]
-                            .map(String::from)
-                            .to_vec(),
-                        rows: query::registry()?
-                            .iter()
-                            .map(|q| {
-                                vec![
-                                    q.code.clone().into(),
-                                    q.name.clone().into(),
-                                    q.severity.map(|s| s.as_str()).unwrap_or("-").into(),
-                                    q.requires.clone().into(),
-                                    q.title.clone().into(),
-                                ]
-                            })
-                            .collect(),
-                    };
-                    writeln!(out, "{}", render::text_table(&t, 0))?;
-                }
-                QueriesCommand::Explain { code } => {
-                    let q = query::select(std::slice::from_ref(&code))?;
-                    for q in q {
-                        writeln!(out, "{}", q.text.trim_end())?;
-                    }
-                }
-            }
-            Ok(Outcome::Clean)
-        }
-    }
-}
-
-async fn lint(a: LintArgs, out: &mut dyn Write) -> Result<Outcome> {
-    let selected = rules::select(&a.rules, &a.skip)?;
-    let params = rules::RuleParams::parse(&a.params, &selected)?;
-    let target = match &a.target_version {
-        Some(t) => Some(
-            Version::parse(t)
-                .with_context(|| format!("invalid --target-version {t:?}: expected 1.NN"))?,
-        ),
-        None => None,
+        None => (t, 1),
     };
-    if a.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
-    let source = if a.files.is_empty() {
-        Source::Cluster(LiveOptions {
-            kubeconfig: a.kubeconfig.clone(),
-            context: a.context.clone(),
-            concurrency: a.concurrency,
-            request_timeout: std::time::Duration::from_secs(a.request_timeout.max(1)),
-            ..LiveOptions::default()
-        })
-    } else {
-        Source::Files(a.files.clone())
-    };
-    let started = std::time::Instant::now();
-    let inv = lint::inventory(&source, &selected).await?;
-    let target = lint::target(&inv, target)?;
-    let report = lint::run(&inv, &selected, target, &params);
-    if inv.live {
-        tracing::info!(
-            "lint: {} API requests, {} objects, {} rules in {:.2?}",
-            inv.requests,
-            report.objects,
-            selected.len(),
-            started.elapsed()
-        );
-    } else {
-        tracing::info!(
-            "lint: {} objects, {} rules in {:.2?}",
-            report.objects,
-            selected.len(),
-            started.elapsed()
-        );
-    }
-    for p in &report.problems {
-        eprintln!("kscope: invalid: {p}");
-    }
-    render::lint(&report, a.format, out)?;
-    Ok(if !report.problems.is_empty() {
-        Outcome::IncompleteInput
-    } else if a.fail_on.fails(&report.outcome.findings) {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    })
-}
-
-/// `--param name=value` for free-form SQL: replaces `${name}`.
-fn bind_free_params(sql: &str, params: &[String]) -> Result<String> {
-    let mut values = std::collections::HashMap::new();
-    for p in params {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| query::QueryError::BadParamSyntax(p.clone()))?;
-        if !sql.contains(&format!("${{{}}}", k.trim())) {
-            bail!("--param {k}: the SQL has no ${{{k}}}");
-        }
-        values.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(query::bind(sql, &values))
+    let n: usize = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a size such as 512K or 64M, got {s:?}"))?;
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("size {s:?} is out of range"))
 }

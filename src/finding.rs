@@ -37,7 +37,7 @@ impl std::fmt::Display for Severity {
 }
 
 /// What a finding is about, and where that was seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Subject {
     /// The client, user, source IP or object the finding names.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct Subject {
 }
 
 /// One result of a query or a rule: the only thing reports and gates look at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Finding {
     pub code: String,
     pub name: String,
@@ -79,4 +79,17 @@ impl FailOn {
         };
         findings.iter().any(|f| f.severity >= min)
     }
+}
+
+/// The one finding order, for every command: most severe first, then by code; within one code the
+/// order the query or check ranked them (a query's ORDER BY, a rule's subjects) is kept. Exact
+/// duplicates (the same fact reached twice) are dropped.
+pub fn sort_and_dedup(findings: &mut Vec<Finding>) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.code.cmp(&b.code))
+    });
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert(f.clone()));
 }

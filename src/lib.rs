@@ -5,8 +5,10 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod catalogue;
 pub mod cli;
 pub mod cloudwatch;
+pub mod cmd;
 pub mod finding;
 pub mod inventory;
 pub mod lint;
@@ -15,3 +17,4 @@ pub mod render;
 pub mod rules;
 pub mod table;
 pub mod timearg;
+pub mod walk;

@@ -11,7 +11,7 @@ use crate::rules::{
 /// Where objects come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Files(Vec<PathBuf>),
+    Files(Vec<PathBuf>, crate::inventory::yaml::Limits),
     Cluster(LiveOptions),
 }
 
@@ -68,7 +68,7 @@ pub fn needs(rules: &[&Rule]) -> Needs {
 /// Reads the source.
 pub async fn inventory(source: &Source, rules: &[&Rule]) -> anyhow::Result<Inventory> {
     Ok(match source {
-        Source::Files(paths) => manifests::load(paths)?,
+        Source::Files(paths, limits) => manifests::load_with(paths, *limits)?,
         Source::Cluster(opts) => live::load(opts, &needs(rules)).await?,
     })
 }

@@ -2,7 +2,8 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use kscope::cli::{self, Cli};
+use kscope::cli::Cli;
+use kscope::cmd;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -13,7 +14,9 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KSCOPE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("kscope={level},warn")));
+        // third-party crates (AWS SDK, hyper, kube) only at `error`: their warnings are for their
+        // developers, and kscope reports what went wrong itself
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("kscope={level},error")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -34,8 +37,11 @@ fn main() -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let result = runtime.block_on(cli::run(cli, &mut out));
+    let result = runtime.block_on(cmd::run(cli, &mut out));
     let flushed = out.flush();
+    if let Some(kib) = peak_rss_kib() {
+        tracing::info!("peak memory (RSS): {:.1} MB", kib as f64 / 1024.0);
+    }
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -73,4 +79,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The process's peak resident set size (Linux: `VmHWM` in /proc/self/status), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

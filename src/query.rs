@@ -5,22 +5,17 @@
 //! `name = default | doc`), `severity`, `requires`, `subject`, `message`, `remediation`, `reference`.
 //! A query with a `severity` produces findings: every row, or only rows whose `severity` column is set.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::Serialize;
+use serde_json::Value;
 
+use crate::catalogue::{self, CatalogueError, Entry, ParamDef};
 use crate::finding::{Finding, Severity, Subject};
 use crate::table::Table;
 
 include!(concat!(env!("OUT_DIR"), "/queries.rs"));
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Param {
-    pub name: String,
-    pub default: String,
-    pub doc: String,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Query {
@@ -31,7 +26,7 @@ pub struct Query {
     pub finds: String,
     pub why: String,
     pub columns: Vec<String>,
-    pub params: Vec<Param>,
+    pub params: Vec<ParamDef>,
     pub severity: Option<Severity>,
     pub requires: String,
     pub subject: Option<String>,
@@ -48,14 +43,34 @@ pub struct Query {
 pub enum QueryError {
     #[error("{file}: {msg}")]
     Header { file: String, msg: String },
-    #[error("unknown query code {0:?} (see `kscope queries`)")]
-    UnknownCode(String),
-    #[error("invalid --param {0:?}: expected name=value or CODE.name=value")]
-    BadParamSyntax(String),
-    #[error("--param {0:?}: no selected query has a parameter of that name")]
-    UnknownParam(String),
-    #[error("--param {name}={value:?}: the default is a number, so the value must be one")]
-    NotANumber { name: String, value: String },
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+}
+
+impl Entry for Query {
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn params(&self) -> &[ParamDef] {
+        &self.params
+    }
+}
+
+/// A default as written in a header: a number when it reads as one, else a string.
+fn typed_default(s: &str) -> Value {
+    s.parse::<i64>()
+        .map(Value::from)
+        .ok()
+        .or_else(|| {
+            s.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+        })
+        .unwrap_or_else(|| Value::String(s.to_string()))
 }
 
 /// Parses one query file.
@@ -109,9 +124,9 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
             let (name, default) = decl
                 .split_once('=')
                 .ok_or_else(|| err(format!("param without default: {v:?}")))?;
-            params.push(Param {
+            params.push(ParamDef {
                 name: name.trim().into(),
-                default: default.trim().into(),
+                default: typed_default(default.trim()),
                 doc: doc.trim().into(),
             });
         }
@@ -186,104 +201,28 @@ pub fn registry() -> Result<&'static [Query], QueryError> {
     })
 }
 
-/// The queries to run: all, or those named by code (or name), in registry order.
-pub fn select(codes: &[String]) -> Result<Vec<&'static Query>, QueryError> {
-    let all = registry()?;
-    if codes.is_empty() {
-        return Ok(all.iter().collect());
-    }
-    for c in codes {
-        if !all
-            .iter()
-            .any(|q| q.code.eq_ignore_ascii_case(c) || q.name == *c)
-        {
-            return Err(QueryError::UnknownCode(c.clone()));
-        }
-    }
-    Ok(all
-        .iter()
-        .filter(|q| {
-            codes
-                .iter()
-                .any(|c| q.code.eq_ignore_ascii_case(c) || q.name == *c)
-        })
-        .collect())
+/// The queries to run: all, or those named by code, name or code prefix, minus `skip`, in
+/// registry order.
+pub fn select(only: &[String], skip: &[String]) -> Result<Vec<&'static Query>, QueryError> {
+    Ok(catalogue::select(
+        registry()?,
+        only,
+        skip,
+        "query",
+        "queries",
+    )?)
 }
 
-/// `--param` values: `name=value` for every query with that parameter, or `CODE.name=value` for one.
-#[derive(Debug, Default, Clone)]
-pub struct Params {
-    global: BTreeMap<String, String>,
-    scoped: BTreeMap<(String, String), String>,
-}
-
-impl Params {
-    pub fn parse(args: &[String], queries: &[&Query]) -> Result<Params, QueryError> {
-        let mut p = Params::default();
-        for a in args {
-            let (k, v) = a
-                .split_once('=')
-                .ok_or_else(|| QueryError::BadParamSyntax(a.clone()))?;
-            let (k, v) = (k.trim(), v.trim());
-            if k.is_empty() {
-                return Err(QueryError::BadParamSyntax(a.clone()));
-            }
-            let (scope, name) = match k.split_once('.') {
-                Some((code, name)) => (Some(code.to_ascii_uppercase()), name),
-                None => (None, k),
-            };
-            let targets: Vec<&&Query> = queries
-                .iter()
-                .filter(|q| {
-                    scope.as_ref().is_none_or(|s| q.code == *s)
-                        && q.params.iter().any(|p| p.name == name)
-                })
-                .collect();
-            if targets.is_empty() {
-                return Err(QueryError::UnknownParam(k.to_string()));
-            }
-            for q in targets {
-                if let Some(def) = q.params.iter().find(|p| p.name == name) {
-                    if def.default.parse::<f64>().is_ok() && v.parse::<f64>().is_err() {
-                        return Err(QueryError::NotANumber {
-                            name: name.into(),
-                            value: v.into(),
-                        });
-                    }
-                }
-            }
-            match scope {
-                Some(s) => p.scoped.insert((s, name.to_string()), v.to_string()),
-                None => p.global.insert(name.to_string(), v.to_string()),
-            };
-        }
-        Ok(p)
-    }
-
-    /// The value of each parameter of `q`: override or default.
-    pub fn values_for(&self, q: &Query) -> HashMap<String, String> {
-        q.params
-            .iter()
-            .map(|p| {
-                let v = self
-                    .scoped
-                    .get(&(q.code.clone(), p.name.clone()))
-                    .or_else(|| self.global.get(&p.name))
-                    .unwrap_or(&p.default);
-                (p.name.clone(), v.clone())
-            })
-            .collect()
-    }
-}
+/// The values of a query's parameters, by name.
+pub type Values = BTreeMap<String, Value>;
 
 /// The SQL with `${name}` replaced: numbers as written, anything else as a quoted string literal.
-pub fn bind(sql: &str, values: &HashMap<String, String>) -> String {
+pub fn bind(sql: &str, values: &Values) -> String {
     let mut out = sql.to_string();
     for (k, v) in values {
-        let lit = if v.parse::<f64>().is_ok() {
-            v.clone()
-        } else {
-            format!("'{}'", v.replace('\'', "''"))
+        let lit = match v {
+            Value::Number(n) => n.to_string(),
+            other => format!("'{}'", catalogue::display(other).replace('\'', "''")),
         };
         out = out.replace(&format!("${{{k}}}"), &lit);
     }
@@ -291,7 +230,7 @@ pub fn bind(sql: &str, values: &HashMap<String, String>) -> String {
 }
 
 /// Fills `{column}` and `{param}` placeholders of a message template from one result row.
-pub fn fill(template: &str, table: &Table, row: usize, values: &HashMap<String, String>) -> String {
+pub fn fill(template: &str, table: &Table, row: usize, values: &Values) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -304,7 +243,7 @@ pub fn fill(template: &str, table: &Table, row: usize, values: &HashMap<String, 
                     let v = table.display(row, ci);
                     out.push_str(if v.is_empty() { "n/a" } else { &v });
                 } else if let Some(v) = values.get(key) {
-                    out.push_str(v);
+                    out.push_str(&catalogue::display(v));
                 } else {
                     out.push('{');
                     out.push_str(key);
@@ -323,12 +262,7 @@ pub fn fill(template: &str, table: &Table, row: usize, values: &HashMap<String, 
 }
 
 /// The findings of one query's result: every row, or the rows whose `severity` column is set.
-pub fn findings(
-    q: &Query,
-    table: &Table,
-    values: &HashMap<String, String>,
-    origin: &str,
-) -> Vec<Finding> {
+pub fn findings(q: &Query, table: &Table, values: &Values, origin: &str) -> Vec<Finding> {
     let Some(default_sev) = q.severity else {
         return Vec::new();
     };
@@ -379,22 +313,12 @@ mod tests {
         assert_eq!(q.columns, vec!["a", "b"]);
         assert_eq!(q.params.len(), 2);
         assert_eq!(q.severity, Some(Severity::Warning));
+        assert_eq!(q.params[0].default, serde_json::json!(3));
         let qs = [&q];
-        let p = Params::parse(&["min=5".into(), "T001.who=o'k".into()], &qs).unwrap();
+        let p = catalogue::Overrides::parse(&["min=5".into(), "T001.who=o'k".into()], &qs).unwrap();
         let sql = bind(&q.sql, &p.values_for(&q));
         assert_eq!(sql, "SELECT 1 AS a WHERE 1 >= 5 AND 'x' = 'o''k'");
-        assert!(matches!(
-            Params::parse(&["nope=1".into()], &qs),
-            Err(QueryError::UnknownParam(_))
-        ));
-        assert!(matches!(
-            Params::parse(&["min=abc".into()], &qs),
-            Err(QueryError::NotANumber { .. })
-        ));
-        assert!(matches!(
-            Params::parse(&["min".into()], &qs),
-            Err(QueryError::BadParamSyntax(_))
-        ));
+        assert!(catalogue::Overrides::parse(&["min=abc".into()], &qs).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::batch::{BatchBuilder, RowMeta, cols_of, need_for};
 use super::event::{Need, RawEvent, parse_rfc3339_micros};
 use super::normalize;
 use super::schema::{Col, audit_schema};
+use super::source;
 use super::source::{Chunk, ChunkReader, Format, SourceSpec};
 
 /// How to read the sources.
@@ -203,6 +204,20 @@ impl AuditTable {
         cols: Vec<Col>,
     ) -> (Vec<Arc<dyn PartitionStream>>, Arc<Mutex<IngestStats>>) {
         let n = self.opts.partitions.max(1);
+        let (shared, stats) = self.shared(cols, n);
+        let schema = BatchBuilder::new(&shared.cols).schema();
+        let parts = (0..n)
+            .map(|_| {
+                Arc::new(AuditPartition {
+                    shared: shared.clone(),
+                    schema: schema.clone(),
+                }) as _
+            })
+            .collect();
+        (parts, stats)
+    }
+
+    fn shared(&self, cols: Vec<Col>, n: usize) -> (Arc<Shared>, Arc<Mutex<IngestStats>>) {
         let stats = Arc::new(Mutex::new(IngestStats {
             sources: self.sources.len(),
             ..Default::default()
@@ -224,16 +239,40 @@ impl AuditTable {
                 })
                 .collect(),
         });
-        let schema = BatchBuilder::new(&shared.cols).schema();
-        let parts = (0..n)
-            .map(|_| {
-                Arc::new(AuditPartition {
-                    shared: shared.clone(),
-                    schema: schema.clone(),
-                }) as _
-            })
-            .collect();
-        (parts, stats)
+        (shared, stats)
+    }
+}
+
+/// Decodes the sources into rows of every column on one worker thread, without DataFusion: the
+/// path a scan takes (format detection, per-line envelopes, stage merging), for fuzzing and tests.
+/// Returns the number of rows and the ingest statistics.
+pub fn decode_all(
+    sources: Vec<SourceSpec>,
+    opts: ScanOptions,
+) -> Result<(usize, IngestStats), String> {
+    let table = AuditTable::new(sources, opts);
+    let (shared, stats) = table.shared(cols_of(None), 1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let worker = std::thread::Builder::new()
+        .name("kscope-decode".into())
+        .spawn(move || worker(&shared, &tx))
+        .map_err(|e| e.to_string())?;
+    let mut rows = 0;
+    let mut first_error = None;
+    while let Some(b) = rx.blocking_recv() {
+        match b {
+            Ok(b) => rows += b.num_rows(),
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    worker
+        .join()
+        .map_err(|_| "the decode worker panicked".to_string())?;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok((rows, lock(&stats).clone())),
     }
 }
 
@@ -439,41 +478,87 @@ fn parse_chunk(
             malformed(local, String::from_utf8_lossy(reason).into_owned())?;
             continue;
         }
-        match chunk.format {
-            Format::AuditLines | Format::Document => {
-                if let Err(reason) = event(shared, chunk.source, n, line, prefix, builder, local) {
-                    malformed(local, reason)?;
-                }
+        let mut ctx = LineCtx {
+            shared,
+            source: chunk.source,
+            n,
+            prefix,
+            builder: &mut *builder,
+            local: &mut *local,
+            extracted: &mut extracted,
+        };
+        // The line is read in the file's format; a line that does not fit it is read in the format
+        // its own shape says (a file may mix envelopes line by line), and only a line that fits no
+        // format is malformed.
+        let mut result = decode_line(&mut ctx, chunk.format, line);
+        if result.is_err() && chunk.format != Format::Document {
+            let own = source::line_format(line);
+            if own != chunk.format {
+                result = decode_line(&mut ctx, own, line);
             }
-            Format::TimestampedLines => {
-                let body = memchr::memchr(b' ', line)
-                    .map(|sp| &line[sp + 1..])
-                    .unwrap_or(line);
-                if let Err(reason) = event(shared, chunk.source, n, body, prefix, builder, local) {
-                    malformed(local, reason)?;
-                }
-            }
-            Format::WrappedLines => match serde_json::from_slice::<serde_json::Value>(line) {
-                Err(e) => malformed(local, wrapper_error(&e))?,
-                Ok(v) => {
-                    extracted.clear();
-                    normalize::extract(v, &mut extracted);
-                    for x in extracted.drain(..) {
-                        let r = match x {
-                            Ok(bytes) => {
-                                event(shared, chunk.source, n, &bytes, prefix, builder, local)
-                            }
-                            Err(reason) => Err(reason),
-                        };
-                        if let Err(reason) = r {
-                            malformed(local, reason)?;
-                        }
-                    }
-                }
-            },
+        }
+        if let Err(reason) = result {
+            malformed(local, reason)?;
         }
     }
     Ok(())
+}
+
+/// Where one line is being decoded.
+struct LineCtx<'a> {
+    shared: &'a Shared,
+    source: usize,
+    n: u64,
+    prefix: &'a str,
+    builder: &'a mut BatchBuilder,
+    local: &'a mut IngestStats,
+    extracted: &'a mut Vec<normalize::Extracted>,
+}
+
+/// Decodes one line in `format`. `Err`: the line does not fit the format (the reason). Events of a
+/// wrapper that fits but holds a bad event are counted as malformed here.
+fn decode_line(c: &mut LineCtx<'_>, format: Format, line: &[u8]) -> Result<(), String> {
+    match format {
+        Format::AuditLines | Format::Document => {
+            event(c.shared, c.source, c.n, line, c.prefix, c.builder, c.local)
+        }
+        Format::TimestampedLines => {
+            if !source::is_timestamp_prefixed(line) {
+                return Err(
+                    "expected `<timestamp> <event JSON>` (CloudWatch Logs S3 export)".into(),
+                );
+            }
+            let body = memchr::memchr(b' ', line)
+                .map(|sp| &line[sp + 1..])
+                .unwrap_or(line);
+            event(c.shared, c.source, c.n, body, c.prefix, c.builder, c.local)
+        }
+        Format::WrappedLines => {
+            let v =
+                serde_json::from_slice::<serde_json::Value>(line).map_err(|e| wrapper_error(&e))?;
+            c.extracted.clear();
+            normalize::extract(v, c.extracted);
+            if let [Err(reason)] = c.extracted.as_slice() {
+                return Err(reason.clone());
+            }
+            let extracted = std::mem::take(c.extracted);
+            for x in extracted {
+                let r = x.and_then(|bytes| {
+                    event(
+                        c.shared, c.source, c.n, &bytes, c.prefix, c.builder, c.local,
+                    )
+                });
+                if let Err(reason) = r {
+                    if c.shared.opts.strict {
+                        return Err(reason);
+                    }
+                    record_malformed(c.shared, c.local, c.prefix, c.source, c.n, reason)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn record_malformed(

@@ -33,62 +33,59 @@ pub enum SourceError {
     BadGlob(String, String),
     #[error("{0}: the glob matches no file")]
     EmptyGlob(String),
-    #[error("{path}: {err}")]
-    Io { path: String, err: io::Error },
 }
 
-/// Expands paths, directories (recursively, sorted, hidden entries skipped) and globs. `-` is stdin.
-pub fn expand(args: &[String]) -> Result<Vec<SourceSpec>, SourceError> {
-    let mut out = Vec::new();
+/// Sources named on the command line, expanded.
+#[derive(Debug, Clone, Default)]
+pub struct Expanded {
+    pub sources: Vec<SourceSpec>,
+    /// Directory entries that could not be read (`path: reason`): the input is not fully read.
+    pub problems: Vec<String>,
+}
+
+/// Expands paths, directories (with the one directory walk: recursive, sorted, hidden entries
+/// skipped, each directory and file once) and globs. `-` is stdin.
+pub fn expand(args: &[String]) -> Result<Expanded, SourceError> {
+    let mut stdin_at = Vec::new();
+    let mut walker = crate::walk::Walker::new();
+    let opts = crate::walk::WalkOptions::default();
     for a in args {
         if a == "-" {
-            out.push(SourceSpec::Stdin);
+            stdin_at.push(walker.walk.files.len());
             continue;
         }
         let p = Path::new(a);
         if p.exists() {
-            push_path(p, &mut out)?;
+            walker.add(p, opts);
         } else if a.contains(['*', '?', '[']) {
             let paths =
                 glob::glob(a).map_err(|e| SourceError::BadGlob(a.clone(), e.to_string()))?;
-            let mut n = 0;
             let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+            if matched.is_empty() {
+                return Err(SourceError::EmptyGlob(a.clone()));
+            }
             matched.sort();
             for m in matched {
-                n += 1;
-                push_path(&m, &mut out)?;
-            }
-            if n == 0 {
-                return Err(SourceError::EmptyGlob(a.clone()));
+                walker.add(&m, opts);
             }
         } else {
             return Err(SourceError::NotFound(a.clone()));
         }
     }
-    Ok(out)
-}
-
-fn push_path(p: &Path, out: &mut Vec<SourceSpec>) -> Result<(), SourceError> {
-    if p.is_dir() {
-        let rd = std::fs::read_dir(p).map_err(|err| SourceError::Io {
-            path: p.display().to_string(),
-            err,
-        })?;
-        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for e in entries {
-            let hidden = e
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if !hidden {
-                push_path(&e, out)?;
-            }
+    let walk = walker.walk;
+    let mut sources = Vec::with_capacity(walk.files.len() + stdin_at.len());
+    let mut stdin = stdin_at.into_iter().peekable();
+    for (i, f) in walk.files.into_iter().enumerate() {
+        while stdin.next_if(|&at| at == i).is_some() {
+            sources.push(SourceSpec::Stdin);
         }
-    } else {
-        out.push(SourceSpec::File(p.to_path_buf()));
+        sources.push(SourceSpec::File(f));
     }
-    Ok(())
+    sources.extend(stdin.map(|_| SourceSpec::Stdin));
+    Ok(Expanded {
+        sources,
+        problems: walk.problems,
+    })
 }
 
 /// How the lines of one source are to be read.
@@ -161,17 +158,7 @@ pub fn detect(head: &[u8]) -> Format {
                 // the object continues on the next lines
                 return Format::Document;
             }
-            if [
-                "protoPayload",
-                "properties",
-                "records",
-                "message",
-                "logEvents",
-                "events",
-            ]
-            .iter()
-            .any(|k| has(k.as_bytes()))
-            {
+            if WRAPPER_KEYS.iter().any(|k| has(k.as_bytes())) {
                 return Format::WrappedLines;
             }
         } else if is_timestamp_prefixed(line) {
@@ -180,6 +167,36 @@ pub fn detect(head: &[u8]) -> Format {
     }
     Format::AuditLines
 }
+
+/// The format one line's own shape says, for a line that does not fit its file's format.
+pub fn line_format(line: &[u8]) -> Format {
+    let line = trim_start(line);
+    if is_timestamp_prefixed(line) {
+        return Format::TimestampedLines;
+    }
+    if line.first() != Some(&b'{') {
+        return Format::AuditLines;
+    }
+    let (keys, kind) = top_keys(line);
+    let has = |k: &str| keys.iter().any(|x| x == k.as_bytes());
+    if has("auditID") || kind.as_deref() == Some("Event") {
+        return Format::AuditLines;
+    }
+    if WRAPPER_KEYS.iter().any(|k| has(k)) || has("items") {
+        return Format::WrappedLines;
+    }
+    Format::AuditLines
+}
+
+/// Top-level keys of the export records kscope unwraps.
+const WRAPPER_KEYS: [&str; 6] = [
+    "protoPayload",
+    "properties",
+    "records",
+    "message",
+    "logEvents",
+    "events",
+];
 
 fn trim_start(b: &[u8]) -> &[u8] {
     let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();

@@ -11,7 +11,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatchlogs as cwl;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use cwl::config::{ProvideCredentials, Region};
-use cwl::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use cwl::error::{ProvideErrorMetadata, SdkError};
 
 use super::CwError;
 use super::limiter::RateLimiter;
@@ -81,7 +81,7 @@ pub async fn connect(o: &ClientOptions) -> Result<(cwl::Client, String), CwError
         None => return Err(CwError::Credentials("no credentials provider".into())),
         Some(p) => {
             if let Err(e) = p.provide_credentials().await {
-                return Err(CwError::Credentials(DisplayErrorContext(&e).to_string()));
+                return Err(CwError::Credentials(chain(&e)));
             }
         }
     }
@@ -106,6 +106,9 @@ pub enum Failure {
     Transient(String),
     /// The service rejected the forward token (expired): start the slice again.
     BadToken(String),
+    /// The endpoint refused the connection: nothing listens there. Retried at most
+    /// [`REFUSED_ATTEMPTS`] times in all, whatever `--max-retries` says.
+    Refused(String),
     /// Retrying cannot help.
     Fatal(CwError),
 }
@@ -157,14 +160,53 @@ where
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Failure::Transient(DisplayErrorContext(&e).to_string())
+            if refused(&e) {
+                Failure::Refused(chain(&e))
+            } else {
+                Failure::Transient(chain(&e))
+            }
         }
         _ => Failure::Fatal(CwError::Api {
             op: op.name(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: chain(&e),
         }),
     }
 }
+
+/// Whether an error was caused by a refused connection.
+fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// An error and its causes on one line, Display only (the SDK's own context printer ends with a
+/// `Debug` dump of the whole error, which users should never see).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !s.is_empty() && !out.contains(&s) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+/// Attempts at most on an endpoint that refuses connections.
+pub const REFUSED_ATTEMPTS: u32 = 3;
 
 /// Calls of one operation: shared rate limiter, bounded retries with backoff and jitter, counters.
 #[derive(Debug)]
@@ -175,6 +217,8 @@ pub struct Caller {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
+    /// The endpoint called, for messages (`--endpoint-url`, or the region's).
+    pub endpoint: String,
 }
 
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -189,7 +233,14 @@ impl Caller {
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            endpoint: "the regional CloudWatch Logs endpoint".into(),
         }
+    }
+
+    /// Names the endpoint in messages.
+    pub fn at(mut self, endpoint: &str) -> Self {
+        self.endpoint = endpoint.to_string();
+        self
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or `max_retries` retries are spent.
@@ -199,6 +250,7 @@ impl Caller {
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
         let mut tries = 0u32;
+        let mut refusals = 0u32;
         loop {
             self.limiter.acquire().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -213,6 +265,17 @@ impl Caller {
                     m
                 }
                 Err(Failure::Transient(m)) => m,
+                Err(Failure::Refused(m)) => {
+                    refusals += 1;
+                    if refusals >= REFUSED_ATTEMPTS {
+                        return Err(Failure::Fatal(CwError::Unreachable {
+                            endpoint: self.endpoint.clone(),
+                            attempts: refusals,
+                            last: m,
+                        }));
+                    }
+                    m
+                }
                 Err(other) => return Err(other),
             };
             tries += 1;

@@ -67,6 +67,49 @@ impl SliceState {
     }
 }
 
+/// Where a cached slice stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceStatus {
+    /// Complete and settled: never downloaded again.
+    Complete,
+    /// Complete, but it ended less than 10 minutes before it was downloaded (late events may still
+    /// arrive), so it is downloaded again.
+    Recent,
+    /// An interrupted download, resumed by the next run.
+    Partial,
+}
+
+impl SliceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SliceStatus::Complete => "complete",
+            SliceStatus::Recent => "recent",
+            SliceStatus::Partial => "partial",
+        }
+    }
+}
+
+impl SliceState {
+    pub fn status(&self) -> SliceStatus {
+        if self.settled() {
+            SliceStatus::Complete
+        } else if self.complete {
+            SliceStatus::Recent
+        } else {
+            SliceStatus::Partial
+        }
+    }
+}
+
+/// One cached slice, as `kscope cache ls` shows it.
+#[derive(Debug, Clone)]
+pub struct CacheEntry {
+    pub paths: SlicePaths,
+    pub state: SliceState,
+    /// Size of the data file in bytes.
+    pub bytes: u64,
+}
+
 /// One slice's files.
 #[derive(Debug, Clone)]
 pub struct SlicePaths {
@@ -118,6 +161,19 @@ impl Cache {
         }
     }
 
+    /// Every slice in the cache with its data file's size (unreadable state files are left out).
+    pub fn entries(&self) -> Result<Vec<CacheEntry>, CacheError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .map(|(paths, state)| CacheEntry {
+                bytes: paths.data.metadata().map(|m| m.len()).unwrap_or(0),
+                paths,
+                state,
+            })
+            .collect())
+    }
+
     /// Every slice in the cache (unreadable state files are left out).
     pub fn list(&self) -> Result<Vec<(SlicePaths, SliceState)>, CacheError> {
         let mut out = Vec::new();
@@ -162,24 +218,25 @@ impl Cache {
     }
 }
 
-/// Every file under `root` (none when it does not exist).
+/// Every file under `root` (none when it does not exist), with the one directory walk.
 fn files(root: &Path) -> Result<Vec<PathBuf>, CacheError> {
-    let mut out = Vec::new();
     if !root.exists() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let p = entry.map_err(io_err(&dir))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
+    let w = crate::walk::walk(
+        root,
+        crate::walk::WalkOptions {
+            hidden: true,
+            extensions: None,
+        },
+    );
+    if let Some(p) = w.problems.into_iter().next() {
+        return Err(CacheError::Io {
+            path: root.display().to_string(),
+            err: std::io::Error::other(p),
+        });
     }
-    Ok(out)
+    Ok(w.files)
 }
 
 pub fn read_state(path: &Path) -> Option<SliceState> {

@@ -70,6 +70,15 @@ pub enum CwError {
     NotFound { what: String, message: String },
     #[error("CloudWatch Logs {op} failed: {message}")]
     Api { op: &'static str, message: String },
+    #[error(
+        "cannot connect to {endpoint}: the connection was refused {attempts} times ({last}); \
+         check --endpoint-url"
+    )]
+    Unreachable {
+        endpoint: String,
+        attempts: u32,
+        last: String,
+    },
     #[error("CloudWatch Logs {op}: gave up after {attempts} attempts; last error: {last}")]
     GaveUp {
         op: &'static str,
@@ -210,7 +219,12 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
     let started = Instant::now();
     let (client, region) = aws::connect(&o.client).await?;
     let max_tps = o.max_tps.unwrap_or_else(|| default_get_tps(&region));
-    let describe = Caller::new(Op::DescribeLogStreams, DESCRIBE_TPS, o.max_retries);
+    let endpoint = o
+        .client
+        .endpoint_url
+        .clone()
+        .unwrap_or_else(|| format!("the CloudWatch Logs endpoint of {region}"));
+    let describe = Caller::new(Op::DescribeLogStreams, DESCRIBE_TPS, o.max_retries).at(&endpoint);
     let (streams, skipped) = discover(&client, &describe, &group, o).await?;
     tracing::info!(
         "{group} ({region}): {} audit stream(s) overlap the window, {skipped} other stream(s) skipped",
@@ -222,10 +236,11 @@ pub async fn fetch(o: &CwOptions) -> Result<Fetched, CwError> {
         let e = stream_end.entry(s.stream.clone()).or_insert(s.end_ms);
         *e = (*e).max(s.end_ms);
     }
-    let get = Arc::new(Caller::new(Op::GetLogEvents, max_tps, o.max_retries));
+    let get = Arc::new(Caller::new(Op::GetLogEvents, max_tps, o.max_retries).at(&endpoint));
     let filter_tps = o.max_filter_tps.unwrap_or(DEFAULT_FILTER_TPS);
-    let filter = (filter_tps > 0.0)
-        .then(|| Arc::new(Caller::new(Op::FilterLogEvents, filter_tps, o.max_retries)));
+    let filter = (filter_tps > 0.0).then(|| {
+        Arc::new(Caller::new(Op::FilterLogEvents, filter_tps, o.max_retries).at(&endpoint))
+    });
     let progress = Progress::new(
         o.progress,
         o.end_ms - o.start_ms,
@@ -440,7 +455,10 @@ async fn discover(
 fn fatal(f: Failure) -> CwError {
     match f {
         Failure::Fatal(e) => e,
-        Failure::Throttled(m) | Failure::Transient(m) | Failure::BadToken(m) => CwError::Api {
+        Failure::Throttled(m)
+        | Failure::Transient(m)
+        | Failure::BadToken(m)
+        | Failure::Refused(m) => CwError::Api {
             op: "request",
             message: m,
         },

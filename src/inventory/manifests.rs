@@ -1,7 +1,7 @@
 //! Manifest files and directories: multi-document YAML and JSON, `kind: List`, each object with its
 //! file and line. An invalid document is recorded as a problem (`file:line: reason`) and skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -16,52 +16,48 @@ pub enum ManifestError {
     Empty { path: String },
 }
 
-/// Files named by `paths`: files as given, directories walked for `.yaml`, `.yml` and `.json`.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ManifestError> {
-    let mut out = Vec::new();
+/// Files named by `paths` (files as given, directories walked for `.yaml`, `.yml` and `.json` with
+/// the one directory walk), and the entries that could not be read.
+pub fn expand(paths: &[PathBuf]) -> Result<crate::walk::Walk, ManifestError> {
+    const EXTS: &[&str] = &["yaml", "yml", "json"];
+    let opts = crate::walk::WalkOptions {
+        hidden: false,
+        extensions: Some(EXTS),
+    };
+    let mut walker = crate::walk::Walker::new();
     for p in paths {
-        if p.is_dir() {
-            let before = out.len();
-            walk(p, &mut out);
-            if out.len() == before {
+        if p.as_os_str() == "-" {
+            walker.walk.files.push(p.clone());
+        } else if p.is_dir() {
+            let before = walker.walk.files.len();
+            walker.add(p, opts);
+            if walker.walk.files.len() == before && walker.walk.problems.is_empty() {
                 return Err(ManifestError::Empty {
                     path: p.display().to_string(),
                 });
             }
-        } else if p.exists() || p.as_os_str() == "-" {
-            out.push(p.clone());
+        } else if p.exists() {
+            walker.add(p, opts);
         } else {
             return Err(ManifestError::NotFound {
                 path: p.display().to_string(),
             });
         }
     }
-    Ok(out)
+    Ok(walker.walk)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(p);
-        }
-    }
-}
-
-/// Reads every file into one inventory.
+/// Reads every file into one inventory, with the default limits.
 pub fn load(paths: &[PathBuf]) -> Result<Inventory, ManifestError> {
-    let files = expand(paths)?;
+    load_with(paths, yaml::DEFAULT_LIMITS)
+}
+
+/// Reads every file into one inventory; every document is bounded by `limits`.
+pub fn load_with(paths: &[PathBuf], limits: yaml::Limits) -> Result<Inventory, ManifestError> {
+    let walk = expand(paths)?;
     let mut inv = Inventory::new("manifests", false);
-    for f in files {
+    inv.problems.extend(walk.problems);
+    for f in walk.files {
         let name = f.display().to_string();
         let text = if f.as_os_str() == "-" {
             let mut s = String::new();
@@ -77,7 +73,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, ManifestError> {
             })
         };
         match text {
-            Ok(t) => add_text(&mut inv, &name, &t),
+            Ok(t) => add_text_with(&mut inv, &name, &t, limits),
             Err(e) => inv.problems.push(format!("{name}: unreadable: {e}")),
         }
     }
@@ -87,7 +83,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, ManifestError> {
 
 /// Adds the objects of one file's text.
 pub fn add_text(inv: &mut Inventory, name: &str, text: &str) {
-    for doc in yaml::documents(text) {
+    add_text_with(inv, name, text, yaml::DEFAULT_LIMITS)
+}
+
+fn add_text_with(inv: &mut Inventory, name: &str, text: &str, limits: yaml::Limits) {
+    for doc in yaml::documents_with(text, limits) {
         match doc {
             Err(e) => inv
                 .problems

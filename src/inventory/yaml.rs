@@ -24,8 +24,35 @@ pub struct DocumentError {
     pub reason: String,
 }
 
+/// Bounds on the cost of one document: manifests in a pull request are hostile input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of one document (between `---` lines).
+    pub max_document_bytes: usize,
+    /// Nesting depth of mappings and sequences.
+    pub max_depth: usize,
+}
+
+/// The defaults: far above any real Kubernetes object (etcd stores at most 1.5 MiB per object), far
+/// below what hurts.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    max_document_bytes: 32 << 20,
+    max_depth: 256,
+};
+
+impl Default for Limits {
+    fn default() -> Self {
+        DEFAULT_LIMITS
+    }
+}
+
 /// Splits `text` at `---` lines and parses each document. Empty documents are left out.
 pub fn documents(text: &str) -> Vec<Result<Document, DocumentError>> {
+    documents_with(text, DEFAULT_LIMITS)
+}
+
+/// [`documents`] with explicit limits.
+pub fn documents_with(text: &str, limits: Limits) -> Vec<Result<Document, DocumentError>> {
     let mut out = Vec::new();
     let mut start_line = 1usize;
     let mut chunk = String::new();
@@ -33,7 +60,7 @@ pub fn documents(text: &str) -> Vec<Result<Document, DocumentError>> {
     for line in text.split_inclusive('\n') {
         line_no += 1;
         if is_separator(line) {
-            flush(&chunk, start_line, &mut out);
+            flush(&chunk, start_line, limits, &mut out);
             chunk.clear();
             // Keep the separator line (it may carry content after `--- `) as a blank line so that
             // markers stay on the right line.
@@ -52,7 +79,7 @@ pub fn documents(text: &str) -> Vec<Result<Document, DocumentError>> {
         }
         chunk.push_str(line);
     }
-    flush(&chunk, start_line, &mut out);
+    flush(&chunk, start_line, limits, &mut out);
     out
 }
 
@@ -61,22 +88,61 @@ fn is_separator(line: &str) -> bool {
     l == "---" || l.starts_with("--- ") || l.starts_with("---\t")
 }
 
-fn flush(chunk: &str, start_line: usize, out: &mut Vec<Result<Document, DocumentError>>) {
+fn flush(
+    chunk: &str,
+    start_line: usize,
+    limits: Limits,
+    out: &mut Vec<Result<Document, DocumentError>>,
+) {
     if chunk
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "...")
     {
         return;
     }
+    if chunk.len() > limits.max_document_bytes {
+        out.push(Err(DocumentError {
+            line: start_line,
+            reason: format!(
+                "document size limit exceeded: {} bytes, more than {} (--max-document-size raises it)",
+                chunk.len(),
+                limits.max_document_bytes
+            ),
+        }));
+        return;
+    }
     let offset = start_line - 1;
-    let mut b = Builder::default();
-    let mut parser = Parser::new_from_str(chunk);
-    match parser.load(&mut b, false) {
-        Err(e) => out.push(Err(DocumentError {
+    let mut b = Builder {
+        max_depth: limits.max_depth,
+        ..Builder::default()
+    };
+    // Driven event by event (not `Parser::load`, which recurses once per nesting level) so that
+    // the first error ends the document at once; a panic in the parser is an invalid document.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut parser = Parser::new_from_str(chunk);
+        loop {
+            match parser.next_token() {
+                Err(e) => return Err(e),
+                Ok((Event::StreamEnd, _)) => return Ok(()),
+                Ok((ev, mark)) => {
+                    b.on_event(ev, mark);
+                    if b.error.is_some() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }));
+    match parsed {
+        Err(_) => out.push(Err(DocumentError {
+            line: start_line,
+            reason: "invalid YAML: the parser failed on this document".into(),
+        })),
+        Ok(Err(e)) => out.push(Err(DocumentError {
             line: e.marker().line() + offset,
             reason: format!("invalid YAML: {}", e.info()),
         })),
-        Ok(()) => match (b.error, b.root) {
+        Ok(Ok(())) => match (b.error, b.root) {
             (Some((line, reason)), _) => out.push(Err(DocumentError {
                 line: line + offset,
                 reason,
@@ -91,6 +157,21 @@ fn flush(chunk: &str, start_line: usize, out: &mut Vec<Result<Document, Document
     }
 }
 
+/// The share of a document's nodes that may come from aliases: 99 % up to 400 000 nodes, falling
+/// to 10 % at 4 million (the rule the Kubernetes YAML decoder adopted after CVE-2019-11253).
+fn allowed_alias_ratio(nodes: u64) -> f64 {
+    const LOW: f64 = 400_000.0;
+    const HIGH: f64 = 4_000_000.0;
+    let n = nodes as f64;
+    if n <= LOW {
+        0.99
+    } else if n >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * (n - LOW) / (HIGH - LOW)
+    }
+}
+
 enum Frame {
     Seq(Vec<Value>, usize),
     Map(Map<String, Value>, Option<String>, usize),
@@ -99,7 +180,14 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, Value>,
+    /// Anchored values with their node counts.
+    anchors: std::collections::HashMap<usize, (Value, u64)>,
+    /// Node counts of the open collections (parallel to `stack`).
+    sizes: Vec<u64>,
+    /// Nodes in the document, and how many of them came from aliases.
+    nodes: u64,
+    alias_nodes: u64,
+    max_depth: usize,
     root: Option<Value>,
     root_line: usize,
     item_lines: Vec<usize>,
@@ -107,9 +195,13 @@ struct Builder {
 }
 
 impl Builder {
-    fn push_value(&mut self, v: Value, anchor: usize, line: usize) {
+    /// Adds a finished value of `size` nodes to its parent.
+    fn push_value(&mut self, v: Value, anchor: usize, line: usize, size: u64) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size));
+        }
+        if let Some(parent) = self.sizes.last_mut() {
+            *parent += size;
         }
         match self.stack.last_mut() {
             None => {
@@ -156,6 +248,25 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Opens a collection, unless it would nest too deep.
+    fn open(&mut self, line: usize) -> bool {
+        if self.stack.len() >= self.max_depth {
+            self.error = Some((
+                line,
+                format!(
+                    "nesting depth limit exceeded: more than {} levels (--max-depth raises it)",
+                    self.max_depth
+                ),
+            ));
+            return false;
+        }
+        self.nodes += 1;
+        self.sizes.push(1);
+        true
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let line = mark.line();
@@ -167,29 +278,50 @@ impl MarkedEventReceiver for Builder {
                 } else {
                     Value::String(s)
                 };
-                self.push_value(v, anchor, line);
+                self.nodes += 1;
+                self.push_value(v, anchor, line, 1);
             }
             Event::Alias(id) => {
-                let v = match self.anchors.get(&id) {
-                    Some(v) => v.clone(),
-                    None => {
-                        if self.error.is_none() {
-                            self.error = Some((line, "alias to an unknown anchor".into()));
-                        }
-                        Value::Null
-                    }
+                let Some((v, size)) = self.anchors.get(&id) else {
+                    self.error = Some((line, "alias to an unknown anchor".into()));
+                    return;
                 };
-                self.push_value(v, 0, line);
+                let size = *size;
+                // checked before the copy is made: the copy is what would exhaust memory
+                let (nodes, alias_nodes) = (self.nodes + size, self.alias_nodes + size);
+                if alias_nodes > 100
+                    && nodes > 1000
+                    && alias_nodes as f64 / nodes as f64 > allowed_alias_ratio(nodes)
+                {
+                    self.error = Some((
+                        line,
+                        format!(
+                            "alias expansion limit exceeded: aliases would expand the document to \
+                             {nodes} nodes, {alias_nodes} of them copies (a \"billion laughs\" document?)"
+                        ),
+                    ));
+                    return;
+                }
+                let v = v.clone();
+                self.nodes = nodes;
+                self.alias_nodes = alias_nodes;
+                self.push_value(v, 0, line, size);
             }
             Event::SequenceStart(anchor, _) => {
                 if self.stack.is_empty() && self.root_line == 0 {
                     self.root_line = line;
+                }
+                if !self.open(line) {
+                    return;
                 }
                 self.stack.push(Frame::Seq(Vec::new(), anchor));
             }
             Event::MappingStart(anchor, _) => {
                 if self.stack.is_empty() && self.root_line == 0 {
                     self.root_line = line;
+                }
+                if !self.open(line) {
+                    return;
                 }
                 if let [Frame::Map(_, Some(k), _), Frame::Seq(..)] = self.stack.as_slice() {
                     if k == "items" {
@@ -199,13 +331,15 @@ impl MarkedEventReceiver for Builder {
                 self.stack.push(Frame::Map(Map::new(), None, anchor));
             }
             Event::SequenceEnd => {
+                let size = self.sizes.pop().unwrap_or(1);
                 if let Some(Frame::Seq(items, anchor)) = self.stack.pop() {
-                    self.push_value(Value::Array(items), anchor, line);
+                    self.push_value(Value::Array(items), anchor, line, size);
                 }
             }
             Event::MappingEnd => {
+                let size = self.sizes.pop().unwrap_or(1);
                 if let Some(Frame::Map(map, _, anchor)) = self.stack.pop() {
-                    self.push_value(Value::Object(map), anchor, line);
+                    self.push_value(Value::Object(map), anchor, line, size);
                 }
             }
             Event::Nothing

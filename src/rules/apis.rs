@@ -1,11 +1,11 @@
-//! The API removal table (`rules/api-removals.yaml`): which group/version/kinds are deprecated or
+//! The API removal table (`rules/data/api-removals.yaml`): which group/version/kinds are deprecated or
 //! removed in which Kubernetes release, and what replaces them.
 
 use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::{RuleError, data_file, yaml_value};
+use super::{RuleError, data};
 use crate::inventory::Version;
 
 const FILE: &str = "api-removals.yaml";
@@ -53,12 +53,10 @@ pub struct Table {
 
 fn load() -> Result<Table, RuleError> {
     let def = |msg: String| RuleError::Definition {
-        file: format!("rules/{FILE}"),
+        file: format!("rules/data/{FILE}"),
         msg,
     };
-    let text = data_file(FILE).ok_or_else(|| def("missing".into()))?;
-    let doc: TableDoc =
-        serde_json::from_value(yaml_value(FILE, text)?).map_err(|e| def(e.to_string()))?;
+    let doc: TableDoc = data::load(FILE)?;
     let ver = |s: &str| Version::parse(s).ok_or_else(|| def(format!("bad version {s:?}")));
     let mut rows = Vec::new();
     for r in doc.removals {
@@ -81,7 +79,7 @@ static TABLE: LazyLock<Result<Table, String>> = LazyLock::new(|| load().map_err(
 
 pub fn table() -> Result<&'static Table, RuleError> {
     TABLE.as_ref().map_err(|e| RuleError::Definition {
-        file: format!("rules/{FILE}"),
+        file: format!("rules/data/{FILE}"),
         msg: e.clone(),
     })
 }

@@ -3,8 +3,11 @@
 
 pub mod apis;
 pub mod checks;
+pub mod data;
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::catalogue::{self, CatalogueError, Entry, ParamDef};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -25,19 +28,24 @@ pub const ANY_KIND: &str = "*";
 pub enum RuleError {
     #[error("{file}: {msg}")]
     Definition { file: String, msg: String },
-    #[error("unknown rule {0:?}; `kscope rules` lists them")]
-    UnknownRule(String),
-    #[error("--param {0:?}: expected NAME=VALUE or CODE.NAME=VALUE")]
-    BadParamSyntax(String),
-    #[error("--param {0:?}: no selected rule has this parameter")]
-    UnknownParam(String),
-    #[error("--param {name}={value:?}: {expected}")]
-    BadParamValue {
-        name: String,
-        value: String,
-        expected: String,
-    },
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
 }
+
+impl Entry for Rule {
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn params(&self) -> &[ParamDef] {
+        &self.params
+    }
+}
+
+/// `--param` values of rules (the catalogue's one parser).
+pub type RuleParams = catalogue::Overrides;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,14 +83,6 @@ struct ParamDoc {
     doc: String,
 }
 
-/// One parameter of a rule.
-#[derive(Debug, Clone)]
-pub struct ParamDef {
-    pub name: String,
-    pub default: Value,
-    pub doc: String,
-}
-
 /// One rule: its file in `rules/`, parsed.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -104,15 +104,6 @@ pub struct Rule {
     pub remediation: String,
     pub references: Vec<String>,
     pub text: &'static str,
-}
-
-/// Whether a file in `rules/` is a rule (`WH001-name.yaml`) rather than a data table.
-fn is_rule_file(file: &str) -> bool {
-    let base = file.rsplit('/').next().unwrap_or(file);
-    let code: String = base.chars().take_while(|c| *c != '-').collect();
-    code.len() >= 4
-        && code.chars().take(2).all(|c| c.is_ascii_uppercase())
-        && code.chars().last().is_some_and(|c| c.is_ascii_digit())
 }
 
 /// Parses YAML text (one document) into a value.
@@ -159,10 +150,14 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
         Some(w) => (ver(&w.from)?, ver(&w.until)?),
         None => (None, None),
     };
+    let Some(check) = checks::find(&doc.check) else {
+        return Err(def(format!("unknown check {:?}", doc.check)));
+    };
     let mut params = Vec::new();
     for (name, v) in doc.params {
         let p: ParamDoc =
             serde_json::from_value(v).map_err(|e| def(format!("param {name}: {e}")))?;
+        check.validate(&name, &p.default).map_err(def)?;
         params.push(ParamDef {
             name,
             default: p.default,
@@ -175,9 +170,6 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
         if !known {
             return Err(def(format!("unknown kind or need {k:?}")));
         }
-    }
-    if checks::find(&doc.check).is_none() {
-        return Err(def(format!("unknown check {:?}", doc.check)));
     }
     Ok(Rule {
         file: file.to_string(),
@@ -199,8 +191,11 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
 }
 
 static REGISTRY: LazyLock<Result<Vec<Rule>, String>> = LazyLock::new(|| {
+    // the data tables the checks rely on load here, so a broken table stops every lint loudly
+    apis::table().map_err(|e| e.to_string())?;
+    checks::apf_defaults().map_err(|e| e.to_string())?;
     let mut out: Vec<Rule> = Vec::new();
-    for (file, text) in RULE_FILES.iter().filter(|(f, _)| is_rule_file(f)) {
+    for (file, text) in RULE_FILES {
         let r = parse(file, text).map_err(|e| e.to_string())?;
         if let Some(dup) = out.iter().find(|o| o.code == r.code || o.name == r.name) {
             return Err(format!("{file}: code or name already used by {}", dup.file));
@@ -219,114 +214,9 @@ pub fn registry() -> Result<&'static [Rule], RuleError> {
     })
 }
 
-/// An embedded data file of `rules/` (such as `api-removals.yaml`).
-pub fn data_file(name: &str) -> Option<&'static str> {
-    RULE_FILES
-        .iter()
-        .find(|(f, _)| f.rsplit('/').next() == Some(name))
-        .map(|(_, t)| *t)
-}
-
-fn matches(r: &Rule, sel: &str) -> bool {
-    r.code.eq_ignore_ascii_case(sel)
-        || r.name == sel
-        || (sel.len() >= 2
-            && r.code.starts_with(&sel.to_ascii_uppercase())
-            && sel.chars().all(|c| c.is_ascii_alphabetic()))
-}
-
 /// Rules chosen by `--rule` (code, name or code prefix such as `WH`) minus `--skip`.
 pub fn select(only: &[String], skip: &[String]) -> Result<Vec<&'static Rule>, RuleError> {
-    let all = registry()?;
-    for s in only.iter().chain(skip) {
-        if !all.iter().any(|r| matches(r, s)) {
-            return Err(RuleError::UnknownRule(s.clone()));
-        }
-    }
-    Ok(all
-        .iter()
-        .filter(|r| only.is_empty() || only.iter().any(|s| matches(r, s)))
-        .filter(|r| !skip.iter().any(|s| matches(r, s)))
-        .collect())
-}
-
-/// `--param` values for rules: `name=value` for every selected rule with that parameter, or
-/// `CODE.name=value` for one. Values take the type of the default (number, bool, list, string).
-#[derive(Debug, Default, Clone)]
-pub struct RuleParams {
-    values: BTreeMap<(String, String), Value>,
-}
-
-impl RuleParams {
-    pub fn parse(args: &[String], rules: &[&Rule]) -> Result<RuleParams, RuleError> {
-        let mut out = RuleParams::default();
-        for a in args {
-            let (k, v) = a
-                .split_once('=')
-                .ok_or_else(|| RuleError::BadParamSyntax(a.clone()))?;
-            let (k, v) = (k.trim(), v.trim());
-            let (scope, name) = match k.split_once('.') {
-                Some((c, n)) => (Some(c.to_ascii_uppercase()), n),
-                None => (None, k),
-            };
-            let mut hit = false;
-            for r in rules {
-                if scope.as_ref().is_some_and(|s| *s != r.code) {
-                    continue;
-                }
-                let Some(def) = r.params.iter().find(|p| p.name == name) else {
-                    continue;
-                };
-                let value = convert(&def.default, v).ok_or_else(|| RuleError::BadParamValue {
-                    name: k.into(),
-                    value: v.into(),
-                    expected: format!("expected a value like the default {}", def.default),
-                })?;
-                out.values.insert((r.code.clone(), name.to_string()), value);
-                hit = true;
-            }
-            if !hit {
-                return Err(RuleError::UnknownParam(k.to_string()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The parameters of `r`: overrides, else defaults.
-    pub fn for_rule(&self, r: &Rule) -> BTreeMap<String, Value> {
-        r.params
-            .iter()
-            .map(|p| {
-                let v = self
-                    .values
-                    .get(&(r.code.clone(), p.name.clone()))
-                    .cloned()
-                    .unwrap_or_else(|| p.default.clone());
-                (p.name.clone(), v)
-            })
-            .collect()
-    }
-}
-
-/// A command-line value in the type of `default`.
-fn convert(default: &Value, v: &str) -> Option<Value> {
-    match default {
-        Value::Number(n) if n.is_u64() || n.is_i64() => v.parse::<i64>().ok().map(Value::from),
-        Value::Number(_) => v
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number),
-        Value::Bool(_) => v.parse::<bool>().ok().map(Value::Bool),
-        Value::Array(_) => Some(Value::Array(
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_string()))
-                .collect(),
-        )),
-        _ => Some(Value::String(v.to_string())),
-    }
+    Ok(catalogue::select(registry()?, only, skip, "rule", "rules")?)
 }
 
 /// What one rule run sees: the rule, its parameters, the inventory and the target version.
@@ -499,27 +389,20 @@ pub fn run(rules: &[&Rule], inv: &Inventory, target: Version, params: &RuleParam
             out.skipped.push(skip(format!("unknown check {}", r.check)));
             continue;
         };
-        let mut ctx = Ctx::new(r, inv, target, params.for_rule(r));
-        check(&mut ctx);
-        out.findings.append(&mut ctx.findings);
-        out.ran.push(r.code.clone());
-    }
-    out.findings.sort_by(|a, b| {
-        (
-            std::cmp::Reverse(a.severity),
-            &a.code,
-            &a.subject.name,
-            &a.subject.origin,
-            &a.message,
-        )
-            .cmp(&(
-                std::cmp::Reverse(b.severity),
-                &b.code,
+        let mut ctx = Ctx::new(r, inv, target, params.values_for(*r));
+        (check.run)(&mut ctx);
+        // a rule ranks its findings by subject, where it was seen, and message
+        ctx.findings.sort_by(|a, b| {
+            (a.severity, &a.subject.name, &a.subject.origin, &a.message).cmp(&(
+                b.severity,
                 &b.subject.name,
                 &b.subject.origin,
                 &b.message,
             ))
-    });
-    out.findings.dedup();
+        });
+        out.findings.append(&mut ctx.findings);
+        out.ran.push(r.code.clone());
+    }
+    crate::finding::sort_and_dedup(&mut out.findings);
     out
 }

@@ -393,17 +393,36 @@ fn results_do_not_depend_on_thread_count() {
 }
 
 #[test]
-fn every_flag_is_documented() {
-    for sub in ["report", "sql", "queries"] {
-        let o = kscope(&[sub, "--help"]);
-        let help = stdout(&o);
-        assert_eq!(o.status.code(), Some(0));
-        for line in help.lines().filter(|l| l.trim_start().starts_with('-')) {
-            let documented = line.split("  ").filter(|s| !s.trim().is_empty()).count() >= 2;
+fn every_flag_of_every_subcommand_is_documented() {
+    use clap::CommandFactory;
+    fn check(cmd: &clap::Command, path: &str, seen: &mut usize) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             assert!(
-                documented || help.contains(&format!("{}\n          ", line.trim_end())),
-                "undocumented: {line}"
+                help.trim().len() >= 10,
+                "{path}: --{id} has no documentation"
             );
+            *seen += 1;
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            assert!(
+                sub.get_about().is_some(),
+                "{path} {} has no description",
+                sub.get_name()
+            );
+            check(sub, &format!("{path} {}", sub.get_name()), seen);
         }
     }
+    let cmd = kscope::cli::Cli::command();
+    cmd.clone().debug_assert();
+    let mut seen = 0;
+    check(&cmd, "kscope", &mut seen);
+    assert!(seen > 60, "{seen} arguments checked");
 }

@@ -158,7 +158,7 @@ fn window(seed: &Value) -> (String, String) {
 /// A report without the parts that name where the events were read from.
 fn comparable(mut report: Value) -> Value {
     let o = report.as_object_mut().unwrap();
-    o.remove("origin");
+    o.remove("source");
     for f in o["findings"].as_array_mut().unwrap() {
         f["subject"].as_object_mut().unwrap().remove("origin");
     }
@@ -233,12 +233,12 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let report = parse(&o);
     assert!(
-        report["origin"]
+        report["source"]
             .as_str()
             .unwrap()
             .starts_with("CloudWatch Logs /aws/eks/demo/cluster (eu-central-1)"),
         "{}",
-        report["origin"]
+        report["source"]
     );
     assert_eq!(comparable(report), expected);
     let err = stderr(&o);

@@ -6,6 +6,7 @@ mod apiserver;
 mod audit_cli;
 mod cloudwatch;
 mod formats;
+mod hostile;
 mod lint_live;
 mod lint_rules;
 mod meta;

@@ -3,15 +3,18 @@
 use kscope::audit::scan::ScanOptions;
 use kscope::audit::schema::COLUMNS;
 use kscope::audit::source::expand;
-use kscope::query::{Params, registry, select};
+use kscope::catalogue::Overrides;
+use kscope::query::{registry, select};
 
 use crate::root;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_headers_list_the_planned_columns() {
-    let queries = select(&[]).unwrap();
-    let sources = expand(&[root().join("samples/audit").display().to_string()]).unwrap();
-    let params = Params::parse(&[], &queries).unwrap();
+    let queries = select(&[], &[]).unwrap();
+    let sources = expand(&[root().join("samples/audit").display().to_string()])
+        .unwrap()
+        .sources;
+    let params = Overrides::parse(&[], &queries).unwrap();
     let report = kscope::analysis::report(
         sources.clone(),
         kscope::analysis::origin(&sources),

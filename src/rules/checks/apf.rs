@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{and_list, num, strings};
 use crate::inventory::Obj;
-use crate::rules::{Ctx, data_file, yaml_value};
+use crate::rules::{Ctx, RuleError, data};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,34 +40,49 @@ struct DefaultFlow {
     eks: bool,
 }
 
-static DEFAULTS: LazyLock<Defaults> = LazyLock::new(|| {
-    data_file("apf-defaults.yaml")
-        .and_then(|t| yaml_value("apf-defaults.yaml", t).ok())
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or(Defaults {
-            priority_levels: Vec::new(),
-            flow_schemas: Vec::new(),
-        })
-});
+static DEFAULTS: LazyLock<Result<Defaults, String>> =
+    LazyLock::new(|| data::load("apf-defaults.yaml").map_err(|e| e.to_string()));
 
-/// Whether the defaults table loads (checked by a test; an empty table would silence rules).
-pub fn defaults_loaded() -> bool {
-    !DEFAULTS.priority_levels.is_empty() && !DEFAULTS.flow_schemas.is_empty()
+/// The default APF objects of Kubernetes and EKS (checked when the rule registry loads, so a broken
+/// table is an error, never an empty table that would silence the APF rules).
+pub fn apf_defaults() -> Result<(), RuleError> {
+    match &*DEFAULTS {
+        Ok(d) if !d.priority_levels.is_empty() && !d.flow_schemas.is_empty() => Ok(()),
+        Ok(_) => Err(RuleError::Definition {
+            file: "rules/data/apf-defaults.yaml".into(),
+            msg: "no default priority levels or flow schemas".into(),
+        }),
+        Err(e) => Err(RuleError::Definition {
+            file: "rules/data/apf-defaults.yaml".into(),
+            msg: e.clone(),
+        }),
+    }
+}
+
+fn defaults() -> &'static [DefaultFlow] {
+    DEFAULTS
+        .as_ref()
+        .map(|d| d.flow_schemas.as_slice())
+        .unwrap_or_default()
+}
+
+fn default_levels() -> &'static [DefaultLevel] {
+    DEFAULTS
+        .as_ref()
+        .map(|d| d.priority_levels.as_slice())
+        .unwrap_or_default()
 }
 
 fn is_default_name(name: &str) -> bool {
-    DEFAULTS.flow_schemas.iter().any(|f| f.name == name)
-        || DEFAULTS.priority_levels.iter().any(|p| p.name == name)
+    defaults().iter().any(|f| f.name == name) || default_levels().iter().any(|p| p.name == name)
 }
 
 /// Suggested (not mandatory, not EKS) default objects: the ones `autoupdate-spec` concerns.
 fn is_suggested(name: &str) -> bool {
-    DEFAULTS
-        .flow_schemas
+    defaults()
         .iter()
         .any(|f| f.name == name && !f.mandatory && !f.eks)
-        || DEFAULTS
-            .priority_levels
+        || default_levels()
             .iter()
             .any(|p| p.name == name && !p.mandatory)
 }
@@ -255,7 +270,7 @@ fn levels(ctx: &Ctx) -> Vec<Level> {
             }
         })
         .collect();
-    for d in &DEFAULTS.priority_levels {
+    for d in default_levels() {
         if !out.iter().any(|l| l.name == d.name) {
             out.push(Level {
                 name: d.name.clone(),
@@ -315,7 +330,7 @@ pub fn shadow_system(ctx: &mut Ctx) {
             continue;
         };
         let mut shadowed = Vec::new();
-        for s in DEFAULTS.flow_schemas.iter().filter(|d| d.system) {
+        for s in defaults().iter().filter(|d| d.system) {
             // The cluster's own copy wins over the table (precedence and level may be edited).
             let (prec, level) = match fl.iter().find(|x| x.obj.name == s.name) {
                 Some(x) => (x.precedence, x.level.clone()),

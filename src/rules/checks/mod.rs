@@ -7,7 +7,7 @@ mod crds;
 mod garbage;
 mod webhooks;
 
-pub use apf::defaults_loaded;
+pub use apf::apf_defaults;
 
 use serde_json::Value;
 
@@ -15,45 +15,113 @@ use super::Ctx;
 
 pub type CheckFn = fn(&mut Ctx);
 
+/// The type of a check parameter, which a rule file's default and a `--param` value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    Num,
+    Bool,
+    /// A list of strings.
+    List,
+    Text,
+}
+
+use ParamType::{Bool, List, Num, Text};
+
+impl ParamType {
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            Num => v.is_number(),
+            Bool => v.is_boolean(),
+            List => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Text => v.is_string(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Num => "a number",
+            Bool => "true or false",
+            List => "a list of strings",
+            Text => "a string",
+        }
+    }
+}
+
+/// A check: its key (named by rule files), its function, and the parameters it reads, typed. A rule
+/// file may set only these (a misspelt name is an error naming the valid ones, never a silent
+/// default).
+pub struct Check {
+    pub key: &'static str,
+    pub run: CheckFn,
+    pub params: &'static [(&'static str, ParamType)],
+}
+
+impl Check {
+    /// Whether a rule may give this check the parameter `name` with the default `v`.
+    pub fn validate(&self, name: &str, v: &Value) -> Result<(), String> {
+        match self.params.iter().find(|(n, _)| *n == name) {
+            None => {
+                let valid: Vec<&str> = self.params.iter().map(|(n, _)| *n).collect();
+                Err(format!(
+                    "parameter {name:?} is not a parameter of check {:?}; valid names: {}",
+                    self.key,
+                    if valid.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        valid.join(", ")
+                    }
+                ))
+            }
+            Some((_, t)) if !t.accepts(v) => Err(format!(
+                "parameter {name:?} of check {:?} must be {}, the default is {v}",
+                self.key,
+                t.name()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// Every check, by key.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("webhook-system-namespaces", webhooks::system_namespaces),
-    ("webhook-catch-all", webhooks::catch_all),
-    ("webhook-critical-resources", webhooks::critical_resources),
-    ("webhook-timeout", webhooks::timeout),
-    ("mutating-timeout-sum", webhooks::mutating_timeout_sum),
-    ("webhook-backend", webhooks::backend),
-    ("webhook-workload", webhooks::workload),
-    ("webhook-url-localhost", webhooks::url_localhost),
-    ("webhook-ca-bundle", webhooks::ca_bundle),
-    ("webhook-ca-expiry", webhooks::ca_expiry),
-    ("webhook-field", webhooks::field),
-    ("apiservice-unavailable", webhooks::apiservice_unavailable),
-    ("crd-conversion-webhook", webhooks::crd_conversion),
-    ("apf-exempt-broad", apf::exempt_broad),
-    ("apf-shadow-system", apf::shadow_system),
-    ("apf-equal-precedence", apf::equal_precedence),
-    ("apf-missing-level", apf::missing_level),
-    ("apf-autoupdate", apf::autoupdate),
-    ("apf-small-level", apf::small_level),
-    ("apf-reject", apf::reject),
-    ("apf-queuing", apf::queuing),
-    ("apf-no-distinguisher", apf::no_distinguisher),
-    ("apf-share-hog", apf::share_hog),
-    ("api-version", apis::api_version),
-    ("crd-count", crds::count),
-    ("crd-size", crds::size),
-    ("crd-versions", crds::versions),
-    ("crd-objects", crds::objects),
-    ("storage-objects", crds::storage_objects),
-    ("etcd-size", crds::etcd_size),
-    ("cronjob-history", garbage::cronjob_history),
-    ("finished-jobs", garbage::finished_jobs),
-    ("namespace-objects", garbage::namespace_objects),
+#[rustfmt::skip]
+pub const CHECKS: &[Check] = &[
+    Check { key: "webhook-system-namespaces", run: webhooks::system_namespaces, params: &[("namespaces", List)] },
+    Check { key: "webhook-catch-all", run: webhooks::catch_all, params: &[] },
+    Check { key: "webhook-critical-resources", run: webhooks::critical_resources, params: &[("cluster_resources", List), ("namespaced_resources", List)] },
+    Check { key: "webhook-timeout", run: webhooks::timeout, params: &[("fires_at_seconds", Num), ("fail_closed_only", Bool)] },
+    Check { key: "mutating-timeout-sum", run: webhooks::mutating_timeout_sum, params: &[("max_total_seconds", Num), ("resources", List)] },
+    Check { key: "webhook-backend", run: webhooks::backend, params: &[("condition", Text)] },
+    Check { key: "webhook-workload", run: webhooks::workload, params: &[("condition", Text), ("min_replicas", Num)] },
+    Check { key: "webhook-url-localhost", run: webhooks::url_localhost, params: &[] },
+    Check { key: "webhook-ca-bundle", run: webhooks::ca_bundle, params: &[] },
+    Check { key: "webhook-ca-expiry", run: webhooks::ca_expiry, params: &[("days", Num)] },
+    Check { key: "webhook-field", run: webhooks::field, params: &[("field", Text), ("bad", List)] },
+    Check { key: "apiservice-unavailable", run: webhooks::apiservice_unavailable, params: &[] },
+    Check { key: "crd-conversion-webhook", run: webhooks::crd_conversion, params: &[] },
+    Check { key: "apf-exempt-broad", run: apf::exempt_broad, params: &[] },
+    Check { key: "apf-shadow-system", run: apf::shadow_system, params: &[] },
+    Check { key: "apf-equal-precedence", run: apf::equal_precedence, params: &[] },
+    Check { key: "apf-missing-level", run: apf::missing_level, params: &[] },
+    Check { key: "apf-autoupdate", run: apf::autoupdate, params: &[("case", Text)] },
+    Check { key: "apf-small-level", run: apf::small_level, params: &[("server_concurrency_limit", Num), ("max_seats", Num)] },
+    Check { key: "apf-reject", run: apf::reject, params: &[] },
+    Check { key: "apf-queuing", run: apf::queuing, params: &[("max_queue_length_limit", Num)] },
+    Check { key: "apf-no-distinguisher", run: apf::no_distinguisher, params: &[] },
+    Check { key: "apf-share-hog", run: apf::share_hog, params: &[("max_share_percent", Num)] },
+    Check { key: "api-version", run: apis::api_version, params: &[("state", Text)] },
+    Check { key: "crd-count", run: crds::count, params: &[("warn_at", Num), ("error_at", Num)] },
+    Check { key: "crd-size", run: crds::size, params: &[("warn_bytes", Num), ("error_bytes", Num)] },
+    Check { key: "crd-versions", run: crds::versions, params: &[("condition", Text), ("max_served", Num)] },
+    Check { key: "crd-objects", run: crds::objects, params: &[("condition", Text), ("max_objects", Num)] },
+    Check { key: "storage-objects", run: crds::storage_objects, params: &[("max_objects", Num)] },
+    Check { key: "etcd-size", run: crds::etcd_size, params: &[("limit_bytes", Num), ("warn_percent", Num), ("error_percent", Num)] },
+    Check { key: "cronjob-history", run: garbage::cronjob_history, params: &[("max_history", Num)] },
+    Check { key: "finished-jobs", run: garbage::finished_jobs, params: &[("max_finished", Num)] },
+    Check { key: "namespace-objects", run: garbage::namespace_objects, params: &[("limits", List)] },
 ];
 
-pub fn find(key: &str) -> Option<CheckFn> {
-    CHECKS.iter().find(|(k, _)| *k == key).map(|(_, f)| *f)
+pub fn find(key: &str) -> Option<&'static Check> {
+    CHECKS.iter().find(|c| c.key == key)
 }
 
 /// Whether a label selector (`matchLabels`, `matchExpressions`) selects `labels`. An absent or

@@ -1,0 +1,163 @@
+//! The audit input shared by `report` and `sql`: files named on the command line plus, when asked,
+//! the slices downloaded from CloudWatch Logs; the scan window; what could not be read.
+
+use anyhow::{Context, Result, bail};
+
+use crate::analysis;
+use crate::audit::scan::{IngestStats, ScanOptions};
+use crate::audit::source::{self, SourceSpec};
+use crate::cli::{CacheDirArg, InputArgs};
+use crate::cloudwatch::{self, cache::Cache};
+use crate::timearg;
+
+impl CacheDirArg {
+    pub fn cache(&self) -> Cache {
+        Cache::new(self.cache_dir.clone().unwrap_or_else(Cache::default_root))
+    }
+}
+
+/// The sources to scan, how findings name them, and the scan options.
+pub struct AuditInput {
+    pub sources: Vec<SourceSpec>,
+    pub origin: String,
+    pub opts: ScanOptions,
+    /// Directory entries that could not be read.
+    pub problems: Vec<String>,
+}
+
+fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
+    let now = timearg::now_micros();
+    let mut o = ScanOptions::default();
+    let time = |flag: &str, s: &Option<String>| -> Result<Option<i64>> {
+        s.as_ref()
+            .map(|s| {
+                timearg::parse(s, now)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("invalid {flag} {s:?}"))
+            })
+            .transpose()
+    };
+    o.since_us = time("--since", &a.since)?;
+    o.until_us = time("--until", &a.until)?;
+    if let (Some(a), Some(b)) = (o.since_us, o.until_us) {
+        if a >= b {
+            bail!("--since must be before --until");
+        }
+    }
+    o.strict = a.strict;
+    if let Some(t) = a.threads {
+        o.partitions = t;
+    }
+    Ok(o)
+}
+
+/// Gathers the audit input: files named, plus the slices downloaded from CloudWatch Logs when
+/// asked. For CloudWatch the window defaults to the last 24 hours, and it also bounds the scan.
+pub async fn gather(files: &[String], a: &InputArgs) -> Result<AuditInput> {
+    let mut opts = scan_options(a)?;
+    let cw = &a.cloudwatch;
+    if files.is_empty() && !cw.wanted() {
+        bail!(
+            "no audit source given: name files, directories, globs, or - for stdin, or \
+             --cluster / --log-group for CloudWatch Logs"
+        );
+    }
+    let expanded = if files.is_empty() {
+        source::Expanded::default()
+    } else {
+        source::expand(files).context("cannot read the audit sources")?
+    };
+    if a.strict {
+        if let Some(p) = expanded.problems.first() {
+            bail!("unreadable: {p} (--strict)");
+        }
+    }
+    let mut sources = expanded.sources;
+    if !cw.wanted() {
+        return Ok(AuditInput {
+            origin: analysis::origin(&sources),
+            sources,
+            opts,
+            problems: expanded.problems,
+        });
+    }
+    let now_us = timearg::now_micros();
+    let since_us = *opts.since_us.get_or_insert(now_us - 24 * 3_600_000_000);
+    let until_us = opts.until_us.unwrap_or(now_us);
+    let o = cloudwatch::CwOptions {
+        client: cloudwatch::aws::ClientOptions {
+            region: cw.region.clone(),
+            profile: cw.profile.clone(),
+            endpoint_url: cw.endpoint_url.clone(),
+        },
+        cluster: cw.cluster.clone(),
+        log_group: cw.log_group.clone(),
+        stream_prefix: cw.stream_prefix.clone(),
+        start_ms: since_us.div_euclid(1000),
+        // the scan keeps requests before `until`: cover its last millisecond too
+        end_ms: (until_us + 999).div_euclid(1000),
+        max_tps: cw.max_tps,
+        max_filter_tps: cw.max_filter_tps,
+        parallel: cw.parallel,
+        max_retries: cw.max_retries,
+        refresh: cw.refresh,
+        cache: cw.dir.cache(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let fetched = cloudwatch::fetch(&o)
+        .await
+        .context("cannot read the audit log from CloudWatch Logs")?;
+    let s = &fetched.stats;
+    eprintln!(
+        "kscope: CloudWatch {} ({}): {} audit stream(s), {} events ({} downloaded in {} requests, {} slice(s) of {} from the cache) in {:.1}s",
+        s.log_group,
+        s.region,
+        s.streams.len(),
+        s.events,
+        s.events_downloaded,
+        s.requests,
+        s.slices_cached,
+        s.slices,
+        s.seconds
+    );
+    let mut origin = format!(
+        "CloudWatch Logs {} ({}), {} stream(s), {} to {}",
+        s.log_group,
+        s.region,
+        s.streams.len(),
+        timearg::format_micros(since_us),
+        timearg::format_micros(until_us)
+    );
+    if !sources.is_empty() {
+        origin = format!("{origin}; {}", analysis::origin(&sources));
+    }
+    sources.extend(fetched.files.into_iter().map(SourceSpec::File));
+    Ok(AuditInput {
+        sources,
+        origin,
+        opts,
+        problems: expanded.problems,
+    })
+}
+
+/// Prints what could not be read to stderr.
+pub fn report_input_problems(stats: &IngestStats) {
+    if stats.malformed > 0 {
+        tracing::warn!(
+            "{} malformed line(s) skipped; the input was not fully read (exit code 2; --strict stops at the first)",
+            stats.malformed
+        );
+        for m in &stats.malformed_samples {
+            eprintln!("kscope: malformed: {}: {}", m.source, m.reason);
+        }
+        if stats.malformed as usize > stats.malformed_samples.len() {
+            eprintln!(
+                "kscope: … and {} more malformed line(s)",
+                stats.malformed as usize - stats.malformed_samples.len()
+            );
+        }
+    }
+    for e in &stats.read_errors {
+        eprintln!("kscope: unreadable: {e}");
+    }
+}

@@ -1,0 +1,100 @@
+//! Commands: one module per subcommand, each `run(args, out) -> Result<Outcome>`. Commands
+//! orchestrate: they read sources, call an engine (analysis, lint), hand its result to a renderer,
+//! and return an [`Outcome`], the one place the exit code is decided.
+
+pub mod cache;
+pub mod input;
+pub mod lint;
+pub mod queries;
+pub mod report;
+pub mod rules;
+pub mod sql;
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::finding::{FailOn, Finding};
+
+/// How a run ended: whether its input was fully read, and whether findings reached `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub fully_read: bool,
+    pub failed: bool,
+}
+
+impl Outcome {
+    /// A run with nothing to read and nothing to judge (listings, cache commands).
+    pub fn done() -> Self {
+        Outcome {
+            fully_read: true,
+            failed: false,
+        }
+    }
+
+    /// A run that read its input (`fully_read`) and produced `findings`, judged by `fail_on`.
+    pub fn of(fully_read: bool, fail_on: FailOn, findings: &[Finding]) -> Self {
+        Outcome {
+            fully_read,
+            failed: fail_on.fails(findings),
+        }
+    }
+
+    /// The exit code: 2 input not fully read, 1 findings at or above `--fail-on`, 0 otherwise. (Usage
+    /// errors and failures to run are 2 as well, decided where the error is printed.)
+    pub fn code(self) -> u8 {
+        if !self.fully_read {
+            2
+        } else if self.failed {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
+    match cli.command {
+        Command::Report(a) => report::run(a, out).await,
+        Command::Sql(a) => sql::run(a, out).await,
+        Command::Queries(a) => queries::run(a, out),
+        Command::Lint(a) => lint::run(a, out).await,
+        Command::Rules(a) => rules::run(a, out),
+        Command::Cache(a) => cache::run(a, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Severity, Subject};
+
+    #[test]
+    fn one_exit_code_decision() {
+        let f = |severity| Finding {
+            code: "X001".into(),
+            name: "x".into(),
+            severity,
+            subject: Subject {
+                name: "s".into(),
+                origin: "o".into(),
+            },
+            message: String::new(),
+            remediation: String::new(),
+            reference: None,
+        };
+        let warn = [f(Severity::Warning)];
+        assert_eq!(Outcome::done().code(), 0);
+        assert_eq!(Outcome::of(true, FailOn::Error, &warn).code(), 0);
+        assert_eq!(Outcome::of(true, FailOn::Warning, &warn).code(), 1);
+        assert_eq!(
+            Outcome::of(true, FailOn::None, &[f(Severity::Error)]).code(),
+            0
+        );
+        // input not fully read wins over findings
+        assert_eq!(Outcome::of(false, FailOn::Warning, &warn).code(), 2);
+        assert_eq!(Outcome::of(false, FailOn::None, &[]).code(), 2);
+    }
+}

@@ -1,0 +1,325 @@
+//! Findings documents: `kscope report` and `kscope lint` (and what comes next) as a table,
+//! Markdown, CSV, or one JSON envelope shared by all of them.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::rows::{csv, json_rows, markdown, text_table};
+use super::{FindingsFormat, WIDTH, one_line, wrap};
+use crate::analysis::Report;
+use crate::finding::{Finding, Severity};
+use crate::lint::LintReport;
+use crate::table::Table;
+
+/// Version of the JSON envelope; raised when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn findings_table(findings: &[Finding]) -> Table {
+    Table {
+        columns: vec![
+            "severity".into(),
+            "code".into(),
+            "subject".into(),
+            "message".into(),
+        ],
+        rows: findings
+            .iter()
+            .map(|f| {
+                vec![
+                    json!(f.severity.as_str()),
+                    json!(f.code),
+                    json!(f.subject.name),
+                    json!(f.message),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Counts of findings per severity, highest first.
+pub fn severity_counts(findings: &[Finding]) -> Vec<(Severity, usize)> {
+    [Severity::Error, Severity::Warning, Severity::Info]
+        .into_iter()
+        .map(|s| (s, findings.iter().filter(|f| f.severity == s).count()))
+        .collect()
+}
+
+/// The JSON envelope of every findings document: the same head for every command, then the
+/// command's own fields.
+fn envelope(command: &str, source: &str, findings: &[Finding], rest: Value) -> Value {
+    let mut doc = json!({
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "kscope", "version": env!("CARGO_PKG_VERSION")},
+        "command": command,
+        "source": source,
+        "summary": severity_counts(findings).into_iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "findings": findings,
+    });
+    if let (Some(d), Value::Object(r)) = (doc.as_object_mut(), rest) {
+        d.extend(r);
+    }
+    doc
+}
+
+fn write_json(doc: &Value, w: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, doc)?;
+    writeln!(w)
+}
+
+fn summary_lines(r: &Report) -> Vec<String> {
+    let i = &r.ingest;
+    let mut lines = vec![format!(
+        "input: {} source(s), {} lines, {} requests ({} ResponseStarted merged with their completion, {} RequestReceived skipped, {} outside the window)",
+        i.sources,
+        i.lines,
+        i.events,
+        i.merged_started,
+        i.skipped_request_received,
+        i.outside_window
+    )];
+    if let Some((a, b)) = &r.time_range {
+        lines.push(format!("time range: {a} .. {b}"));
+    }
+    if !i.fully_read() {
+        lines.push(format!(
+            "NOT FULLY READ: {} malformed line(s), {} unreadable source(s) (details on stderr and in JSON output)",
+            i.malformed,
+            i.read_errors.len()
+        ));
+    }
+    let counts = severity_counts(&r.findings);
+    lines.push(format!(
+        "findings: {}",
+        counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    lines
+}
+
+#[derive(Serialize)]
+struct JsonQuery<'a> {
+    code: &'a str,
+    name: &'a str,
+    title: &'a str,
+    columns: &'a [String],
+    rows: Vec<Value>,
+}
+
+/// The result of `kscope report`.
+pub fn report(
+    r: &Report,
+    format: FindingsFormat,
+    max_rows: usize,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        FindingsFormat::Json => {
+            let doc = envelope(
+                "report",
+                &r.origin,
+                &r.findings,
+                json!({
+                    "time_range": r.time_range.as_ref().map(|(a, b)| json!({"first": a, "last": b})),
+                    "input": r.ingest,
+                    "queries": r.queries.iter().map(|q| JsonQuery {
+                        code: &q.query.code, name: &q.query.name, title: &q.query.title,
+                        columns: &q.table.columns, rows: json_rows(&q.table),
+                    }).collect::<Vec<_>>(),
+                }),
+            );
+            write_json(&doc, w)
+        }
+        FindingsFormat::Csv => {
+            // one CSV block per query, separated by a `# CODE title` line
+            for q in &r.queries {
+                writeln!(w, "# {} {}", q.query.code, q.query.title)?;
+                csv(&q.table, w)?;
+                writeln!(w)?;
+            }
+            writeln!(w, "# findings")?;
+            csv(&findings_table(&r.findings), w)
+        }
+        FindingsFormat::Markdown => {
+            for q in &r.queries {
+                writeln!(
+                    w,
+                    "## {} {}\n\n{}\n",
+                    q.query.code, q.query.title, q.query.finds
+                )?;
+                if q.table.rows.is_empty() {
+                    writeln!(w, "_no rows_\n")?;
+                } else {
+                    markdown(&q.table, max_rows, w)?;
+                    writeln!(w)?;
+                }
+            }
+            writeln!(w, "## Summary\n")?;
+            for l in summary_lines(r) {
+                writeln!(w, "- {l}")?;
+            }
+            if !r.findings.is_empty() {
+                writeln!(w, "\n## Findings\n")?;
+                markdown(&findings_table(&r.findings), 0, w)?;
+            }
+            Ok(())
+        }
+        FindingsFormat::Table => {
+            for q in &r.queries {
+                writeln!(w, "{} {}", q.query.code, q.query.title)?;
+                writeln!(w, "{}", one_line(&q.query.finds))?;
+                if q.table.rows.is_empty() {
+                    writeln!(w, "(no rows)\n")?;
+                } else {
+                    writeln!(w, "{}\n", text_table(&q.table, max_rows))?;
+                }
+            }
+            writeln!(w, "Summary")?;
+            for l in summary_lines(r) {
+                for (i, part) in wrap(&l, WIDTH as usize - 4).lines().enumerate() {
+                    writeln!(w, "{}{part}", if i == 0 { "  " } else { "    " })?;
+                }
+            }
+            if !r.findings.is_empty() {
+                writeln!(w, "\nFindings")?;
+                writeln!(w, "{}", text_table(&findings_table(&r.findings), 0))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn lint_table(findings: &[&Finding]) -> Table {
+    Table {
+        columns: ["code", "object", "origin", "message"]
+            .map(String::from)
+            .to_vec(),
+        rows: findings
+            .iter()
+            .map(|f| {
+                vec![
+                    json!(f.code),
+                    json!(f.subject.name),
+                    json!(f.subject.origin),
+                    json!(f.message),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn lint_summary(r: &LintReport) -> Vec<String> {
+    let o = &r.outcome;
+    let counts = severity_counts(&o.findings);
+    let mut lines = vec![
+        format!(
+            "source: {}{}; target version {}{}",
+            r.source,
+            r.server_version
+                .map(|v| format!(" (server {v})"))
+                .unwrap_or_default(),
+            r.target_version,
+            if r.requests > 0 {
+                format!("; {} API requests", r.requests)
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "{} objects; {} rules: {} ran, {} skipped, {} not applicable (no objects of their kinds)",
+            r.objects,
+            r.rules,
+            o.ran.len(),
+            o.skipped.len(),
+            o.not_applicable.len()
+        ),
+        format!(
+            "findings: {}",
+            counts
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ];
+    if !r.problems.is_empty() {
+        lines.push(format!(
+            "NOT FULLY READ: {} invalid document(s) or object(s) (listed on stderr and in JSON output)",
+            r.problems.len()
+        ));
+    }
+    lines
+}
+
+/// The result of `kscope lint`: findings grouped by severity, then a summary with skipped rules.
+pub fn lint(r: &LintReport, format: FindingsFormat, w: &mut dyn Write) -> io::Result<()> {
+    let findings = &r.outcome.findings;
+    match format {
+        FindingsFormat::Json => {
+            let mut rest = serde_json::to_value(r).map_err(io::Error::other)?;
+            if let Some(m) = rest.as_object_mut() {
+                m.remove("findings");
+                m.remove("source");
+            }
+            write_json(&envelope("lint", &r.source, findings, rest), w)
+        }
+        FindingsFormat::Csv => {
+            let all: Vec<&Finding> = findings.iter().collect();
+            let mut t = lint_table(&all);
+            t.columns.insert(1, "severity".into());
+            for (row, f) in t.rows.iter_mut().zip(findings) {
+                row.insert(1, json!(f.severity.as_str()));
+            }
+            csv(&t, w)
+        }
+        FindingsFormat::Markdown | FindingsFormat::Table => {
+            let md = format == FindingsFormat::Markdown;
+            for sev in [Severity::Error, Severity::Warning, Severity::Info] {
+                let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == sev).collect();
+                if group.is_empty() {
+                    continue;
+                }
+                let title = format!("{} ({})", sev.as_str().to_uppercase(), group.len());
+                if md {
+                    writeln!(w, "## {title}\n")?;
+                    markdown(&lint_table(&group), 0, w)?;
+                    writeln!(w)?;
+                } else {
+                    writeln!(w, "{title}")?;
+                    writeln!(w, "{}\n", text_table(&lint_table(&group), 0))?;
+                }
+            }
+            if md {
+                writeln!(w, "## Summary\n")?;
+                for l in lint_summary(r) {
+                    writeln!(w, "- {l}")?;
+                }
+                for s in &r.outcome.skipped {
+                    writeln!(w, "- skipped {} {}: {}", s.code, s.name, s.reason)?;
+                }
+            } else {
+                writeln!(w, "Summary")?;
+                for l in lint_summary(r) {
+                    writeln!(
+                        w,
+                        "  {}",
+                        wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
+                    )?;
+                }
+                for s in &r.outcome.skipped {
+                    let l = format!("skipped {} {}: {}", s.code, s.name, s.reason);
+                    writeln!(
+                        w,
+                        "  {}",
+                        wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
+                    )?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

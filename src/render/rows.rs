@@ -1,0 +1,133 @@
+//! Tables of rows: text (comfy-table), CSV, Markdown and JSON.
+
+use std::io::{self, Write};
+
+use comfy_table::{CellAlignment, ContentArrangement, presets};
+use serde_json::Value;
+
+use super::{TableFormat, WIDTH};
+use crate::table::Table;
+
+fn is_numeric(v: &Value) -> bool {
+    matches!(v, Value::Number(_))
+}
+
+/// A comfy-table of a result, at most `max_rows` rows (0 = all).
+pub fn text_table(t: &Table, max_rows: usize) -> String {
+    let mut ct = comfy_table::Table::new();
+    ct.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(WIDTH)
+        .set_header(t.columns.iter().map(String::as_str));
+    let n = if max_rows == 0 {
+        t.rows.len()
+    } else {
+        t.rows.len().min(max_rows)
+    };
+    for r in 0..n {
+        ct.add_row((0..t.columns.len()).map(|c| {
+            let cell = comfy_table::Cell::new(t.display(r, c));
+            if t.rows[r].get(c).is_some_and(is_numeric) {
+                cell.set_alignment(CellAlignment::Right)
+            } else {
+                cell
+            }
+        }));
+    }
+    let mut s = ct.to_string();
+    if n < t.rows.len() {
+        s.push_str(&format!(
+            "\n… {} more rows (--max-rows 0 shows all)",
+            t.rows.len() - n
+        ));
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn csv(t: &Table, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "{}",
+        t.columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
+    for r in 0..t.rows.len() {
+        let line: Vec<String> = (0..t.columns.len())
+            .map(|c| csv_field(&t.display(r, c)))
+            .collect();
+        writeln!(w, "{}", line.join(","))?;
+    }
+    Ok(())
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(t: &Table, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "| {} |",
+        t.columns
+            .iter()
+            .map(|c| md_cell(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    )?;
+    writeln!(
+        w,
+        "|{}|",
+        t.columns
+            .iter()
+            .map(|_| "---")
+            .collect::<Vec<_>>()
+            .join("|")
+    )?;
+    let n = if max_rows == 0 {
+        t.rows.len()
+    } else {
+        t.rows.len().min(max_rows)
+    };
+    for r in 0..n {
+        let cells: Vec<String> = (0..t.columns.len())
+            .map(|c| md_cell(&t.display(r, c)))
+            .collect();
+        writeln!(w, "| {} |", cells.join(" | "))?;
+    }
+    if n < t.rows.len() {
+        writeln!(w, "\n_… {} more rows_", t.rows.len() - n)?;
+    }
+    Ok(())
+}
+
+/// Rows as JSON objects keyed by column.
+pub fn json_rows(t: &Table) -> Vec<Value> {
+    t.rows
+        .iter()
+        .map(|r| Value::Object(t.columns.iter().cloned().zip(r.iter().cloned()).collect()))
+        .collect()
+}
+
+/// A table of rows in `format` (`kscope sql`).
+pub fn table(t: &Table, format: TableFormat, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        TableFormat::Table => writeln!(w, "{}", text_table(t, max_rows)),
+        TableFormat::Json => {
+            serde_json::to_writer_pretty(&mut *w, &json_rows(t))?;
+            writeln!(w)
+        }
+        TableFormat::Csv => csv(t, w),
+        TableFormat::Markdown => markdown(t, max_rows, w),
+    }
+}
