@@ -10,6 +10,7 @@ mod hostile;
 mod lint_live;
 mod lint_rules;
 mod meta;
+mod readme;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
