@@ -424,4 +424,72 @@ mod tests {
         assert_eq!(v["other"], json!({"b": false, "a": 1}));
         assert_eq!(docs[1].as_ref().unwrap().value, json!({"x": [1.5, null]}));
     }
+
+    #[test]
+    fn aliases_are_bounded_but_ordinary_reuse_is_not() {
+        // 300 merges of a small anchored map: ordinary reuse, accepted
+        let mut ok = String::from("base: &b {cpu: 1, mem: 2, tier: x}\nitems:\n");
+        for i in 0..300 {
+            ok.push_str(&format!("- {{name: n{i}, <<: *b}}\n"));
+        }
+        let docs = documents(&ok);
+        let v = &docs[0].as_ref().unwrap().value;
+        assert_eq!(v["items"][299]["tier"], json!("x"));
+
+        // nine levels of nine aliases: stopped, with the line where the limit was hit
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        let names: Vec<char> = "abcdefghi".chars().collect();
+        for w in names.windows(2) {
+            bomb.push_str(&format!(
+                "{}: &{} [{}]\n",
+                w[1],
+                w[1],
+                vec![format!("*{}", w[0]); 9].join(", ")
+            ));
+        }
+        let e = documents(&bomb).remove(0).unwrap_err();
+        assert!(
+            e.reason.starts_with("alias expansion limit exceeded"),
+            "{e:?}"
+        );
+        assert!((3..=9).contains(&e.line), "{e:?}");
+    }
+
+    #[test]
+    fn depth_and_size_limits() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = documents(&deep).remove(0).unwrap_err();
+        assert!(
+            e.reason.contains("limit exceeded") || e.reason.contains("recursion"),
+            "{e:?}"
+        );
+        let limits = Limits {
+            max_document_bytes: 10,
+            max_depth: 2,
+        };
+        let e = documents_with("a: {b: {c: 1}}\n", limits)
+            .remove(0)
+            .unwrap_err();
+        assert!(e.reason.contains("document size limit exceeded"), "{e:?}");
+        let e = documents_with(
+            "a: {b: [1]}\n",
+            Limits {
+                max_document_bytes: 100,
+                ..limits
+            },
+        )
+        .remove(0)
+        .unwrap_err();
+        assert!(e.reason.contains("more than 2 levels"), "{e:?}");
+        assert!(
+            documents_with(
+                "a: {b: 1}\n",
+                Limits {
+                    max_document_bytes: 100,
+                    ..limits
+                }
+            )[0]
+            .is_ok()
+        );
+    }
 }

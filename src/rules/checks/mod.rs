@@ -210,3 +210,27 @@ pub fn and_list(items: &[String]) -> String {
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_rule_may_set_only_the_parameters_its_check_declares() {
+        let c = find("webhook-timeout").unwrap();
+        assert!(c.validate("fires_at_seconds", &json!(11)).is_ok());
+        let e = c.validate("fires_at_second", &json!(11)).unwrap_err();
+        assert!(
+            e.contains("\"fires_at_second\" is not a parameter of check \"webhook-timeout\"; valid names: fires_at_seconds, fail_closed_only"),
+            "{e}"
+        );
+        let e = c.validate("fail_closed_only", &json!("yes")).unwrap_err();
+        assert!(e.contains("must be true or false"), "{e}");
+        let e = find("webhook-field")
+            .unwrap()
+            .validate("bad", &json!([1]))
+            .unwrap_err();
+        assert!(e.contains("a list of strings"), "{e}");
+    }
+}
