@@ -46,6 +46,15 @@ pub fn severity_counts(findings: &[Finding]) -> Vec<(Severity, usize)> {
         .collect()
 }
 
+/// `findings: 4 error, 15 warning, 1 info`.
+fn counts_line(findings: &[Finding]) -> String {
+    let counts: Vec<String> = severity_counts(findings)
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    format!("findings: {}", counts.join(", "))
+}
+
 /// The JSON envelope of every findings document: the same head for every command, then the
 /// command's own fields.
 fn envelope(command: &str, source: &str, findings: &[Finding], rest: Value) -> Value {
@@ -89,15 +98,7 @@ fn summary_lines(r: &Report) -> Vec<String> {
             i.read_errors.len()
         ));
     }
-    let counts = severity_counts(&r.findings);
-    lines.push(format!(
-        "findings: {}",
-        counts
-            .iter()
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    lines.push(counts_line(&r.findings));
     lines
 }
 
@@ -214,7 +215,6 @@ fn lint_table(findings: &[&Finding]) -> Table {
 
 fn lint_summary(r: &LintReport) -> Vec<String> {
     let o = &r.outcome;
-    let counts = severity_counts(&o.findings);
     let mut lines = vec![
         format!(
             "source: {}{}; target version {}{}",
@@ -237,14 +237,7 @@ fn lint_summary(r: &LintReport) -> Vec<String> {
             o.skipped.len(),
             o.not_applicable.len()
         ),
-        format!(
-            "findings: {}",
-            counts
-                .iter()
-                .map(|(s, n)| format!("{n} {s}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        counts_line(&o.findings),
     ];
     if !r.problems.is_empty() {
         lines.push(format!(

@@ -49,6 +49,18 @@ webhooks:
     operations: [CREATE]
 ";
 
+/// `SELECT count(*)` over one audit source: exit code, CSV output, stderr.
+fn count_requests(p: &Path) -> (Option<i32>, String, String) {
+    let o = kscope(&[
+        "sql",
+        "SELECT count(*) AS n FROM audit",
+        p.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    (o.status.code(), stdout(&o), stderr(&o))
+}
+
 fn lint(args: &[&str]) -> std::process::Output {
     let mut a = vec!["lint", "--format", "json", "--fail-on", "none", "-v"];
     a.extend(args);
@@ -141,27 +153,16 @@ fn nesting_depth_and_document_size_are_bounded() {
     );
 
     // one document larger than the limit; the limit is named with the flag that raises it
-    let o = lint(&[
-        "-f",
-        d.join("ok.yaml").to_str().unwrap(),
-        "--max-document-size",
-        "200",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("ok.yaml:1: document size limit exceeded")
-            && stderr(&o).contains("more than 200 (--max-document-size raises it)"),
-        "{}",
-        stderr(&o)
+    let ok = d.join("ok.yaml");
+    let too_big = format!(
+        "ok.yaml:1: document size limit exceeded: {} bytes, more than 200 (--max-document-size raises it)",
+        WEBHOOK.len()
     );
-    let o = lint(&[
-        "-f",
-        d.join("ok.yaml").to_str().unwrap(),
-        "--max-document-size",
-        "1x",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown size unit"), "{}", stderr(&o));
+    for (size, said) in [("200", too_big.as_str()), ("1x", "unknown size unit")] {
+        let o = lint(&["-f", ok.to_str().unwrap(), "--max-document-size", size]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(said), "{}", stderr(&o));
+    }
 }
 
 #[cfg(unix)]
@@ -194,15 +195,9 @@ fn a_symlink_to_a_parent_is_walked_once() {
     )
     .unwrap();
     let count = |p: &Path| {
-        let o = kscope(&[
-            "sql",
-            "SELECT count(*) AS n FROM audit",
-            p.to_str().unwrap(),
-            "--format",
-            "csv",
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        stdout(&o)
+        let (code, n, err) = count_requests(p);
+        assert_eq!(code, Some(0), "{err}");
+        n
     };
     let before = count(&logs);
     std::os::unix::fs::symlink("..", logs.join("x/loop")).unwrap();
@@ -248,16 +243,7 @@ fn a_file_mixing_envelopes_line_by_line_reads_fully() {
     let dir = tempfile::tempdir().unwrap();
     let gke_only = dir.path().join("gke.jsonl");
     std::fs::write(&gke_only, gke.join("\n")).unwrap();
-    let count = |p: &Path| {
-        let o = kscope(&[
-            "sql",
-            "SELECT count(*) AS n FROM audit",
-            p.to_str().unwrap(),
-            "--format",
-            "csv",
-        ]);
-        (o.status.code(), stdout(&o), stderr(&o))
-    };
+    let count = count_requests;
     let (code, gke_n, _) = count(&gke_only);
     assert_eq!(code, Some(0));
     let gke_n: usize = gke_n.lines().nth(1).unwrap().parse().unwrap();
