@@ -541,8 +541,8 @@ fn decode_line(c: &mut LineCtx<'_>, format: Format, line: &[u8]) -> Result<(), S
             if let [Err(reason)] = c.extracted.as_slice() {
                 return Err(reason.clone());
             }
-            let extracted = std::mem::take(c.extracted);
-            for x in extracted {
+            // drained, not taken: the buffer is reused line after line
+            for x in c.extracted.drain(..) {
                 let r = x.and_then(|bytes| {
                     event(
                         c.shared, c.source, c.n, &bytes, c.prefix, c.builder, c.local,
