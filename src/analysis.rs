@@ -173,7 +173,21 @@ pub async fn sql(
     opts: ScanOptions,
     sql: &str,
 ) -> Result<(Table, IngestStats), AnalysisError> {
+    sql_with(sources, opts, sql, Vec::new()).await
+}
+
+/// [`sql`] with more (small, in-memory) tables the statement may join with the `audit` table.
+pub async fn sql_with(
+    sources: Vec<SourceSpec>,
+    opts: ScanOptions,
+    sql: &str,
+    tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+) -> Result<(Table, IngestStats), AnalysisError> {
     let ctx = session(&opts);
+    for (name, batch) in tables {
+        let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(name, Arc::new(mem))?;
+    }
     let table = Arc::new(AuditTable::new(sources.clone(), opts.clone()));
     let preloaded = if sources.contains(&SourceSpec::Stdin) {
         let (mem, stats) = load(&table, None, ctx.task_ctx()).await?;

@@ -39,6 +39,10 @@ pub enum Command {
     /// Check a live cluster or manifest files against the rules in rules/ (webhooks, API Priority
     /// and Fairness, deprecated APIs, CRD bloat, garbage).
     Lint(LintArgs),
+    /// Judge an upgrade to --target-version hop by hop (READY, READY WITH WARNINGS, BLOCKED) from
+    /// the live cluster, manifests, Helm releases, the audit log and /metrics.
+    Preflight(Box<PreflightArgs>),
+
     /// List the lint rules, or explain one.
     Rules(RulesArgs),
     /// The cache of audit events downloaded from CloudWatch Logs: list or clear it.
@@ -194,6 +198,27 @@ pub struct ManifestLimitArgs {
     pub max_depth: usize,
 }
 
+/// How to reach a live cluster and how hard to push it.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Live cluster")]
+pub struct ClusterArgs {
+    /// Kubeconfig context to scan (default: the current context).
+    #[arg(long, value_name = "CTX")]
+    pub context: Option<String>,
+
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, the service account).
+    #[arg(long, value_name = "PATH", env = "KSCOPE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// API requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
+    pub concurrency: usize,
+
+    /// Seconds to wait for one response.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
 // ---- commands ----
 
 #[derive(Debug, Args)]
@@ -255,19 +280,6 @@ pub struct LintArgs {
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 
-    /// Kubeconfig context to scan (default: the current context).
-    #[arg(long, value_name = "CTX", conflicts_with = "files")]
-    pub context: Option<String>,
-
-    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, the service account).
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "KSCOPE_KUBECONFIG",
-        conflicts_with = "files"
-    )]
-    pub kubeconfig: Option<PathBuf>,
-
     /// Judge deprecated APIs against this Kubernetes version (1.NN). Default: the cluster's
     /// version for live scans, the newest version kscope knows for files.
     #[arg(long, value_name = "1.NN", value_parser = k8s_version)]
@@ -286,13 +298,62 @@ pub struct LintArgs {
     #[command(flatten)]
     pub output: FindingsArgs,
 
-    /// Live scans: API requests in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
-    pub concurrency: usize,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
-    /// Live scans: seconds to wait for one response.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub request_timeout: u64,
+    #[command(flatten)]
+    pub limits: ManifestLimitArgs,
+}
+
+/// `kscope preflight`. Sources combine freely; the live cluster is read unless --no-cluster.
+#[derive(Debug, Args)]
+#[command(
+    after_long_help = "Exit codes: 0 READY (also READY WITH WARNINGS unless --fail-on warning); \
+                       1 BLOCKED; 2 usage error, unreadable source or input not fully read."
+)]
+pub struct PreflightArgs {
+    /// The Kubernetes version to upgrade the control plane to (1.NN); every minor version on the
+    /// way is a hop, judged on its own.
+    #[arg(long, value_name = "1.NN", value_parser = k8s_version)]
+    pub target_version: Version,
+
+    /// The current version. Default: the live cluster's (/version); required with --no-cluster.
+    #[arg(long, value_name = "1.NN", value_parser = k8s_version, required_if_eq("no_cluster", "true"))]
+    pub from_version: Option<Version>,
+
+    /// Do not read a live cluster: judge files (-f, --audit) only.
+    #[arg(long, conflicts_with = "helm")]
+    pub no_cluster: bool,
+
+    /// Manifest files or directories (YAML or JSON, as `lint -f`); - for stdin.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+
+    /// Read deployed Helm v3 releases from the cluster's release Secrets (type helm.sh/release.v1,
+    /// newest revision) and check their rendered manifests. The only Secret data kscope reads:
+    /// needs list on secrets; never printed.
+    #[arg(long)]
+    pub helm: bool,
+
+    /// Audit logs (files, directories, globs, - for stdin, as `report`): callers of removed APIs.
+    /// --cluster NAME reads CloudWatch Logs instead or as well, by default the last 30 days.
+    #[arg(long = "audit", value_name = "SOURCE", num_args = 1..)]
+    pub audit: Vec<String>,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub params: ParamArgs,
+
+    #[command(flatten)]
+    pub output: FindingsArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 
     #[command(flatten)]
     pub limits: ManifestLimitArgs,

@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod finding;
 pub mod inventory;
 pub mod lint;
+pub mod preflight;
 pub mod query;
 pub mod render;
 pub mod rules;

@@ -52,7 +52,7 @@ pub fn needs(rules: &[&Rule]) -> Needs {
                     }
                 }
                 kind => {
-                    let meta = kinds::info(kind).is_some_and(|i| i.metadata_only);
+                    let meta = !r.full && kinds::info(kind).is_some_and(|i| i.metadata_only);
                     let e = n.kinds.entry(kind.to_string()).or_insert(meta);
                     *e = *e && meta;
                 }

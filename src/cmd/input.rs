@@ -52,8 +52,9 @@ fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
 }
 
 /// Gathers the audit input: files named, plus the slices downloaded from CloudWatch Logs when
-/// asked. For CloudWatch the window defaults to the last 24 hours, and it also bounds the scan.
-pub async fn gather(files: &[String], a: &InputArgs) -> Result<AuditInput> {
+/// asked. For CloudWatch the window defaults to the last `default_hours` hours, and it also bounds
+/// the scan.
+pub async fn gather(files: &[String], a: &InputArgs, default_hours: i64) -> Result<AuditInput> {
     let mut opts = scan_options(a)?;
     let cw = &a.cloudwatch;
     if files.is_empty() && !cw.wanted() {
@@ -82,7 +83,9 @@ pub async fn gather(files: &[String], a: &InputArgs) -> Result<AuditInput> {
         });
     }
     let now_us = timearg::now_micros();
-    let since_us = *opts.since_us.get_or_insert(now_us - 24 * 3_600_000_000);
+    let since_us = *opts
+        .since_us
+        .get_or_insert(now_us - default_hours * 3_600_000_000);
     let until_us = opts.until_us.unwrap_or(now_us);
     let o = cloudwatch::CwOptions {
         client: cloudwatch::aws::ClientOptions {
@@ -139,6 +142,9 @@ pub async fn gather(files: &[String], a: &InputArgs) -> Result<AuditInput> {
         problems: expanded.problems,
     })
 }
+
+/// The CloudWatch window `report` and `sql` read by default.
+pub const REPORT_HOURS: i64 = 24;
 
 /// Prints what could not be read to stderr.
 pub fn report_input_problems(stats: &IngestStats) {

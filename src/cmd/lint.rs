@@ -7,8 +7,6 @@ use anyhow::Result;
 use super::Outcome;
 use crate::catalogue::Overrides;
 use crate::cli::LintArgs;
-use crate::inventory::live::LiveOptions;
-use crate::inventory::yaml::Limits;
 use crate::lint::{self, Source};
 use crate::render;
 use crate::rules;
@@ -17,21 +15,12 @@ pub async fn run(a: LintArgs, out: &mut dyn Write) -> Result<Outcome> {
     let selected = rules::select(&a.rules, &a.select.skip)?;
     let params = Overrides::parse(&a.params.params, &selected)?;
     let source = if a.files.is_empty() {
-        Source::Cluster(LiveOptions {
-            kubeconfig: a.kubeconfig.clone(),
-            context: a.context.clone(),
-            concurrency: a.concurrency,
-            request_timeout: std::time::Duration::from_secs(a.request_timeout.max(1)),
-            ..LiveOptions::default()
-        })
+        Source::Cluster(a.cluster.live_options())
     } else {
-        Source::Files(
-            a.files.clone(),
-            Limits {
-                max_document_bytes: a.limits.max_document_size,
-                max_depth: a.limits.max_depth,
-            },
-        )
+        if a.cluster.context.is_some() {
+            anyhow::bail!("--context reads a live cluster: it cannot be combined with -f");
+        }
+        Source::Files(a.files.clone(), a.limits.limits())
     };
     let started = std::time::Instant::now();
     let inv = lint::inventory(&source, &selected).await?;

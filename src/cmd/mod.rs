@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod input;
 pub mod lint;
+pub mod preflight;
 pub mod queries;
 pub mod report;
 pub mod rules;
@@ -16,6 +17,27 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 use crate::finding::{FailOn, Finding};
+
+impl crate::cli::ClusterArgs {
+    pub fn live_options(&self) -> crate::inventory::live::LiveOptions {
+        crate::inventory::live::LiveOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            concurrency: self.concurrency,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            ..Default::default()
+        }
+    }
+}
+
+impl crate::cli::ManifestLimitArgs {
+    pub fn limits(&self) -> crate::inventory::yaml::Limits {
+        crate::inventory::yaml::Limits {
+            max_document_bytes: self.max_document_size,
+            max_depth: self.max_depth,
+        }
+    }
+}
 
 /// How a run ended: whether its input was fully read, and whether findings reached `--fail-on`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +83,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         Command::Sql(a) => sql::run(a, out).await,
         Command::Queries(a) => queries::run(a, out),
         Command::Lint(a) => lint::run(a, out).await,
+        Command::Preflight(a) => preflight::run(*a, out).await,
         Command::Rules(a) => rules::run(a, out),
         Command::Cache(a) => cache::run(a, out),
     }

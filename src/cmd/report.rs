@@ -15,7 +15,7 @@ use crate::render;
 pub async fn run(a: ReportArgs, out: &mut dyn Write) -> Result<Outcome> {
     let queries = query::select(&a.queries, &a.select.skip)?;
     let params = Overrides::parse(&a.params.params, &queries)?;
-    let input = gather(&a.sources, &a.input).await?;
+    let input = gather(&a.sources, &a.input, super::input::REPORT_HOURS).await?;
     let started = std::time::Instant::now();
     let mut report =
         analysis::report(input.sources, input.origin, input.opts, &queries, &params).await?;

@@ -92,7 +92,7 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
         None => (a.args[0].clone(), a.args[1..].to_vec()),
     };
     let sql = bind_free_params(&sql, &a.params.params)?;
-    let input = gather(&srcs, &a.input).await?;
+    let input = gather(&srcs, &a.input, super::input::REPORT_HOURS).await?;
     let started = std::time::Instant::now();
     let (table, mut stats) = analysis::sql(input.sources, input.opts, &sql).await?;
     stats.read_errors.extend(input.problems);

@@ -6,12 +6,14 @@
 pub struct KindInfo {
     pub kind: &'static str,
     pub group: &'static str,
-    /// Versions kscope can read, preferred first; the first one the server serves is used.
+    /// Versions kscope can read, newest first. The server's preferred version is used when kscope
+    /// can read it, else the first of these the server serves.
     pub versions: &'static [&'static str],
     pub plural: &'static str,
     pub namespaced: bool,
-    /// Only metadata is ever needed (lists ask for `PartialObjectMetadataList`). Always true for
-    /// Secrets: kscope never reads Secret data.
+    /// Metadata is all rules read by default (lists ask for `PartialObjectMetadataList`). Secrets
+    /// are always listed as metadata: the one exception, Helm release Secrets for `preflight
+    /// --helm`, is read by its own request.
     pub metadata_only: bool,
 }
 
@@ -34,6 +36,7 @@ const fn k(
 }
 
 const FLOWCONTROL: &[&str] = &["v1", "v1beta3", "v1beta2", "v1beta1"];
+const RESOURCE: &[&str] = &["v1", "v1beta2", "v1beta1"];
 
 #[rustfmt::skip]
 pub const KINDS: &[KindInfo] = &[
@@ -80,6 +83,10 @@ pub const KINDS: &[KindInfo] = &[
     k("Lease", "coordination.k8s.io", &["v1"], "leases", true, true),
     k("IPAddress", "networking.k8s.io", &["v1"], "ipaddresses", false, true),
     k("ServiceCIDR", "networking.k8s.io", &["v1"], "servicecidrs", false, true),
+    k("DeviceClass", "resource.k8s.io", RESOURCE, "deviceclasses", false, true),
+    k("ResourceClaim", "resource.k8s.io", RESOURCE, "resourceclaims", true, true),
+    k("ResourceClaimTemplate", "resource.k8s.io", RESOURCE, "resourceclaimtemplates", true, true),
+    k("ResourceSlice", "resource.k8s.io", RESOURCE, "resourceslices", false, true),
 ];
 
 /// The table entry for a kind.

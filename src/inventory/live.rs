@@ -51,6 +51,8 @@ pub struct Needs {
     pub kinds: BTreeMap<String, bool>,
     pub cr_counts: bool,
     pub metrics: bool,
+    /// Helm v3 release Secrets (`preflight --helm`): the only Secret data kscope reads.
+    pub helm: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -317,8 +319,10 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
     inv.server_version = Version::parse(&info.git_version)
         .or_else(|| Version::parse(&format!("{}.{}", info.major, info.minor)));
 
-    // Discovery: which group/versions the server serves (two requests).
+    // Discovery: which group/versions the server serves, and which one it prefers per group (two
+    // requests). Lists use the preferred version, so kscope never calls a deprecated one.
     let mut served: BTreeSet<String> = BTreeSet::new();
+    let mut preferred: BTreeMap<String, String> = BTreeMap::new();
     match client.list_core_api_versions().await {
         Ok(v) => served.extend(v.versions),
         Err(e) => return Err(unreachable(e)),
@@ -326,6 +330,9 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
     match client.list_api_groups().await {
         Ok(groups) => {
             for g in groups.groups {
+                if let Some(p) = &g.preferred_version {
+                    preferred.insert(g.name.clone(), p.version.clone());
+                }
                 for v in g.versions {
                     served.insert(v.group_version);
                 }
@@ -339,10 +346,14 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
         let Some(info) = kinds::info(kind) else {
             continue;
         };
-        let version = info
-            .versions
-            .iter()
-            .find(|v| served.contains(&kinds::api_version(info.group, v)));
+        let version = preferred
+            .get(info.group)
+            .and_then(|p| info.versions.iter().find(|v| *v == p))
+            .or_else(|| {
+                info.versions
+                    .iter()
+                    .find(|v| served.contains(&kinds::api_version(info.group, v)))
+            });
         match version {
             None => inv.set_availability(
                 kind,
@@ -351,7 +362,8 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
                     kinds::api_version(info.group, info.versions.first().copied().unwrap_or("v1"))
                 )),
             ),
-            Some(v) => jobs.push((info, v.to_string(), *metadata_only || info.metadata_only)),
+            // Secret data is never listed: Helm releases are read by their own request below
+            Some(v) => jobs.push((info, v.to_string(), *metadata_only || info.kind == "Secret")),
         }
     }
     let page = opts.page_size;
@@ -430,7 +442,39 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
         });
     }
 
+    if needs.helm {
+        inv.helm = Some(helm_releases(client.clone(), page).await.map(|secrets| {
+            let (releases, problems) = super::helm::newest_deployed(&secrets);
+            inv.problems.extend(problems);
+            releases
+        }));
+    }
+
     inv.requests = counter.load(Ordering::Relaxed);
     inv.sort();
     Ok(inv)
+}
+
+/// Helm v3 release Secrets of deployed releases (field selector `type=helm.sh/release.v1`, label
+/// `owner=helm,status=deployed`), paged. Their data is decoded by [`super::helm`] and never kept.
+async fn helm_releases(client: Client, page_size: u32) -> Result<Vec<Value>, String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::all(client);
+    let what = "list secrets (type=helm.sh/release.v1)";
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default()
+            .fields("type=helm.sh/release.v1")
+            .labels("owner=helm,status=deployed")
+            .limit(page_size);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let l = api.list(&lp).await.map_err(|e| reason(&e, what))?;
+        out.extend(to_values(l.items));
+        match l.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
 }

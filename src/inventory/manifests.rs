@@ -86,7 +86,7 @@ pub fn add_text(inv: &mut Inventory, name: &str, text: &str) {
     add_text_with(inv, name, text, yaml::DEFAULT_LIMITS)
 }
 
-fn add_text_with(inv: &mut Inventory, name: &str, text: &str, limits: yaml::Limits) {
+pub fn add_text_with(inv: &mut Inventory, name: &str, text: &str, limits: yaml::Limits) {
     for doc in yaml::documents_with(text, limits) {
         match doc {
             Err(e) => inv

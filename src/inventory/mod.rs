@@ -1,5 +1,6 @@
 //! Kubernetes objects from one source (a live cluster or manifest files), as the rules see them.
 
+pub mod helm;
 pub mod kinds;
 pub mod live;
 pub mod manifests;
@@ -128,6 +129,8 @@ pub struct Inventory {
     pub cr_counts: Option<Vec<CrCount>>,
     /// The API server's `/metrics` text, or why it could not be read.
     pub metrics: Option<Result<String, String>>,
+    /// Deployed Helm releases (newest revision each), or why they could not be read.
+    pub helm: Option<Result<Vec<helm::Release>, String>>,
     /// Documents or objects that could not be read (`file:line: reason`).
     pub problems: Vec<String>,
     /// API requests made (live scans).

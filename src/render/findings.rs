@@ -57,7 +57,7 @@ fn counts_line(findings: &[Finding]) -> String {
 
 /// The JSON envelope of every findings document: the same head for every command, then the
 /// command's own fields.
-fn envelope(command: &str, source: &str, findings: &[Finding], rest: Value) -> Value {
+pub(super) fn envelope(command: &str, source: &str, findings: &[Finding], rest: Value) -> Value {
     let mut doc = json!({
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "kscope", "version": env!("CARGO_PKG_VERSION")},
@@ -72,7 +72,7 @@ fn envelope(command: &str, source: &str, findings: &[Finding], rest: Value) -> V
     doc
 }
 
-fn write_json(doc: &Value, w: &mut dyn Write) -> io::Result<()> {
+pub(super) fn write_json(doc: &Value, w: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, doc)?;
     writeln!(w)
 }

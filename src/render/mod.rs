@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod catalogue;
 pub mod findings;
+pub mod preflight;
 pub mod rows;
 
 /// Formats of a table of rows (`kscope sql`).

@@ -84,6 +84,83 @@ pub fn table() -> Result<&'static Table, RuleError> {
     })
 }
 
+impl Removal {
+    /// The API group ("" for the core group) and version of the row.
+    pub fn group_version(&self) -> (&str, &str) {
+        self.api_version
+            .split_once('/')
+            .unwrap_or(("", self.api_version.as_str()))
+    }
+
+    /// The resource (plural) audit events and `/metrics` name the kind by.
+    pub fn resource(&self) -> String {
+        resource_of(&self.kind)
+    }
+
+    /// What to do: `migrate to networking.k8s.io/v1 (served since 1.19)`.
+    pub fn migration(&self) -> String {
+        match (&self.replacement, self.since) {
+            (Some(rep), Some(s)) => format!("migrate to {rep} (served since {s})"),
+            (Some(rep), None) => format!("migrate to {rep}"),
+            (None, _) => "no replacement API exists".to_string(),
+        }
+    }
+
+    /// Whether the version is no longer served at `v`.
+    pub fn removed_at(&self, v: Version) -> bool {
+        self.removed.is_some_and(|r| r <= v)
+    }
+}
+
+/// The resource name of a built-in kind: lower case, plural (`NetworkPolicy` → `networkpolicies`,
+/// `Ingress` → `ingresses`). Every kind of the removal table follows these rules.
+pub fn resource_of(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if let Some(stem) = k.strip_suffix('y') {
+        format!("{stem}ies")
+    } else if k.ends_with('s') {
+        format!("{k}es")
+    } else {
+        format!("{k}s")
+    }
+}
+
+/// The oldest Kubernetes release the table covers (removals before it are not listed).
+pub const OLDEST: Version = Version::new(1, 16);
+
+/// The row for an audit request's group, version and resource, if that version is deprecated.
+pub fn lookup_resource(group: &str, version: &str, resource: &str) -> Option<&'static Removal> {
+    table().ok()?.rows.iter().find(|r| {
+        let (g, v) = r.group_version();
+        g == group && v == version && r.resource() == resource
+    })
+}
+
+/// The apiVersions the last writers of a live object used, with where that was seen: its
+/// `managedFields` and kubectl's last-applied configuration. Approximate ("may be stale"): a live
+/// object is always served under the version it was read through.
+pub fn written_versions(obj: &crate::inventory::Obj) -> Vec<(String, &'static str)> {
+    use serde_json::Value;
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(mf) = obj.get("metadata.managedFields").and_then(Value::as_array) {
+        for m in mf {
+            if let Some(v) = m.get("apiVersion").and_then(Value::as_str) {
+                out.insert((v.to_string(), "managedFields"));
+            }
+        }
+    }
+    if let Some(la) = obj.annotation("kubectl.kubernetes.io/last-applied-configuration") {
+        if let Some(v) = serde_json::from_str::<Value>(la).ok().and_then(|v| {
+            v.get("apiVersion")
+                .and_then(Value::as_str)
+                .map(String::from)
+        }) {
+            out.insert((v, "last-applied-configuration"));
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// The row for an apiVersion and kind, if that version is deprecated.
 pub fn lookup(api_version: &str, kind: &str) -> Option<&'static Removal> {
     table()
@@ -119,6 +196,18 @@ mod tests {
     }
 
     #[test]
+    fn resources_follow_the_kind_table() {
+        for k in crate::inventory::kinds::KINDS {
+            assert_eq!(resource_of(k.kind), k.plural, "{}", k.kind);
+        }
+        assert_eq!(resource_of("PodSecurityPolicy"), "podsecuritypolicies");
+        assert_eq!(resource_of("Event"), "events");
+        let r = lookup_resource("extensions", "v1beta1", "ingresses").unwrap();
+        assert_eq!(r.kind, "Ingress");
+        assert!(lookup_resource("apps", "v1", "deployments").is_none());
+    }
+
+    #[test]
     fn table_is_consistent_and_matches_k8s_openapi() {
         let t = table().unwrap();
         let mut seen = std::collections::BTreeSet::new();
@@ -135,7 +224,8 @@ mod tests {
                 r.api_version,
                 r.kind
             );
-            assert!(r.removed.is_none_or(|x| x <= t.newest));
+            // announced removals may lie up to two releases past the newest release
+            assert!(r.removed.is_none_or(|x| x.minor <= t.newest.minor + 2));
             assert_eq!(
                 r.replacement.is_some(),
                 r.since.is_some(),

@@ -61,6 +61,10 @@ struct RuleDoc {
     versions: Option<WindowDoc>,
     #[serde(default)]
     params: serde_json::Map<String, Value>,
+    #[serde(default)]
+    preflight: Option<String>,
+    #[serde(default)]
+    full: bool,
     summary: String,
     why: String,
     remediation: String,
@@ -84,6 +88,16 @@ struct ParamDoc {
 }
 
 /// One rule: its file in `rules/`, parsed.
+/// What a rule's finding means to `kscope preflight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gate {
+    /// Blocks the upgrade.
+    Blocker,
+    /// A risk during the upgrade.
+    Warning,
+}
+
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub file: String,
@@ -99,6 +113,10 @@ pub struct Rule {
     pub from: Option<Version>,
     pub until: Option<Version>,
     pub params: Vec<ParamDef>,
+    /// Whether `kscope preflight` runs the rule as an upgrade risk, and what its findings mean there.
+    pub preflight: Option<Gate>,
+    /// Its kinds are read whole from a live cluster, even those the kind table lists as metadata.
+    pub full: bool,
     pub summary: String,
     pub why: String,
     pub remediation: String,
@@ -164,6 +182,16 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
             doc: p.doc,
         });
     }
+    let preflight = match doc.preflight.as_deref() {
+        None => None,
+        Some("blocker") => Some(Gate::Blocker),
+        Some("warning") => Some(Gate::Warning),
+        Some(o) => {
+            return Err(def(format!(
+                "preflight must be blocker or warning, not {o:?}"
+            )));
+        }
+    };
     for k in doc.kinds.iter().chain(&doc.needs) {
         let known =
             k == ANY_KIND || k == NEED_METRICS || k == NEED_CR_COUNTS || kinds::info(k).is_some();
@@ -182,6 +210,8 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
         from,
         until,
         params,
+        preflight,
+        full: doc.full,
         summary: doc.summary.trim().to_string(),
         why: doc.why.trim().to_string(),
         remediation: doc.remediation.trim().to_string(),

@@ -344,6 +344,40 @@ fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// Percent-decodes a query parameter value.
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `k=v,k2=v2` selectors (equality only): whether `obj` matches, looking up each key with `get`.
+fn matches(selector: Option<&str>, get: impl Fn(&str) -> Option<String>) -> bool {
+    let Some(sel) = selector.map(decode) else {
+        return true;
+    };
+    sel.split(',')
+        .filter(|t| !t.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) => get(k.trim()).as_deref() == Some(v.trim()),
+            None => false,
+        })
+}
+
 fn list(
     st: &State,
     group: &str,
@@ -366,6 +400,20 @@ fn list(
         .zip(&st.index)
         .filter(|(_, i)| i.as_ref().is_some_and(|(g, p)| g == group && p == plural))
         .map(|(o, _)| o.clone())
+        .filter(|o| {
+            matches(param(query, "labelSelector"), |k| {
+                o.pointer("/metadata/labels")
+                    .and_then(|l| l.get(k))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            }) && matches(param(query, "fieldSelector"), |k| {
+                let path = match k {
+                    "type" => "/type".to_string(),
+                    other => format!("/{}", other.replace('.', "/")),
+                };
+                o.pointer(&path).and_then(Value::as_str).map(String::from)
+            })
+        })
         .collect();
     let known = kinds::KINDS
         .iter()

@@ -10,6 +10,7 @@ mod hostile;
 mod lint_live;
 mod lint_rules;
 mod meta;
+mod preflight;
 mod readme;
 
 use std::path::{Path, PathBuf};

@@ -1,45 +1,17 @@
 //! Deprecated and removed API versions, from the table in `rules/api-removals.yaml`.
 
-use std::collections::BTreeSet;
-
-use serde_json::Value;
-
 use crate::finding::Severity;
 use crate::inventory::Obj;
 use crate::rules::Ctx;
-use crate::rules::apis::{Removal, lookup};
+use crate::rules::apis::{lookup, written_versions};
 
 /// The apiVersions an object is known by: as written (manifests), or for live objects the versions
-/// in `managedFields` and in kubectl's last-applied configuration (approximate: the last writers).
+/// its last writers used.
 fn versions_of(obj: &Obj, live: bool) -> Vec<(String, &'static str)> {
-    if !live {
-        return vec![(obj.api_version.clone(), "")];
-    }
-    let mut out = BTreeSet::new();
-    if let Some(mf) = obj.get("metadata.managedFields").and_then(Value::as_array) {
-        for m in mf {
-            if let Some(v) = m.get("apiVersion").and_then(Value::as_str) {
-                out.insert((v.to_string(), "managedFields"));
-            }
-        }
-    }
-    if let Some(la) = obj.annotation("kubectl.kubernetes.io/last-applied-configuration") {
-        if let Some(v) = serde_json::from_str::<Value>(la).ok().and_then(|v| {
-            v.get("apiVersion")
-                .and_then(Value::as_str)
-                .map(String::from)
-        }) {
-            out.insert((v, "last-applied-configuration"));
-        }
-    }
-    out.into_iter().collect()
-}
-
-fn describe(r: &Removal) -> String {
-    match (&r.replacement, r.since) {
-        (Some(rep), Some(s)) => format!("migrate to {rep} (served since {s})"),
-        (Some(rep), None) => format!("migrate to {rep}"),
-        (None, _) => "no replacement API exists".to_string(),
+    if live {
+        written_versions(obj)
+    } else {
+        vec![(obj.api_version.clone(), "")]
     }
 }
 
@@ -98,7 +70,7 @@ pub fn api_version(ctx: &mut Ctx) {
                 "{} {} {what} (target {target}){seen}; {}{note}",
                 v,
                 obj.kind,
-                describe(r)
+                r.migration()
             );
             ctx.report_as(sev, obj, msg);
         }

@@ -5,6 +5,7 @@ mod apf;
 mod apis;
 mod crds;
 mod garbage;
+pub mod upgrade;
 mod webhooks;
 
 pub use apf::apf_defaults;
@@ -118,6 +119,9 @@ pub const CHECKS: &[Check] = &[
     Check { key: "cronjob-history", run: garbage::cronjob_history, params: &[("max_history", Num)] },
     Check { key: "finished-jobs", run: garbage::finished_jobs, params: &[("max_finished", Num)] },
     Check { key: "namespace-objects", run: garbage::namespace_objects, params: &[("limits", List)] },
+    Check { key: "node-version-skew", run: upgrade::node_skew, params: &[] },
+    Check { key: "pdb-blocks-drain", run: upgrade::pdb_blocks_drain, params: &[] },
+    Check { key: "single-replica", run: upgrade::single_replica, params: &[("namespaces", List)] },
 ];
 
 pub fn find(key: &str) -> Option<&'static Check> {

@@ -1,0 +1,192 @@
+//! `kscope preflight`: reads every source asked for (live cluster, Helm releases, manifests, audit
+//! log, /metrics), hands what it found to the preflight engine and renders the verdict.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+
+use super::Outcome;
+use super::input::{gather, report_input_problems};
+use crate::catalogue::Overrides;
+use crate::cli::PreflightArgs;
+use crate::inventory::{Inventory, live, manifests};
+use crate::lint;
+use crate::preflight::{self, Evidence, Inputs, NotChecked, Plan, Uses, metrics};
+use crate::render;
+use crate::rules::{self, Rule};
+
+/// The CloudWatch window preflight reads by default: 30 days, like EKS upgrade insights.
+const AUDIT_HOURS: i64 = 30 * 24;
+
+fn not_checked(check: &str, reason: impl Into<String>) -> NotChecked {
+    NotChecked {
+        check: check.into(),
+        reason: reason.into(),
+    }
+}
+
+/// What a live scan reads for preflight: the risk rules' kinds, every kind of the API removal
+/// table (metadata: managedFields and last-applied), `/metrics`, and Helm releases when asked.
+fn needs(risk: &[&Rule], helm: bool) -> Result<live::Needs> {
+    let da = rules::registry()?
+        .iter()
+        .find(|r| r.code == "DA001")
+        .context("rule DA001 is missing from the registry")?;
+    let mut all: Vec<&Rule> = risk.to_vec();
+    all.push(da);
+    let mut n = lint::needs(&all);
+    n.metrics = true;
+    n.helm = helm;
+    Ok(n)
+}
+
+pub async fn run(a: PreflightArgs, out: &mut dyn Write) -> Result<Outcome> {
+    let risk: Vec<&Rule> = rules::select(&[], &a.select.skip)?
+        .into_iter()
+        .filter(|r| r.preflight.is_some())
+        .collect();
+    let params = Overrides::parse(&a.params.params, &risk)?;
+    if let Some(from) = a.from_version {
+        // fail before reading anything
+        Plan::new(from, a.target_version).map_err(anyhow::Error::msg)?;
+    }
+    let limits = a.limits.limits();
+    let mut uses = Uses::default();
+    let mut nc: Vec<NotChecked> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut sources: Vec<String> = Vec::new();
+    let mut fully_read = true;
+
+    // the live cluster: objects, nodes, /metrics, Helm releases
+    let live_inv: Option<Inventory> = if a.no_cluster {
+        nc.push(not_checked(
+            "live cluster",
+            "not read (--no-cluster): live objects, node versions, webhooks, APIServices, \
+             PodDisruptionBudgets, Helm releases and the /metrics gauge were not checked",
+        ));
+        None
+    } else {
+        let inv = live::load(&a.cluster.live_options(), &needs(&risk, a.helm)?).await?;
+        uses.live_objects(&inv);
+        match &inv.metrics {
+            Some(Ok(text)) => uses.metrics(&metrics::requested(text)),
+            Some(Err(e)) => nc.push(not_checked(
+                "/metrics gauge apiserver_requested_deprecated_apis",
+                e.clone(),
+            )),
+            None => {}
+        }
+        match &inv.helm {
+            None => nc.push(not_checked(
+                "Helm releases",
+                "not read: add --helm (needs list on Secrets of type helm.sh/release.v1)",
+            )),
+            Some(Err(e)) => nc.push(not_checked("Helm releases", e.clone())),
+            Some(Ok(releases)) => {
+                for r in releases {
+                    let objs = r.objects(limits);
+                    problems.extend(objs.problems.iter().cloned());
+                    uses.objects(&objs, |o| Evidence::Helm {
+                        release: r.id(),
+                        chart: r.chart.clone(),
+                        revision: r.revision,
+                        origin: o.origin.clone(),
+                    });
+                }
+                sources.push(format!("{} Helm release(s)", releases.len()));
+            }
+        }
+        problems.extend(inv.problems.iter().cloned());
+        sources.insert(
+            0,
+            format!(
+                "{} ({}; {} API requests)",
+                inv.origin,
+                inv.server_version
+                    .map(|v| format!("server {v}"))
+                    .unwrap_or_else(|| "server version unknown".into()),
+                inv.requests
+            ),
+        );
+        Some(inv)
+    };
+
+    let from = match (
+        a.from_version,
+        live_inv.as_ref().and_then(|i| i.server_version),
+    ) {
+        (Some(f), Some(s)) if f != s => {
+            tracing::warn!("--from-version {f} overrides the cluster's version {s}");
+            f
+        }
+        (Some(f), _) => f,
+        (None, Some(s)) => s,
+        (None, None) => bail!("the cluster's version is unknown: give --from-version 1.NN"),
+    };
+    let plan = Plan::new(from, a.target_version).map_err(anyhow::Error::msg)?;
+
+    // manifest files
+    let files_inv: Option<Inventory> = if a.files.is_empty() {
+        None
+    } else {
+        let mut inv = manifests::load_with(&a.files, limits)?;
+        inv.server_version = Some(from);
+        uses.objects(&inv, |o| Evidence::Manifest {
+            origin: o.origin.clone(),
+        });
+        problems.extend(inv.problems.iter().cloned());
+        sources.push(format!("manifests ({} objects)", inv.all().count()));
+        Some(inv)
+    };
+
+    // the audit log
+    if a.audit.is_empty() && !a.input.cloudwatch.wanted() {
+        nc.push(not_checked(
+            "runtime callers (audit log)",
+            "no audit source given (--audit FILES or --cluster NAME): clients that call removed \
+             APIs without a manifest kscope can see were not checked",
+        ));
+    } else {
+        let input = gather(&a.audit, &a.input, AUDIT_HOURS).await?;
+        let origin = input.origin.clone();
+        let dir_problems = input.problems.clone();
+        let (rows, mut stats) = preflight::audit::callers(input.sources, input.opts)
+            .await
+            .context("cannot read the audit log")?;
+        stats.read_errors.extend(dir_problems);
+        report_input_problems(&stats);
+        fully_read &= stats.fully_read();
+        uses.audit(&rows, from);
+        sources.push(format!("{origin} ({} requests)", stats.events));
+    }
+
+    for p in &problems {
+        eprintln!("kscope: invalid: {p}");
+    }
+    fully_read &= problems.is_empty();
+    let scanned: Vec<&Inventory> = live_inv.iter().chain(files_inv.iter()).collect();
+    let report = preflight::evaluate(
+        plan,
+        Inputs {
+            scanned,
+            uses: uses.into_vec(),
+            not_checked: nc,
+            problems,
+            source: sources.join("; "),
+        },
+        &risk,
+        &params,
+    );
+    tracing::info!(
+        "preflight: {} hop(s), {} item(s), verdict {}",
+        report.hops.len(),
+        report.items.len(),
+        report.verdict
+    );
+    render::preflight::preflight(&report, a.output.format, out)?;
+    Ok(Outcome::of(
+        fully_read,
+        a.output.fail_on,
+        &report.findings(),
+    ))
+}

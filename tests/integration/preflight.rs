@@ -1,0 +1,534 @@
+//! `kscope preflight`: the binary against the test API server (nodes with skewed kubelets, PDBs that
+//! block drains, Helm release Secrets built here from manifests with removed APIs, `/metrics` with
+//! the deprecated-API gauge) and the audit fixture (callers with and without the removed-release
+//! annotation, and kscope's own requests), hop by hop.
+
+use std::io::Write;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::apiserver::{FakeApi, Fault};
+
+const AUDIT: &str = "tests/fixtures/preflight/audit.jsonl";
+
+fn node(name: &str, kubelet: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "eu-west-1a"}},
+           "status": {"nodeInfo": {"kubeletVersion": kubelet, "kubeProxyVersion": kubelet,
+                      "containerRuntimeVersion": "containerd://1.7.11", "osImage": "Amazon Linux 2"}}})
+}
+
+/// A Helm v3 release Secret, encoded as Helm writes it: JSON, gzip, base64 (then base64 again as
+/// Secret data).
+fn helm_secret(name: &str, revision: u64, status: &str, manifest: &str) -> Value {
+    let release = json!({"name": name, "namespace": "apps", "version": revision, "info": {"status": status},
+        "chart": {"metadata": {"name": "legacy-app", "version": "0.3.1"}}, "manifest": manifest});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(release.to_string().as_bytes()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.encode(gz.finish().unwrap());
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+           "metadata": {"name": format!("sh.helm.release.v1.{name}.v{revision}"), "namespace": "apps",
+                        "labels": {"owner": "helm", "name": name, "status": status, "version": revision.to_string()}},
+           "data": {"release": b64.encode(payload)}})
+}
+
+const HELM_MANIFEST: &str = "---
+# Source: legacy-app/templates/pdb.yaml
+apiVersion: policy/v1beta1
+kind: PodDisruptionBudget
+metadata:
+  name: legacy-app
+  namespace: apps
+spec:
+  minAvailable: 1
+---
+# Source: legacy-app/templates/cronjob.yaml
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata:
+  name: legacy-app-report
+  namespace: apps
+spec:
+  schedule: '0 3 * * *'
+---
+# Source: legacy-app/templates/secret.yaml
+apiVersion: v1
+kind: Secret
+metadata:
+  name: legacy-app-token
+  namespace: apps
+data:
+  token: c3VwZXJzZWNyZXQ=
+";
+
+fn deployment(ns: &str, name: &str, replicas: u32) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": name, "image": "x"}]}}},
+           "status": {"replicas": replicas, "readyReplicas": replicas}})
+}
+
+/// A 1.24 cluster on its way to 1.27.
+fn old_cluster() -> Vec<Value> {
+    vec![
+        node("ip-10-0-1-10.ec2.internal", "v1.24.17-eks-8cb36c9"),
+        node("ip-10-0-1-11.ec2.internal", "v1.24.17-eks-8cb36c9"),
+        node("ip-10-0-1-12.ec2.internal", "v1.24.17-eks-8cb36c9"),
+        node("ip-10-0-9-1.ec2.internal", "v1.22.17-eks-0a21954"),
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+               "metadata": {"name": "ledger", "namespace": "finance"},
+               "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "ledger"}}},
+               "status": {"expectedPods": 2, "currentHealthy": 2, "desiredHealthy": 2, "disruptionsAllowed": 0}}),
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "web", "namespace": "frontend",
+                            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "autoscaling/v2beta2"}]},
+               "spec": {"minReplicas": 2, "maxReplicas": 5, "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}),
+        deployment("kube-system", "coredns", 2),
+        deployment("kube-system", "metrics-server", 1),
+        helm_secret("legacy-app", 1, "superseded", HELM_MANIFEST),
+        helm_secret("legacy-app", 2, "deployed", HELM_MANIFEST),
+        helm_secret(
+            "legacy-app",
+            3,
+            "failed",
+            "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: never-deployed\n",
+        ),
+    ]
+}
+
+const METRICS: &str = "# HELP apiserver_requested_deprecated_apis [STABLE] Gauge of deprecated APIs that have been requested
+# TYPE apiserver_requested_deprecated_apis gauge
+apiserver_requested_deprecated_apis{group=\"flowcontrol.apiserver.k8s.io\",removed_release=\"1.26\",resource=\"flowschemas\",subresource=\"\",version=\"v1beta1\"} 1
+apiserver_storage_objects{resource=\"pods\"} 40
+";
+
+async fn preflight(api: &FakeApi, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = vec![
+        "preflight".into(),
+        "--kubeconfig".into(),
+        api.kubeconfig().display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::kscope(&a)
+    })
+    .await
+    .unwrap()
+}
+
+fn hop_verdicts(doc: &Value) -> Vec<(String, String, u64, u64)> {
+    doc["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["version"].as_str().unwrap().to_string(),
+                h["verdict"].as_str().unwrap().to_string(),
+                h["blockers"].as_u64().unwrap(),
+                h["warnings"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// (hop, blocking, code, subject) of every item.
+fn items(doc: &Value) -> Vec<String> {
+    doc["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {} {} {}",
+                i["hop"].as_str().unwrap(),
+                if i["blocking"].as_bool().unwrap() {
+                    "BLOCKER"
+                } else {
+                    "warning"
+                },
+                i["code"].as_str().unwrap(),
+                i["subject"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_cluster_1_24_to_1_27_is_blocked_hop_by_hop() {
+    let api = FakeApi::start(old_cluster(), "v1.24.17-eks-8cb36c9", Some(METRICS.into())).await;
+    let base = [
+        "--target-version",
+        "1.27",
+        "--helm",
+        "--audit",
+        AUDIT,
+        "--format",
+    ];
+    let run = |fmt: &'static str| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.push(fmt);
+        a
+    };
+    let out = preflight(&api, &run("json")).await;
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    assert_eq!(doc["command"], "preflight");
+    assert_eq!(doc["verdict"], "BLOCKED");
+    assert_eq!(doc["from_version"], "1.24");
+    assert_eq!(doc["target_version"], "1.27");
+    assert_eq!(
+        hop_verdicts(&doc),
+        vec![
+            ("1.25".into(), "BLOCKED".into(), 5, 2),
+            ("1.26".into(), "BLOCKED".into(), 4, 1),
+            ("1.27".into(), "BLOCKED".into(), 4, 0),
+        ]
+    );
+    assert_eq!(
+        items(&doc),
+        vec![
+            "1.25 BLOCKER DA001 CronJob/apps/legacy-app-report",
+            "1.25 BLOCKER DA001 PodDisruptionBudget/apps/legacy-app",
+            "1.25 BLOCKER DA001 legacy-operator (system:serviceaccount:ops:legacy-operator)",
+            "1.25 BLOCKER UP001 kube-proxy 1.22",
+            "1.25 BLOCKER UP001 kubelet 1.22",
+            "1.26 BLOCKER DA001 (clients since the API server started)",
+            "1.26 BLOCKER DA001 hpa-tool (alice@example.com)",
+            "1.26 BLOCKER UP001 kube-proxy 1.22",
+            "1.26 BLOCKER UP001 kubelet 1.22",
+            "1.27 BLOCKER UP001 kube-proxy 1.22",
+            "1.27 BLOCKER UP001 kube-proxy 1.24",
+            "1.27 BLOCKER UP001 kubelet 1.22",
+            "1.27 BLOCKER UP001 kubelet 1.24",
+            "1.25 warning UP002 PodDisruptionBudget/finance/ledger",
+            "1.25 warning UP003 Deployment/kube-system/metrics-server",
+            "1.26 warning DA001 HorizontalPodAutoscaler/frontend/web",
+        ]
+    );
+    // evidence says why: the Helm release and chart, the audit caller with and without annotation
+    let ev = |subject: &str| -> Vec<Value> {
+        doc["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["subject"] == subject)
+            .unwrap()["evidence"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let helm = ev("CronJob/apps/legacy-app-report");
+    assert_eq!(helm[0]["source"], "helm");
+    assert_eq!(helm[0]["release"], "apps/legacy-app");
+    assert_eq!(helm[0]["chart"], "legacy-app-0.3.1");
+    assert_eq!(helm[0]["revision"], 2, "the newest deployed revision");
+    let op = ev("legacy-operator (system:serviceaccount:ops:legacy-operator)");
+    assert_eq!(op[0]["requests"], 12);
+    assert_eq!(op[0]["annotated"], true);
+    assert_eq!(op[0]["last_seen"], "2026-11-20T10:11:00Z");
+    let hpa = ev("hpa-tool (alice@example.com)");
+    assert_eq!(
+        hpa[0]["annotated"], false,
+        "found by the table, not the annotation"
+    );
+    let stale = ev("HorizontalPodAutoscaler/frontend/web");
+    assert_eq!(stale[0]["source"], "live_object");
+    assert_eq!(stale[0]["via"], "managedFields");
+    // kscope's own requests in the audit log are no evidence; Secret data is never printed
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !text.contains("kscope/0.1.0") && !text.contains("Ingress"),
+        "{text}"
+    );
+    for fmt in ["json", "table", "markdown", "csv"] {
+        let o = preflight(&api, &run(fmt)).await;
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            !all.contains("c3VwZXJzZWNyZXQ") && !all.contains("supersecret"),
+            "{fmt} prints Secret data"
+        );
+        assert!(!all.contains("H4sI"), "{fmt} prints a release payload");
+        assert_eq!(o.status.code(), Some(1), "{fmt}");
+        if fmt != "json" {
+            insta::assert_snapshot!(
+                format!("preflight_1_24_to_1_27_{fmt}"),
+                String::from_utf8_lossy(&o.stdout)
+            );
+        } else {
+            insta::assert_json_snapshot!("preflight_1_24_to_1_27_json", crate::json(&o));
+        }
+    }
+    // a well-behaved client: read-only, identified, preferred versions only, so kscope never
+    // shows up as a deprecated-API caller itself
+    let log = api.log();
+    assert!(!log.is_empty());
+    for r in &log {
+        assert_eq!(r.method, "GET", "{}", r.path);
+        assert!(r.user_agent.starts_with("kscope/"), "{}", r.user_agent);
+        let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let gvr = match parts.as_slice() {
+            ["api", v, res, ..] => Some(("", *v, *res)),
+            ["apis", g, v, res, ..] => Some((*g, *v, *res)),
+            _ => None,
+        };
+        if let Some((g, v, res)) = gvr {
+            assert!(
+                kscope::rules::apis::lookup_resource(g, v, res).is_none(),
+                "kscope requested a deprecated API: {}",
+                r.path
+            );
+        }
+    }
+    let secrets: Vec<_> = log
+        .iter()
+        .filter(|r| r.path.ends_with("/secrets"))
+        .collect();
+    assert!(!secrets.is_empty());
+    for s in secrets {
+        assert!(
+            s.query
+                .contains("fieldSelector=type%3Dhelm.sh%2Frelease.v1")
+                || s.query.contains("fieldSelector=type=helm.sh/release.v1"),
+            "{}",
+            s.query
+        );
+        assert!(s.query.contains("limit="), "{}", s.query);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_cluster_1_29_to_1_32_ready_with_warnings_and_what_was_not_checked() {
+    let objects = vec![
+        node("ip-10-0-1-10.ec2.internal", "v1.29.8-eks-a737599"),
+        node("ip-10-0-1-11.ec2.internal", "v1.29.8-eks-a737599"),
+        json!({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema",
+               "metadata": {"name": "batch-jobs", "managedFields": [{"manager": "helm", "operation": "Update", "apiVersion": "flowcontrol.apiserver.k8s.io/v1beta3"}]},
+               "spec": {"priorityLevelConfiguration": {"name": "workload-low"}, "matchingPrecedence": 8000}}),
+        deployment("kube-system", "coredns", 2),
+    ];
+    // no /metrics (403), and Helm release Secrets forbidden
+    let api = FakeApi::start(objects, "v1.29.8-eks-a737599", None).await;
+    api.fault("/secrets", Fault::Status(403), 100);
+    let out = preflight(
+        &api,
+        &["--target-version", "1.32", "--helm", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    assert_eq!(doc["verdict"], "READY WITH WARNINGS");
+    assert_eq!(
+        hop_verdicts(&doc),
+        vec![
+            ("1.30".into(), "READY".into(), 0, 0),
+            ("1.31".into(), "READY".into(), 0, 0),
+            ("1.32".into(), "READY WITH WARNINGS".into(), 0, 1),
+        ]
+    );
+    assert_eq!(
+        items(&doc),
+        vec!["1.32 warning DA001 FlowSchema/batch-jobs"]
+    );
+    let nc: Vec<String> = doc["not_checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{}: {}",
+                n["check"].as_str().unwrap(),
+                n["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let has = |needle: &str| nc.iter().any(|n| n.contains(needle));
+    assert!(has("Helm releases: forbidden"), "{nc:?}");
+    assert!(
+        has("/metrics gauge apiserver_requested_deprecated_apis: forbidden"),
+        "{nc:?}"
+    );
+    assert!(
+        has("runtime callers (audit log): no audit source given"),
+        "{nc:?}"
+    );
+    // warnings fail the run only when asked
+    let out = preflight(&api, &["--target-version", "1.32", "--fail-on", "warning"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("VERDICT: READY WITH WARNINGS"), "{text}");
+    assert!(text.contains("may be stale"), "{text}");
+}
+
+#[test]
+fn files_and_audit_1_29_to_1_32_blocked() {
+    let out = crate::kscope(&[
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.29",
+        "--target-version",
+        "1.32",
+        "-f",
+        "tests/fixtures/preflight/legacy.yaml",
+        "--audit",
+        AUDIT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    assert_eq!(doc["verdict"], "BLOCKED");
+    assert_eq!(
+        hop_verdicts(&doc),
+        vec![
+            ("1.30".into(), "BLOCKED".into(), 3, 0),
+            ("1.31".into(), "READY".into(), 0, 0),
+            ("1.32".into(), "BLOCKED".into(), 2, 0),
+        ]
+    );
+    assert_eq!(
+        items(&doc),
+        vec![
+            "1.30 BLOCKER DA001 CSIStorageCapacity/storage/capacity-zone-a",
+            "1.30 BLOCKER DA001 hpa-tool (alice@example.com)",
+            "1.30 BLOCKER DA001 legacy-operator (system:serviceaccount:ops:legacy-operator)",
+            "1.32 BLOCKER DA001 FlowSchema/batch-jobs",
+            "1.32 BLOCKER DA001 grafana-agent (system:serviceaccount:monitoring:agent)",
+        ]
+    );
+    let f = doc["findings"].as_array().unwrap();
+    assert!(f.iter().all(|f| f["severity"] == "error"));
+    let flow = f
+        .iter()
+        .find(|f| f["subject"]["name"] == "FlowSchema/batch-jobs")
+        .unwrap();
+    assert_eq!(
+        flow["subject"]["origin"],
+        "tests/fixtures/preflight/legacy.yaml:2"
+    );
+    assert!(
+        flow["message"]
+            .as_str()
+            .unwrap()
+            .contains("migrate to flowcontrol.apiserver.k8s.io/v1"),
+        "{flow}"
+    );
+    let nc = doc["not_checked"].to_string();
+    assert!(nc.contains("--no-cluster"), "{nc}");
+}
+
+#[test]
+fn ready_and_ready_with_warnings_from_files() {
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "preflight",
+            "--no-cluster",
+            "--from-version",
+            "1.30",
+            "--target-version",
+            "1.31",
+            "-f",
+            "tests/fixtures/preflight/clean.yaml",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let out = crate::kscope(&args(&[]));
+    assert_eq!(out.status.code(), Some(0), "{}", crate::stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("VERDICT: READY\n"), "{text}");
+    assert!(
+        text.contains("no audit source given"),
+        "a preflight without audit says runtime callers were not checked: {text}"
+    );
+    let md = crate::kscope(&args(&["--format", "markdown"]));
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.starts_with("# Kubernetes upgrade preflight: 1.30 → 1.31: **READY**"),
+        "{md}"
+    );
+    assert!(md.contains("Nothing to do before the upgrade."), "{md}");
+
+    let warn = args(&[
+        "-f",
+        "tests/fixtures/preflight/strict-pdb.yaml",
+        "--format",
+        "json",
+    ]);
+    let out = crate::kscope(&warn);
+    assert_eq!(out.status.code(), Some(0));
+    let doc = crate::json(&out);
+    assert_eq!(doc["verdict"], "READY WITH WARNINGS");
+    assert_eq!(
+        items(&doc),
+        vec!["1.31 warning UP002 PodDisruptionBudget/finance/ledger"]
+    );
+    let mut failing = warn.clone();
+    failing.extend(["--fail-on", "warning"]);
+    assert_eq!(crate::kscope(&failing).status.code(), Some(1));
+}
+
+#[test]
+fn target_versions_are_validated() {
+    let run = |from: &str, to: &str| {
+        crate::kscope(&[
+            "preflight",
+            "--no-cluster",
+            "--from-version",
+            from,
+            "--target-version",
+            to,
+            "-f",
+            "tests/fixtures/preflight/clean.yaml",
+        ])
+    };
+    let out = run("1.30", "1.45");
+    assert_eq!(out.status.code(), Some(2));
+    let err = crate::stderr(&out);
+    assert!(
+        err.contains("1.45 is unknown") && err.contains("1.16 to 1.37"),
+        "{err}"
+    );
+    let out = run("1.30", "1.28");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(crate::stderr(&out).contains("not newer than the current version 1.30"));
+    let out = crate::kscope(&["preflight", "--no-cluster", "--target-version", "1.31"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        crate::stderr(&out).contains("--from-version"),
+        "{}",
+        crate::stderr(&out)
+    );
+    let out = crate::kscope(&["preflight", "--target-version", "one.two"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_unreadable_audit_source_is_an_input_error_not_a_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("audit.jsonl");
+    std::fs::write(&bad, "{\"kind\":\"Event\",\"verb\"\n").unwrap();
+    let out = crate::kscope(&[
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.30",
+        "--target-version",
+        "1.31",
+        "--audit",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", crate::stderr(&out));
+    assert!(
+        crate::stderr(&out).contains("malformed"),
+        "{}",
+        crate::stderr(&out)
+    );
+}
