@@ -532,3 +532,45 @@ fn an_unreadable_audit_source_is_an_input_error_not_a_ready() {
         crate::stderr(&out)
     );
 }
+
+/// The README's worked example is what the command prints.
+#[test]
+fn readme_worked_example_is_current() {
+    let readme = std::fs::read_to_string(crate::root().join("README.md")).unwrap();
+    let start = readme
+        .find("Worked example on the bundled samples")
+        .expect("README has the worked example");
+    let block = &readme[start..];
+    let body = block
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let out = crate::kscope(&[
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.29",
+        "--target-version",
+        "1.32",
+        "-f",
+        "samples/manifests",
+        "--audit",
+        "samples/audit",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the samples hold malformed lines"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut checked = 0;
+    for line in body.lines().filter(|l| l.trim() != "..." && !l.is_empty()) {
+        assert!(
+            text.contains(line),
+            "README line not in the output: {line:?}\n{text}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 10);
+}
