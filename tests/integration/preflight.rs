@@ -69,9 +69,22 @@ fn deployment(ns: &str, name: &str, replicas: u32) -> Value {
            "status": {"replicas": replicas, "readyReplicas": replicas}})
 }
 
-/// A 1.24 cluster on its way to 1.27.
+/// The objects of rule fixtures (`tests/fixtures/rules/CODE/FILE`).
+fn rule_fixtures(files: &[&str]) -> Vec<Value> {
+    let paths: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|f| crate::root().join("tests/fixtures/rules").join(f))
+        .collect();
+    let inv = kscope::inventory::manifests::load(&paths).unwrap();
+    assert!(inv.problems.is_empty(), "{:?}", inv.problems);
+    inv.all().map(|o| o.value.clone()).collect()
+}
+
+/// A 1.24 cluster on its way to 1.27, with a fail-closed webhook whose Service has no ready
+/// endpoints.
 fn old_cluster() -> Vec<Value> {
-    vec![
+    let mut objects = rule_fixtures(&["WH008/fire-no-ready-endpoints.yaml"]);
+    objects.extend([
         node("ip-10-0-1-10.ec2.internal", "v1.24.17-eks-8cb36c9"),
         node("ip-10-0-1-11.ec2.internal", "v1.24.17-eks-8cb36c9"),
         node("ip-10-0-1-12.ec2.internal", "v1.24.17-eks-8cb36c9"),
@@ -94,7 +107,8 @@ fn old_cluster() -> Vec<Value> {
             "failed",
             "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: never-deployed\n",
         ),
-    ]
+    ]);
+    objects
 }
 
 const METRICS: &str = "# HELP apiserver_requested_deprecated_apis [STABLE] Gauge of deprecated APIs that have been requested
@@ -182,7 +196,7 @@ async fn live_cluster_1_24_to_1_27_is_blocked_hop_by_hop() {
     assert_eq!(
         hop_verdicts(&doc),
         vec![
-            ("1.25".into(), "BLOCKED".into(), 5, 2),
+            ("1.25".into(), "BLOCKED".into(), 6, 3),
             ("1.26".into(), "BLOCKED".into(), 4, 1),
             ("1.27".into(), "BLOCKED".into(), 4, 0),
         ]
@@ -195,6 +209,8 @@ async fn live_cluster_1_24_to_1_27_is_blocked_hop_by_hop() {
             "1.25 BLOCKER DA001 legacy-operator (system:serviceaccount:ops:legacy-operator)",
             "1.25 BLOCKER UP001 kube-proxy 1.22",
             "1.25 BLOCKER UP001 kubelet 1.22",
+            // fail-closed, no ready endpoints: blocks
+            "1.25 BLOCKER WH008 ValidatingWebhookConfiguration/fire-no-endpoints",
             "1.26 BLOCKER DA001 (clients since the API server started)",
             "1.26 BLOCKER DA001 hpa-tool (alice@example.com)",
             "1.26 BLOCKER UP001 kube-proxy 1.22",
@@ -205,6 +221,8 @@ async fn live_cluster_1_24_to_1_27_is_blocked_hop_by_hop() {
             "1.27 BLOCKER UP001 kubelet 1.24",
             "1.25 warning UP002 PodDisruptionBudget/finance/ledger",
             "1.25 warning UP003 Deployment/kube-system/metrics-server",
+            // a preflight: warning rule, error severity in lint: a warning here
+            "1.25 warning WH001 ValidatingWebhookConfiguration/fire-no-endpoints",
             "1.26 warning DA001 HorizontalPodAutoscaler/frontend/web",
         ]
     );
@@ -305,14 +323,21 @@ async fn live_cluster_1_24_to_1_27_is_blocked_hop_by_hop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_cluster_1_29_to_1_32_ready_with_warnings_and_what_was_not_checked() {
-    let objects = vec![
+    // risks that warn: an unavailable APIService, a CRD with a stored version no longer served, a
+    // suggested APF object pinned against updates
+    let mut objects = rule_fixtures(&[
+        "WH018/fire-metrics-unavailable.yaml",
+        "CR004/fire-stored-unserved.yaml",
+        "AP005/fire-pinned-global-default.yaml",
+    ]);
+    objects.extend([
         node("ip-10-0-1-10.ec2.internal", "v1.29.8-eks-a737599"),
         node("ip-10-0-1-11.ec2.internal", "v1.29.8-eks-a737599"),
         json!({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema",
                "metadata": {"name": "batch-jobs", "managedFields": [{"manager": "helm", "operation": "Update", "apiVersion": "flowcontrol.apiserver.k8s.io/v1beta3"}]},
                "spec": {"priorityLevelConfiguration": {"name": "workload-low"}, "matchingPrecedence": 8000}}),
         deployment("kube-system", "coredns", 2),
-    ];
+    ]);
     // no /metrics (403), and Helm release Secrets forbidden
     let api = FakeApi::start(objects, "v1.29.8-eks-a737599", None).await;
     api.fault("/secrets", Fault::Status(403), 100);
@@ -327,14 +352,19 @@ async fn live_cluster_1_29_to_1_32_ready_with_warnings_and_what_was_not_checked(
     assert_eq!(
         hop_verdicts(&doc),
         vec![
-            ("1.30".into(), "READY".into(), 0, 0),
+            ("1.30".into(), "READY WITH WARNINGS".into(), 0, 3),
             ("1.31".into(), "READY".into(), 0, 0),
             ("1.32".into(), "READY WITH WARNINGS".into(), 0, 1),
         ]
     );
     assert_eq!(
         items(&doc),
-        vec!["1.32 warning DA001 FlowSchema/batch-jobs"]
+        vec![
+            "1.30 warning AP005 FlowSchema/global-default",
+            "1.30 warning CR004 CustomResourceDefinition/fire-stored.example.com",
+            "1.30 warning WH018 APIService/v1beta1.metrics.k8s.io",
+            "1.32 warning DA001 FlowSchema/batch-jobs",
+        ]
     );
     let nc: Vec<String> = doc["not_checked"]
         .as_array()
