@@ -101,6 +101,12 @@ impl Harness {
     /// Seeds the demo cluster's log group from the EKS sample; returns the seed summary and the
     /// audit file holding exactly the lines put into the audit streams.
     fn seed(&mut self) -> (Value, PathBuf) {
+        self.seed_aged(2400)
+    }
+
+    /// [`Harness::seed`] with the newest event `newest_age_s` seconds old (and, when it is not the
+    /// default, without decoy streams: one of them repeats events three days back).
+    fn seed_aged(&mut self, newest_age_s: u64) -> (Value, PathBuf) {
         let out = self.dir.path().join("seeded.jsonl");
         let s = self.cmd(json!({
             "cmd": "seed",
@@ -109,6 +115,8 @@ impl Harness {
             "out": out,
             "same_ms_every": 5,
             "truncated": true,
+            "newest_age_s": newest_age_s,
+            "decoys": newest_age_s == 2400,
         }));
         (s, out)
     }
@@ -431,6 +439,68 @@ fn missing_permissions_and_log_groups_are_named() {
             && stderr(&o).contains("audit logging"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// `preflight --cluster NAME` reads the last 30 days by default (the report reads 24 hours) and finds
+/// the same callers of removed APIs as the same events read from a file.
+#[test]
+fn preflight_reads_thirty_days_of_cloudwatch_audit_evidence() {
+    let mut h = Harness::start();
+    // ten days old: outside the report's default window, inside preflight's
+    let (_, file) = h.seed_aged(10 * 24 * 3600);
+    let base = [
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.29",
+        "--target-version",
+        "1.32",
+        "--format",
+        "json",
+    ];
+    let items = |o: &Output| -> Vec<String> {
+        parse(o)["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let requests: u64 = i["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| e["requests"].as_u64())
+                    .sum();
+                format!("{} {} {} {requests}", i["hop"], i["code"], i["subject"])
+            })
+            .collect()
+    };
+    let mut args = base.to_vec();
+    args.extend(["--cluster", "demo"]);
+    let cw = h.kscope(&args);
+    assert_eq!(
+        cw.status.code(),
+        Some(2),
+        "truncated lines: {}",
+        stderr(&cw)
+    );
+    let mut args = base.to_vec();
+    args.extend(["--audit", file.to_str().unwrap()]);
+    let local = super::kscope(&args);
+    assert_eq!(local.status.code(), Some(2), "{}", stderr(&local));
+    let want = items(&local);
+    assert!(
+        want.iter().any(|i| i.contains("pdb-guardian")),
+        "the sample's callers of removed APIs: {want:?}"
+    );
+    assert_eq!(items(&cw), want);
+    assert!(
+        parse(&cw)["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("CloudWatch Logs /aws/eks/demo/cluster"),
+        "{}",
+        stdout(&cw)
     );
 }
 
