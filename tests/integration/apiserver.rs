@@ -149,6 +149,23 @@ impl FakeApi {
         });
     }
 
+    /// Runs the kscope binary's `command` against this server (from a blocking thread, so the
+    /// server keeps serving on this runtime).
+    pub async fn kscope(&self, command: &str, extra: &[&str]) -> std::process::Output {
+        let mut args: Vec<String> = vec![
+            command.into(),
+            "--kubeconfig".into(),
+            self.kubeconfig().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::kscope(&a)
+        })
+        .await
+        .unwrap()
+    }
+
     pub fn log(&self) -> Vec<Logged> {
         self.state.log.lock().unwrap().clone()
     }

@@ -21,18 +21,7 @@ async fn cluster() -> FakeApi {
 /// Runs the kscope binary against the test API server (from a blocking thread, so the server keeps
 /// serving on this runtime).
 async fn kscope_lint(api: &FakeApi, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "lint".into(),
-        "--kubeconfig".into(),
-        api.kubeconfig().display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::kscope(&a)
-    })
-    .await
-    .unwrap()
+    api.kscope("lint", extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -118,18 +118,7 @@ apiserver_storage_objects{resource=\"pods\"} 40
 ";
 
 async fn preflight(api: &FakeApi, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "preflight".into(),
-        "--kubeconfig".into(),
-        api.kubeconfig().display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::kscope(&a)
-    })
-    .await
-    .unwrap()
+    api.kscope("preflight", extra).await
 }
 
 fn hop_verdicts(doc: &Value) -> Vec<(String, String, u64, u64)> {
