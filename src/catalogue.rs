@@ -16,11 +16,28 @@ pub struct ParamDef {
     pub doc: String,
 }
 
+/// How a query or rule describes itself to people and to CI tools (SARIF rule metadata, JUnit
+/// suites, Code Quality descriptions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    pub code: String,
+    pub name: String,
+    /// One sentence: what it finds.
+    pub summary: String,
+    /// Why it matters.
+    pub why: String,
+    pub remediation: String,
+    pub help_uri: Option<String>,
+    /// The severity of its findings unless a finding says otherwise.
+    pub severity: crate::finding::Severity,
+}
+
 /// What the catalogue needs of a query or a rule.
 pub trait Entry {
     fn code(&self) -> &str;
     fn name(&self) -> &str;
     fn params(&self) -> &[ParamDef];
+    fn describe(&self) -> Described;
 }
 
 impl<E: Entry + ?Sized> Entry for &E {
@@ -32,6 +49,9 @@ impl<E: Entry + ?Sized> Entry for &E {
     }
     fn params(&self) -> &[ParamDef] {
         (**self).params()
+    }
+    fn describe(&self) -> Described {
+        (**self).describe()
     }
 }
 
@@ -238,6 +258,17 @@ mod tests {
         }
         fn params(&self) -> &[ParamDef] {
             &self.2
+        }
+        fn describe(&self) -> Described {
+            Described {
+                code: self.0.into(),
+                name: self.1.into(),
+                summary: String::new(),
+                why: String::new(),
+                remediation: String::new(),
+                help_uri: None,
+                severity: crate::finding::Severity::Info,
+            }
         }
     }
     fn p(name: &str, default: Value) -> ParamDef {

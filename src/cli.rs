@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Configuration file (default: .kscope.yaml in the working directory or a parent, up to the
+    /// repository root).
+    #[arg(long, value_name = "FILE", global = true, env = "KSCOPE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +44,15 @@ pub enum Command {
     /// Check a live cluster or manifest files against the rules in rules/ (webhooks, API Priority
     /// and Fairness, deprecated APIs, CRD bloat, garbage).
     Lint(LintArgs),
+    /// The configuration file: write a commented example, or show the one in effect.
+    Config(ConfigArgs),
+
+    /// Shell completions (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(CompletionsArgs),
+
+    /// Man pages (roff) for kscope and every subcommand, written to a directory.
+    Man(ManArgs),
+
     /// Judge an upgrade to --target-version hop by hop (READY, READY WITH WARNINGS, BLOCKED) from
     /// the live cluster, manifests, Helm releases, the audit log and /metrics.
     Preflight(Box<PreflightArgs>),
@@ -51,16 +65,46 @@ pub enum Command {
 
 // ---- shared flag groups ----
 
-/// How a findings document (report, lint) is printed and when it fails the run.
+/// How a findings document (report, lint, preflight) is printed, and the CI gate: when it fails the
+/// run, suppressions, baselines.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Output and CI gate")]
 pub struct FindingsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: FindingsFormat,
 
-    /// Exit with code 1 when a finding has at least this severity.
-    #[arg(long, value_enum, default_value = "error")]
-    pub fail_on: FailOn,
+    /// Exit with code 1 when a finding has at least this severity (default: error, or `fail_on`
+    /// in .kscope.yaml).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+
+    /// Also write FORMAT to PATH, e.g. --output sarif=kscope.sarif --output junit=junit.xml
+    /// (repeatable; the terminal still gets --format).
+    #[arg(long = "output", value_name = "FORMAT=PATH", value_parser = output_spec)]
+    pub outputs: Vec<(FindingsFormat, PathBuf)>,
+
+    /// Exit with code 0 even when findings reach --fail-on (unreadable input still exits 2).
+    #[arg(long)]
+    pub exit_zero: bool,
+
+    /// Fail only on findings that are not in this baseline file (see --write-baseline); report
+    /// the entries that no longer occur as fixed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write this run's findings (after suppressions) to FILE as a baseline, keeping the reasons
+    /// an existing file gives.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+
+    /// With --baseline: rewrite the file without the entries that no longer occur.
+    #[arg(long, requires = "baseline")]
+    pub prune_baseline: bool,
+
+    /// List suppressed and baselined findings too (they never fail the run).
+    #[arg(long)]
+    pub show_suppressed: bool,
 }
 
 /// `--param` overrides, for queries, rules and free SQL alike.
@@ -313,9 +357,9 @@ pub struct LintArgs {
 )]
 pub struct PreflightArgs {
     /// The Kubernetes version to upgrade the control plane to (1.NN); every minor version on the
-    /// way is a hop, judged on its own.
+    /// way is a hop, judged on its own. Required here or as `target_version` in .kscope.yaml.
     #[arg(long, value_name = "1.NN", value_parser = k8s_version)]
-    pub target_version: Version,
+    pub target_version: Option<Version>,
 
     /// The current version. Default: the live cluster's (/version); required with --no-cluster.
     #[arg(long, value_name = "1.NN", value_parser = k8s_version, required_if_eq("no_cluster", "true"))]
@@ -371,6 +415,41 @@ pub struct RulesArgs {
     pub command: Option<CatalogueCommand>,
 }
 
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented example .kscope.yaml (every key, with its default).
+    Init {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE", default_value = ".kscope.yaml")]
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print which configuration file is in effect and what it sets (as JSON).
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write kscope.1 and kscope-SUBCOMMAND.1 into.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
 /// `kscope queries` and `kscope rules`.
 #[derive(Debug, Subcommand)]
 pub enum CatalogueCommand {
@@ -399,6 +478,22 @@ pub enum CacheCommand {
     Ls,
     /// Delete every cached slice.
     Clear,
+}
+
+/// `FORMAT=PATH` of --output.
+fn output_spec(s: &str) -> Result<(FindingsFormat, PathBuf), String> {
+    let (f, p) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected FORMAT=PATH, e.g. sarif=kscope.sarif, got {s:?}"))?;
+    let format = <FindingsFormat as clap::ValueEnum>::from_str(f.trim(), true).map_err(|_| {
+        format!(
+            "unknown format {f:?}: table, json, csv, markdown, sarif, junit, github or codequality"
+        )
+    })?;
+    if p.trim().is_empty() {
+        return Err(format!("--output {s:?}: the path is empty"));
+    }
+    Ok((format, PathBuf::from(p)))
 }
 
 /// An integer of at least 1.

@@ -45,6 +45,15 @@ pub struct Subject {
     pub origin: String,
 }
 
+/// Where in a file a finding's object is written (manifests only).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    /// The path as given on the command line (relative to the working directory).
+    pub file: String,
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
 /// One result of a query or a rule: the only thing reports and gates look at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Finding {
@@ -57,6 +66,9 @@ pub struct Finding {
     pub remediation: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The object's place in its file, when it was read from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
 }
 
 /// `--fail-on`: the lowest severity that makes the run exit with code 1.

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cloudwatch;
 pub mod cmd;
 pub mod finding;
+pub mod gate;
 pub mod inventory;
 pub mod lint;
 pub mod preflight;

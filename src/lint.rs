@@ -65,12 +65,51 @@ pub fn needs(rules: &[&Rule]) -> Needs {
     n
 }
 
-/// Reads the source.
-pub async fn inventory(source: &Source, rules: &[&Rule]) -> anyhow::Result<Inventory> {
+/// Reads the source; `exclude` leaves manifest files out.
+pub async fn inventory(
+    source: &Source,
+    rules: &[&Rule],
+    exclude: &dyn Fn(&std::path::Path) -> bool,
+) -> anyhow::Result<Inventory> {
     Ok(match source {
-        Source::Files(paths, limits) => manifests::load_with(paths, *limits)?,
+        Source::Files(paths, limits) => manifests::load_excluding(paths, *limits, exclude)?,
         Source::Cluster(opts) => live::load(opts, &needs(rules)).await?,
     })
+}
+
+/// What each rule checked (the objects of its kinds) or why it did not run: JUnit's test cases.
+pub fn checks(inv: &Inventory, rules: &[&Rule], outcome: &LintOutcome) -> Vec<crate::gate::Check> {
+    rules
+        .iter()
+        .map(|r| {
+            let skipped = outcome
+                .skipped
+                .iter()
+                .find(|s| s.code == r.code)
+                .map(|s| s.reason.clone())
+                .or_else(|| {
+                    outcome
+                        .not_applicable
+                        .contains(&r.code)
+                        .then(|| "no objects of its kinds in the input".to_string())
+                });
+            let subjects = if skipped.is_some() || r.kinds.iter().any(|k| k == ANY_KIND) {
+                Vec::new()
+            } else {
+                r.kinds
+                    .iter()
+                    .flat_map(|k| inv.of(k))
+                    .map(|o| o.display())
+                    .collect()
+            };
+            crate::gate::Check {
+                code: r.code.clone(),
+                name: r.name.clone(),
+                subjects,
+                skipped,
+            }
+        })
+        .collect()
 }
 
 /// The version findings are judged against: `--target-version`, else the cluster's version, else

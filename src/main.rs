@@ -1,12 +1,12 @@
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use kscope::cli::Cli;
 use kscope::cmd;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -54,6 +54,27 @@ fn main() -> ExitCode {
             eprintln!("kscope: error: {}", message(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The command line. Invoked as `kubectl-kscope` (a kubectl plugin, through a symlink or krew),
+/// help and errors name the command `kubectl kscope`.
+fn parse() -> Cli {
+    let mut cmd = Cli::command();
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let invoked = std::path::Path::new(&argv0)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if invoked == "kubectl-kscope" {
+        cmd = cmd
+            .bin_name("kubectl kscope")
+            .display_name("kubectl kscope");
+    }
+    let matches = cmd.get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
     }
 }
 

@@ -57,6 +57,17 @@ impl Entry for Query {
     fn params(&self) -> &[ParamDef] {
         &self.params
     }
+    fn describe(&self) -> crate::catalogue::Described {
+        crate::catalogue::Described {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            summary: format!("{}: {}", self.title, self.finds),
+            why: self.why.clone(),
+            remediation: self.remediation.clone().unwrap_or_default(),
+            help_uri: self.reference.clone(),
+            severity: self.severity.unwrap_or(Severity::Info),
+        }
+    }
 }
 
 /// A default as written in a header: a number when it reads as one, else a string.
@@ -292,6 +303,7 @@ pub fn findings(q: &Query, table: &Table, values: &Values, origin: &str) -> Vec<
                 values,
             ),
             reference: q.reference.clone(),
+            location: None,
         });
     }
     out

@@ -1,19 +1,23 @@
-//! `kscope lint`: the selected rules over manifests or a live cluster, one findings document.
+//! `kscope lint`: the selected rules over manifests or a live cluster, through the gate, one
+//! findings document.
 
 use std::io::Write;
 
 use anyhow::Result;
 
-use super::Outcome;
-use crate::catalogue::Overrides;
+use super::{Outcome, gate};
+use crate::catalogue::{Entry, Overrides};
 use crate::cli::LintArgs;
+use crate::gate::Objects;
+use crate::gate::config::Config;
 use crate::lint::{self, Source};
 use crate::render;
 use crate::rules;
 
-pub async fn run(a: LintArgs, out: &mut dyn Write) -> Result<Outcome> {
-    let selected = rules::select(&a.rules, &a.select.skip)?;
-    let params = Overrides::parse(&a.params.params, &selected)?;
+pub async fn run(a: LintArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
+    let (only, skip) = gate::selection(&a.rules, &a.select.skip, &cfg.rules);
+    let selected = rules::select(&only, &skip)?;
+    let params = Overrides::parse(&gate::params(cfg, &selected, &a.params.params), &selected)?;
     let source = if a.files.is_empty() {
         Source::Cluster(a.cluster.live_options())
     } else {
@@ -23,32 +27,37 @@ pub async fn run(a: LintArgs, out: &mut dyn Write) -> Result<Outcome> {
         Source::Files(a.files.clone(), a.limits.limits())
     };
     let started = std::time::Instant::now();
-    let inv = lint::inventory(&source, &selected).await?;
-    let target = lint::target(&inv, a.target_version)?;
-    let report = lint::run(&inv, &selected, target, &params);
-    if inv.live {
-        tracing::info!(
-            "lint: {} API requests, {} objects, {} rules in {:.2?}",
-            inv.requests,
-            report.objects,
-            selected.len(),
-            started.elapsed()
-        );
-    } else {
-        tracing::info!(
-            "lint: {} objects, {} rules in {:.2?}",
-            report.objects,
-            selected.len(),
-            started.elapsed()
-        );
-    }
+    let inv = lint::inventory(&source, &selected, &|f| cfg.ignores_file(f)).await?;
+    let target = lint::target(&inv, a.target_version.or(cfg.target_version()))?;
+    let mut report = lint::run(&inv, &selected, target, &params);
+    tracing::info!(
+        "lint: {} API requests, {} objects, {} rules in {:.2?}",
+        inv.requests,
+        report.objects,
+        selected.len(),
+        started.elapsed()
+    );
     for p in &report.problems {
         eprintln!("kscope: invalid: {p}");
     }
-    render::findings::lint(&report, a.output.format, out)?;
-    Ok(Outcome::of(
+    let checks = lint::checks(&inv, &selected, &report.outcome);
+    let findings = std::mem::take(&mut report.outcome.findings);
+    let gated = gate::apply(&a.output, cfg, Objects::from_inventories(&[&inv]), findings)?;
+    report.outcome.findings = gated.findings.clone();
+    let described: Vec<_> = selected.iter().map(|r| r.describe()).collect();
+    gate::emit(
+        &a.output,
+        "lint",
+        &gated,
+        &described,
+        &checks,
+        &|f, view, w| render::findings::lint(&report, f, view, w),
+        out,
+    )?;
+    Ok(gate::outcome(
+        &a.output,
+        cfg,
         report.problems.is_empty(),
-        a.output.fail_on,
-        &report.outcome.findings,
+        &gated,
     ))
 }

@@ -3,6 +3,8 @@
 //! and return an [`Outcome`], the one place the exit code is decided.
 
 pub mod cache;
+pub mod config;
+pub mod gate;
 pub mod input;
 pub mod lint;
 pub mod preflight;
@@ -78,12 +80,16 @@ impl Outcome {
 
 /// Runs the command line.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
+    let cfg = || gate::config(cli.config.as_deref()).map(|(_, c)| c);
     match cli.command {
-        Command::Report(a) => report::run(a, out).await,
+        Command::Report(a) => report::run(a, &cfg()?, out).await,
         Command::Sql(a) => sql::run(a, out).await,
         Command::Queries(a) => queries::run(a, out),
-        Command::Lint(a) => lint::run(a, out).await,
-        Command::Preflight(a) => preflight::run(*a, out).await,
+        Command::Lint(a) => lint::run(a, &cfg()?, out).await,
+        Command::Preflight(a) => preflight::run(*a, &cfg()?, out).await,
+        Command::Config(a) => config::run(a, cli.config.as_deref(), out),
+        Command::Completions(a) => config::completions(a, out),
+        Command::Man(a) => config::man(a, out),
         Command::Rules(a) => rules::run(a, out),
         Command::Cache(a) => cache::run(a, out),
     }
@@ -107,6 +113,7 @@ mod tests {
             message: String::new(),
             remediation: String::new(),
             reference: None,
+            location: None,
         };
         let warn = [f(Severity::Warning)];
         assert_eq!(Outcome::done().code(), 0);

@@ -5,10 +5,12 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use super::Outcome;
 use super::input::{gather, report_input_problems};
-use crate::catalogue::Overrides;
+use super::{Outcome, gate};
+use crate::catalogue::{Entry, Overrides};
 use crate::cli::PreflightArgs;
+use crate::gate::config::Config;
+use crate::gate::{Check, Objects};
 use crate::inventory::{Inventory, live, manifests};
 use crate::lint;
 use crate::preflight::{self, Evidence, Inputs, NotChecked, Plan, Uses, metrics};
@@ -40,15 +42,19 @@ fn needs(risk: &[&Rule], helm: bool) -> Result<live::Needs> {
     Ok(n)
 }
 
-pub async fn run(a: PreflightArgs, out: &mut dyn Write) -> Result<Outcome> {
-    let risk: Vec<&Rule> = rules::select(&[], &a.select.skip)?
+pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
+    let (only, skip) = gate::selection(&[], &a.select.skip, &cfg.rules);
+    let risk: Vec<&Rule> = rules::select(&only, &skip)?
         .into_iter()
         .filter(|r| r.preflight.is_some())
         .collect();
-    let params = Overrides::parse(&a.params.params, &risk)?;
+    let params = Overrides::parse(&gate::params(cfg, &risk, &a.params.params), &risk)?;
+    let target = a.target_version.or(cfg.target_version()).context(
+        "--target-version is required (or target_version in .kscope.yaml): the version to upgrade to",
+    )?;
     if let Some(from) = a.from_version {
         // fail before reading anything
-        Plan::new(from, a.target_version).map_err(anyhow::Error::msg)?;
+        Plan::new(from, target).map_err(anyhow::Error::msg)?;
     }
     let limits = a.limits.limits();
     let mut uses = Uses::default();
@@ -123,13 +129,13 @@ pub async fn run(a: PreflightArgs, out: &mut dyn Write) -> Result<Outcome> {
         (None, Some(s)) => s,
         (None, None) => bail!("the cluster's version is unknown: give --from-version 1.NN"),
     };
-    let plan = Plan::new(from, a.target_version).map_err(anyhow::Error::msg)?;
+    let plan = Plan::new(from, target).map_err(anyhow::Error::msg)?;
 
     // manifest files
     let files_inv: Option<Inventory> = if a.files.is_empty() {
         None
     } else {
-        let mut inv = manifests::load_with(&a.files, limits)?;
+        let mut inv = manifests::load_excluding(&a.files, limits, &|f| cfg.ignores_file(f))?;
         inv.server_version = Some(from);
         uses.objects(&inv, |o| Evidence::Manifest {
             origin: o.origin.clone(),
@@ -165,6 +171,7 @@ pub async fn run(a: PreflightArgs, out: &mut dyn Write) -> Result<Outcome> {
     }
     fully_read &= problems.is_empty();
     let scanned: Vec<&Inventory> = live_inv.iter().chain(files_inv.iter()).collect();
+    let scanned_again = scanned.clone();
     let report = preflight::evaluate(
         plan,
         Inputs {
@@ -183,10 +190,34 @@ pub async fn run(a: PreflightArgs, out: &mut dyn Write) -> Result<Outcome> {
         report.items.len(),
         report.verdict
     );
-    render::preflight::preflight(&report, a.output.format, out)?;
-    Ok(Outcome::of(
-        fully_read,
-        a.output.fail_on,
-        &report.findings(),
-    ))
+    let mut report = report;
+    let objects = Objects::from_inventories(&scanned_again);
+    let gated = gate::apply(&a.output, cfg, objects, report.findings())?;
+    report.regate(gated.findings.clone());
+    let mut described: Vec<_> = risk.iter().map(|r| r.describe()).collect();
+    for code in ["DA001", "DA002"] {
+        if let Some(r) = rules::registry()?.iter().find(|r| r.code == code) {
+            described.push(r.describe());
+        }
+    }
+    described.extend(gate::suppression_rules());
+    let checks: Vec<Check> = described
+        .iter()
+        .map(|d| Check {
+            code: d.code.clone(),
+            name: d.name.clone(),
+            subjects: Vec::new(),
+            skipped: None,
+        })
+        .collect();
+    gate::emit(
+        &a.output,
+        "preflight",
+        &gated,
+        &described,
+        &checks,
+        &|f, view, w| render::preflight::preflight(&report, f, view, w),
+        out,
+    )?;
+    Ok(gate::outcome(&a.output, cfg, fully_read, &gated))
 }

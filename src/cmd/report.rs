@@ -1,20 +1,24 @@
-//! `kscope report`: every selected query over the audit input, one findings document.
+//! `kscope report`: every selected query over the audit input, through the gate, one findings
+//! document.
 
 use std::io::Write;
 
 use anyhow::Result;
 
-use super::Outcome;
 use super::input::{gather, report_input_problems};
+use super::{Outcome, gate};
 use crate::analysis;
-use crate::catalogue::Overrides;
+use crate::catalogue::{Entry, Overrides};
 use crate::cli::ReportArgs;
+use crate::gate::config::Config;
+use crate::gate::{Check, Objects};
 use crate::query;
 use crate::render;
 
-pub async fn run(a: ReportArgs, out: &mut dyn Write) -> Result<Outcome> {
-    let queries = query::select(&a.queries, &a.select.skip)?;
-    let params = Overrides::parse(&a.params.params, &queries)?;
+pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
+    let (only, skip) = gate::selection(&a.queries, &a.select.skip, &cfg.queries);
+    let queries = query::select(&only, &skip)?;
+    let params = Overrides::parse(&gate::params(cfg, &queries, &a.params.params), &queries)?;
     let input = gather(&a.sources, &a.input, super::input::REPORT_HOURS).await?;
     let started = std::time::Instant::now();
     let mut report =
@@ -28,10 +32,34 @@ pub async fn run(a: ReportArgs, out: &mut dyn Write) -> Result<Outcome> {
         started.elapsed()
     );
     report_input_problems(&report.ingest);
-    render::findings::report(&report, a.output.format, a.max_rows.max_rows, out)?;
-    Ok(Outcome::of(
+    let findings = std::mem::take(&mut report.findings);
+    let gated = gate::apply(&a.output, cfg, Objects::default(), findings)?;
+    report.findings = gated.findings.clone();
+    // a query checks the whole input: its subjects are what it found
+    let checks: Vec<Check> = queries
+        .iter()
+        .map(|q| Check {
+            code: q.code.clone(),
+            name: q.name.clone(),
+            subjects: Vec::new(),
+            skipped: None,
+        })
+        .collect();
+    let described: Vec<_> = queries.iter().map(|q| q.describe()).collect();
+    let max_rows = a.max_rows.max_rows;
+    gate::emit(
+        &a.output,
+        "report",
+        &gated,
+        &described,
+        &checks,
+        &|f, view, w| render::findings::report(&report, f, max_rows, view, w),
+        out,
+    )?;
+    Ok(gate::outcome(
+        &a.output,
+        cfg,
         report.ingest.fully_read(),
-        a.output.fail_on,
-        &report.findings,
+        &gated,
     ))
 }

@@ -28,6 +28,17 @@ impl Entry for FreeSql {
     fn params(&self) -> &[ParamDef] {
         &self.params
     }
+    fn describe(&self) -> crate::catalogue::Described {
+        crate::catalogue::Described {
+            code: "SQL".into(),
+            name: "sql".into(),
+            summary: "A free SQL statement over the audit table.".into(),
+            why: String::new(),
+            remediation: String::new(),
+            help_uri: None,
+            severity: crate::finding::Severity::Info,
+        }
+    }
 }
 
 /// The `${name}` placeholders of `sql`.

@@ -54,7 +54,23 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, ManifestError> {
 
 /// Reads every file into one inventory; every document is bounded by `limits`.
 pub fn load_with(paths: &[PathBuf], limits: yaml::Limits) -> Result<Inventory, ManifestError> {
-    let walk = expand(paths)?;
+    load_excluding(paths, limits, &|_| false)
+}
+
+/// [`load_with`], leaving out the files `exclude` names (the config file's `ignore.files`).
+pub fn load_excluding(
+    paths: &[PathBuf],
+    limits: yaml::Limits,
+    exclude: &dyn Fn(&std::path::Path) -> bool,
+) -> Result<Inventory, ManifestError> {
+    let mut walk = expand(paths)?;
+    walk.files.retain(|f| {
+        let skip = f.as_os_str() != "-" && exclude(f);
+        if skip {
+            tracing::info!("{}: ignored (ignore.files)", f.display());
+        }
+        !skip
+    });
     let mut inv = Inventory::new("manifests", false);
     inv.problems.extend(walk.problems);
     for f in walk.files {
@@ -97,7 +113,7 @@ pub fn add_text_with(inv: &mut Inventory, name: &str, text: &str, limits: yaml::
     }
 }
 
-fn add_document(inv: &mut Inventory, name: &str, d: yaml::Document) {
+fn add_document(inv: &mut Inventory, name: &str, mut d: yaml::Document) {
     let is_list = d
         .value
         .get("kind")
@@ -105,7 +121,7 @@ fn add_document(inv: &mut Inventory, name: &str, d: yaml::Document) {
         .is_some_and(|k| k == "List" || k.ends_with("List"))
         && d.value.get("items").is_some_and(Value::is_array);
     if is_list {
-        let items = match d.value {
+        let items = match d.value.take() {
             Value::Object(mut m) => match m.remove("items") {
                 Some(Value::Array(a)) => a,
                 _ => Vec::new(),
@@ -113,15 +129,16 @@ fn add_document(inv: &mut Inventory, name: &str, d: yaml::Document) {
             _ => Vec::new(),
         };
         for (i, item) in items.into_iter().enumerate() {
-            let line = d.item_lines.get(i).copied().unwrap_or(d.line);
-            add_object(inv, name, line, item);
+            let (line, end) = d.item_span(i);
+            add_object(inv, name, (line, end), item);
         }
     } else {
-        add_object(inv, name, d.line, d.value);
+        let span = (d.line, d.end_line);
+        add_object(inv, name, span, d.value);
     }
 }
 
-fn add_object(inv: &mut Inventory, name: &str, line: usize, v: Value) {
+fn add_object(inv: &mut Inventory, name: &str, (line, end): (usize, usize), v: Value) {
     let origin = format!("{name}:{line}");
     if !v.is_object() {
         inv.problems
@@ -139,5 +156,11 @@ fn add_object(inv: &mut Inventory, name: &str, line: usize, v: Value) {
         ));
         return;
     }
-    inv.add(Obj::new(v, origin));
+    let obj = Obj::new(v, origin);
+    // objects read from stdin or a Helm release have no file to point at
+    inv.add(if name == "-" || name.starts_with("helm:") {
+        obj
+    } else {
+        obj.at(name, line, end)
+    });
 }

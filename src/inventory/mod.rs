@@ -25,6 +25,8 @@ pub struct Obj {
     pub origin: String,
     /// Size of the object as JSON, in bytes (what etcd and client-side apply see, roughly).
     pub size: usize,
+    /// Where the object is written, for manifests: file and first and last line.
+    pub span: Option<crate::finding::Location>,
 }
 
 impl Obj {
@@ -48,7 +50,18 @@ impl Obj {
             value,
             origin,
             size,
+            span: None,
         }
+    }
+
+    /// The object as written in `file` from line `line` to `end_line`.
+    pub fn at(mut self, file: &str, line: usize, end_line: usize) -> Obj {
+        self.span = Some(crate::finding::Location {
+            file: file.to_string(),
+            start_line: line,
+            end_line: end_line.max(line),
+        });
+        self
     }
 
     /// `Kind/name` or `Kind/namespace/name`: how findings name the object.

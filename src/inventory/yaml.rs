@@ -13,8 +13,24 @@ pub struct Document {
     pub value: Value,
     /// 1-based line where the document's content starts.
     pub line: usize,
+    /// 1-based line of the document's last content line (comments and blank lines left out).
+    pub end_line: usize,
     /// Lines of the mappings in a top-level `items:` sequence (for `kind: List`).
     pub item_lines: Vec<usize>,
+}
+
+impl Document {
+    /// First and last line of item `i` of a `kind: List` document: from its line to the line before
+    /// the next item (the document's end for the last).
+    pub fn item_span(&self, i: usize) -> (usize, usize) {
+        let start = self.item_lines.get(i).copied().unwrap_or(self.line);
+        let end = self
+            .item_lines
+            .get(i + 1)
+            .map(|n| n.saturating_sub(1).max(start))
+            .unwrap_or(self.end_line);
+        (start, end.max(start))
+    }
 }
 
 /// A document that could not be parsed.
@@ -150,11 +166,26 @@ fn flush(
             (None, Some(value)) => out.push(Ok(Document {
                 value,
                 line: b.root_line + offset,
+                end_line: last_content_line(chunk) + offset,
                 item_lines: b.item_lines.iter().map(|l| l + offset).collect(),
             })),
             (None, None) => {}
         },
     }
+}
+
+/// The 1-based line (within `chunk`) of its last line that is not blank, a comment or `...`.
+fn last_content_line(chunk: &str) -> usize {
+    chunk
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && t != "..."
+        })
+        .map(|(i, _)| i + 1)
+        .last()
+        .unwrap_or(1)
 }
 
 /// The share of a document's nodes that may come from aliases: 99 % up to 400 000 nodes, falling

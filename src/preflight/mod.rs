@@ -149,6 +149,8 @@ impl Evidence {
 #[derive(Debug, Clone)]
 pub struct ApiUse {
     pub removal: Removal,
+    /// Where the first object written in the version is in its file (manifests).
+    pub location: Option<crate::finding::Location>,
     /// The object (`Kind/ns/name`) or client (`client (user)`).
     pub subject: String,
     pub evidence: Vec<Evidence>,
@@ -162,6 +164,16 @@ pub struct Uses {
 
 impl Uses {
     fn add(&mut self, removal: &Removal, subject: String, e: Evidence) {
+        self.add_at(removal, subject, e, None);
+    }
+
+    fn add_at(
+        &mut self,
+        removal: &Removal,
+        subject: String,
+        e: Evidence,
+        location: Option<crate::finding::Location>,
+    ) {
         let key = (
             removal.api_version.clone(),
             removal.kind.clone(),
@@ -169,9 +181,13 @@ impl Uses {
         );
         let u = self.by_key.entry(key).or_insert_with(|| ApiUse {
             removal: removal.clone(),
+            location: None,
             subject,
             evidence: Vec::new(),
         });
+        if u.location.is_none() {
+            u.location = location;
+        }
         if !u.evidence.contains(&e) {
             u.evidence.push(e);
         }
@@ -181,7 +197,7 @@ impl Uses {
     pub fn objects(&mut self, inv: &Inventory, evidence: impl Fn(&Obj) -> Evidence) {
         for o in inv.all() {
             if let Some(r) = apis::lookup(&o.api_version, &o.kind) {
-                self.add(r, o.display(), evidence(o));
+                self.add_at(r, o.display(), evidence(o), o.span.clone());
             }
         }
     }
@@ -335,6 +351,73 @@ impl PreflightReport {
     pub fn findings(&self) -> Vec<Finding> {
         self.items.iter().map(|i| i.finding.clone()).collect()
     }
+
+    /// Keeps the items whose findings passed the CI gate (suppressions, baseline), adds the gate's
+    /// own findings at the first hop, and judges the hops again. A blocker stays one only while its
+    /// finding is an error.
+    pub fn regate(&mut self, findings: Vec<Finding>) {
+        let first = self.plan.hops.first().copied().unwrap_or(self.plan.target);
+        let mut old = std::mem::take(&mut self.items);
+        let mut items = Vec::new();
+        for f in findings {
+            let same = |i: &Item| {
+                i.finding.code == f.code
+                    && i.finding.subject == f.subject
+                    && i.finding.message == f.message
+            };
+            let item = match old.iter().position(same) {
+                Some(p) => {
+                    let mut i = old.swap_remove(p);
+                    i.blocking = i.blocking && f.severity == Severity::Error;
+                    i.finding = f;
+                    i
+                }
+                None => Item {
+                    hop: first,
+                    blocking: false,
+                    finding: f,
+                    evidence: Vec::new(),
+                },
+            };
+            items.push(item);
+        }
+        let (hops, verdict) = judge(&self.plan, &mut items);
+        self.items = items;
+        self.hops = hops;
+        self.verdict = verdict;
+    }
+}
+
+/// Orders the items (blockers first, then by hop, code, subject) and judges every hop.
+fn judge(plan: &Plan, items: &mut [Item]) -> (Vec<HopResult>, Verdict) {
+    // blockers first, then by hop, code, subject
+    items.sort_by(|a, b| {
+        (!a.blocking, a.hop, &a.finding.code, &a.finding.subject.name).cmp(&(
+            !b.blocking,
+            b.hop,
+            &b.finding.code,
+            &b.finding.subject.name,
+        ))
+    });
+    let hops: Vec<HopResult> = plan
+        .hops
+        .iter()
+        .map(|h| {
+            let at: Vec<&Item> = items.iter().filter(|i| i.hop == *h).collect();
+            HopResult {
+                version: *h,
+                verdict: Verdict::of(&at),
+                blockers: at.iter().filter(|i| i.blocking).count(),
+                warnings: at.iter().filter(|i| !i.blocking).count(),
+            }
+        })
+        .collect();
+    let verdict = hops
+        .iter()
+        .map(|h| h.verdict)
+        .max()
+        .unwrap_or(Verdict::Ready);
+    (hops, verdict)
 }
 
 /// What the sources gave.
@@ -434,6 +517,7 @@ fn api_item(plan: &Plan, u: &ApiUse) -> Option<Item> {
             message,
             remediation: rule.map(|r| r.remediation.clone()).unwrap_or_default(),
             reference: rule.and_then(|r| r.references.first().cloned()),
+            location: u.location.clone(),
         },
         evidence,
     })
@@ -497,33 +581,7 @@ pub fn evaluate(
             }
         }
     }
-    // blockers first, then by hop, code, subject
-    items.sort_by(|a, b| {
-        (!a.blocking, a.hop, &a.finding.code, &a.finding.subject.name).cmp(&(
-            !b.blocking,
-            b.hop,
-            &b.finding.code,
-            &b.finding.subject.name,
-        ))
-    });
-    let hops: Vec<HopResult> = plan
-        .hops
-        .iter()
-        .map(|h| {
-            let at: Vec<&Item> = items.iter().filter(|i| i.hop == *h).collect();
-            HopResult {
-                version: *h,
-                verdict: Verdict::of(&at),
-                blockers: at.iter().filter(|i| i.blocking).count(),
-                warnings: at.iter().filter(|i| !i.blocking).count(),
-            }
-        })
-        .collect();
-    let verdict = hops
-        .iter()
-        .map(|h| h.verdict)
-        .max()
-        .unwrap_or(Verdict::Ready);
+    let (hops, verdict) = judge(&plan, &mut items);
     PreflightReport {
         source: inputs.source,
         plan,
@@ -557,6 +615,7 @@ mod tests {
 
     fn uses(api_version: &str, kind: &str, e: Evidence) -> ApiUse {
         ApiUse {
+            location: None,
             removal: apis::lookup(api_version, kind).unwrap().clone(),
             subject: format!("{kind}/x"),
             evidence: vec![e],

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::rows::{csv, json_rows, markdown, text_table};
-use super::{FindingsFormat, WIDTH, one_line, wrap};
+use super::{DocFormat, GateView, WIDTH, one_line, wrap};
 use crate::analysis::Report;
 use crate::finding::{Finding, Severity};
 use crate::lint::LintReport;
@@ -57,7 +57,13 @@ fn counts_line(findings: &[Finding]) -> String {
 
 /// The JSON envelope of every findings document: the same head for every command, then the
 /// command's own fields.
-pub(super) fn envelope(command: &str, source: &str, findings: &[Finding], rest: Value) -> Value {
+pub(super) fn envelope(
+    command: &str,
+    source: &str,
+    findings: &[Finding],
+    gate: &GateView<'_>,
+    rest: Value,
+) -> Value {
     let mut doc = json!({
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "kscope", "version": env!("CARGO_PKG_VERSION")},
@@ -66,10 +72,36 @@ pub(super) fn envelope(command: &str, source: &str, findings: &[Finding], rest: 
         "summary": severity_counts(findings).into_iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "findings": findings,
     });
+    if gate.active() {
+        doc["gate"] = gate.json();
+    }
     if let (Some(d), Value::Object(r)) = (doc.as_object_mut(), rest) {
         d.extend(r);
     }
     doc
+}
+
+/// The gate's lines after a table or Markdown document.
+pub(super) fn write_gate(gate: &GateView<'_>, md: bool, w: &mut dyn Write) -> io::Result<()> {
+    if !gate.active() && gate.fixed.is_empty() {
+        return Ok(());
+    }
+    if md {
+        writeln!(w, "\n## Gate\n")?;
+        for l in gate.lines() {
+            writeln!(w, "- {l}")?;
+        }
+    } else {
+        writeln!(w, "\nGate")?;
+        for l in gate.lines() {
+            writeln!(
+                w,
+                "  {}",
+                wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
+            )?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn write_json(doc: &Value, w: &mut dyn Write) -> io::Result<()> {
@@ -114,16 +146,18 @@ struct JsonQuery<'a> {
 /// The result of `kscope report`.
 pub fn report(
     r: &Report,
-    format: FindingsFormat,
+    format: DocFormat,
     max_rows: usize,
+    gate: &GateView<'_>,
     w: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        FindingsFormat::Json => {
+        DocFormat::Json => {
             let doc = envelope(
                 "report",
                 &r.origin,
                 &r.findings,
+                gate,
                 json!({
                     "time_range": r.time_range.as_ref().map(|(a, b)| json!({"first": a, "last": b})),
                     "input": r.ingest,
@@ -135,7 +169,7 @@ pub fn report(
             );
             write_json(&doc, w)
         }
-        FindingsFormat::Csv => {
+        DocFormat::Csv => {
             // one CSV block per query, separated by a `# CODE title` line
             for q in &r.queries {
                 writeln!(w, "# {} {}", q.query.code, q.query.title)?;
@@ -145,7 +179,7 @@ pub fn report(
             writeln!(w, "# findings")?;
             csv(&findings_table(&r.findings), w)
         }
-        FindingsFormat::Markdown => {
+        DocFormat::Markdown => {
             for q in &r.queries {
                 writeln!(
                     w,
@@ -167,9 +201,9 @@ pub fn report(
                 writeln!(w, "\n## Findings\n")?;
                 markdown(&findings_table(&r.findings), 0, w)?;
             }
-            Ok(())
+            write_gate(gate, true, w)
         }
-        FindingsFormat::Table => {
+        DocFormat::Table => {
             for q in &r.queries {
                 writeln!(w, "{} {}", q.query.code, q.query.title)?;
                 writeln!(w, "{}", one_line(&q.query.finds))?;
@@ -189,7 +223,7 @@ pub fn report(
                 writeln!(w, "\nFindings")?;
                 writeln!(w, "{}", text_table(&findings_table(&r.findings), 0))?;
             }
-            Ok(())
+            write_gate(gate, false, w)
         }
     }
 }
@@ -249,18 +283,23 @@ fn lint_summary(r: &LintReport) -> Vec<String> {
 }
 
 /// The result of `kscope lint`: findings grouped by severity, then a summary with skipped rules.
-pub fn lint(r: &LintReport, format: FindingsFormat, w: &mut dyn Write) -> io::Result<()> {
+pub fn lint(
+    r: &LintReport,
+    format: DocFormat,
+    gate: &GateView<'_>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let findings = &r.outcome.findings;
     match format {
-        FindingsFormat::Json => {
+        DocFormat::Json => {
             let mut rest = serde_json::to_value(r).map_err(io::Error::other)?;
             if let Some(m) = rest.as_object_mut() {
                 m.remove("findings");
                 m.remove("source");
             }
-            write_json(&envelope("lint", &r.source, findings, rest), w)
+            write_json(&envelope("lint", &r.source, findings, gate, rest), w)
         }
-        FindingsFormat::Csv => {
+        DocFormat::Csv => {
             let all: Vec<&Finding> = findings.iter().collect();
             let mut t = lint_table(&all);
             t.columns.insert(1, "severity".into());
@@ -269,8 +308,8 @@ pub fn lint(r: &LintReport, format: FindingsFormat, w: &mut dyn Write) -> io::Re
             }
             csv(&t, w)
         }
-        FindingsFormat::Markdown | FindingsFormat::Table => {
-            let md = format == FindingsFormat::Markdown;
+        DocFormat::Markdown | DocFormat::Table => {
+            let md = format == DocFormat::Markdown;
             for sev in [Severity::Error, Severity::Warning, Severity::Info] {
                 let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == sev).collect();
                 if group.is_empty() {
@@ -312,7 +351,7 @@ pub fn lint(r: &LintReport, format: FindingsFormat, w: &mut dyn Write) -> io::Re
                     )?;
                 }
             }
-            Ok(())
+            write_gate(gate, md, w)
         }
     }
 }

@@ -6,9 +6,9 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::findings::{envelope, write_json};
+use super::findings::{envelope, write_gate, write_json};
 use super::rows::{csv, markdown};
-use super::{FindingsFormat, WIDTH, wrap};
+use super::{DocFormat, GateView, WIDTH, wrap};
 use crate::preflight::{Item, PreflightReport};
 use crate::table::Table;
 
@@ -235,9 +235,14 @@ fn md(r: &PreflightReport, w: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Writes the preflight report.
-pub fn preflight(r: &PreflightReport, format: FindingsFormat, w: &mut dyn Write) -> io::Result<()> {
+pub fn preflight(
+    r: &PreflightReport,
+    format: DocFormat,
+    gate: &GateView<'_>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        FindingsFormat::Json => {
+        DocFormat::Json => {
             let evidence: Vec<serde_json::Value> = r
                 .items
                 .iter()
@@ -255,10 +260,19 @@ pub fn preflight(r: &PreflightReport, format: FindingsFormat, w: &mut dyn Write)
                 "not_checked": r.not_checked,
                 "problems": r.problems,
             });
-            write_json(&envelope("preflight", &r.source, &r.findings(), rest), w)
+            write_json(
+                &envelope("preflight", &r.source, &r.findings(), gate, rest),
+                w,
+            )
         }
-        FindingsFormat::Csv => csv(&item_rows(&r.items.iter().collect::<Vec<_>>()), w),
-        FindingsFormat::Markdown => md(r, w),
-        FindingsFormat::Table => text(r, w),
+        DocFormat::Csv => csv(&item_rows(&r.items.iter().collect::<Vec<_>>()), w),
+        DocFormat::Markdown => {
+            md(r, w)?;
+            write_gate(gate, true, w)
+        }
+        DocFormat::Table => {
+            text(r, w)?;
+            write_gate(gate, false, w)
+        }
     }
 }

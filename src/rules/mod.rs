@@ -42,6 +42,17 @@ impl Entry for Rule {
     fn params(&self) -> &[ParamDef] {
         &self.params
     }
+    fn describe(&self) -> catalogue::Described {
+        catalogue::Described {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            summary: self.summary.clone(),
+            why: self.why.clone(),
+            remediation: self.remediation.clone(),
+            help_uri: self.references.first().cloned(),
+            severity: self.severity,
+        }
+    }
 }
 
 /// `--param` values of rules (the catalogue's one parser).
@@ -313,6 +324,9 @@ impl<'a> Ctx<'a> {
 
     pub fn report_as(&mut self, severity: Severity, obj: &Obj, message: String) {
         self.report_at(severity, obj.display(), obj.origin.clone(), message);
+        if let Some(f) = self.findings.last_mut() {
+            f.location = obj.span.clone();
+        }
     }
 
     /// Reports a subject that is not one object (a resource, the cluster).
@@ -325,6 +339,7 @@ impl<'a> Ctx<'a> {
             message,
             remediation: self.rule.remediation.clone(),
             reference: self.rule.references.first().cloned(),
+            location: None,
         });
     }
 }

@@ -114,7 +114,9 @@ async fn scan(api: &FakeApi, codes: &[&str], opts: LiveOptions) -> lint::LintRep
         kubeconfig: Some(api.kubeconfig()),
         ..opts
     });
-    let inv = lint::inventory(&source, &selected).await.unwrap();
+    let inv = lint::inventory(&source, &selected, &|_| false)
+        .await
+        .unwrap();
     let target = lint::target(&inv, None).unwrap();
     lint::run(&inv, &selected, target, &RuleParams::default())
 }

@@ -6,6 +6,7 @@ mod apiserver;
 mod audit_cli;
 mod cloudwatch;
 mod formats;
+mod gate;
 mod hostile;
 mod lint_live;
 mod lint_rules;

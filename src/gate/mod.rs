@@ -1,0 +1,256 @@
+//! The CI gate: what happens to findings between an engine and the exit code. Suppressions
+//! (`kscope.io/ignore` annotations and the config file's ignores), severity overrides, baselines
+//! (gate only on new findings), and a finding's identity across runs, which baselines and SARIF
+//! fingerprints share.
+
+pub mod baseline;
+pub mod config;
+pub mod suppress;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::catalogue::Described;
+use crate::finding::{Finding, Severity};
+use crate::inventory::Inventory;
+
+/// A finding's identity across runs: its code, the file it is in (not the line), its subject and
+/// its message with every number replaced, so that reformatting a file, moving an object or a
+/// change in traffic does not make an old finding new.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub subject: String,
+    pub key: String,
+}
+
+/// The message without counts, thresholds, versions or line numbers: every run of digits is `#`.
+pub fn message_key(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_digits = false;
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+        } else {
+            in_digits = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn identity(f: &Finding) -> Identity {
+    Identity {
+        code: f.code.clone(),
+        file: f.location.as_ref().map(|l| l.file.clone()),
+        subject: f.subject.name.clone(),
+        key: message_key(&f.message),
+    }
+}
+
+/// A stable hex fingerprint of a finding's identity (FNV-1a, 64 bits): SARIF's
+/// `partialFingerprints`, the same when the object moves within its file.
+pub fn fingerprint(f: &Finding) -> String {
+    let id = identity(f);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [
+        id.code.as_str(),
+        id.file.as_deref().unwrap_or(""),
+        id.subject.as_str(),
+        id.key.as_str(),
+    ] {
+        for b in part.bytes().chain(std::iter::once(0u8)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// What the object a finding names looks like, for ignores by kind, namespace, name and labels.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectInfo {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+}
+
+/// The objects of the scanned inventories, by how findings name them (subject and origin).
+#[derive(Debug, Default)]
+pub struct Objects {
+    by_subject: HashMap<(String, String), ObjectInfo>,
+    /// The `kscope.io/ignore` annotations found.
+    pub suppressions: Vec<suppress::Suppression>,
+}
+
+impl Objects {
+    pub fn from_inventories(invs: &[&Inventory]) -> Objects {
+        let mut o = Objects::default();
+        for inv in invs {
+            for obj in inv.all() {
+                let labels = obj
+                    .labels()
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                o.by_subject.insert(
+                    (obj.display(), obj.origin.clone()),
+                    ObjectInfo {
+                        kind: obj.kind.clone(),
+                        namespace: obj.namespace.clone(),
+                        name: obj.name.clone(),
+                        labels,
+                    },
+                );
+                if let Some(s) = suppress::Suppression::of(obj) {
+                    o.suppressions.push(s);
+                }
+            }
+        }
+        o
+    }
+
+    pub fn get(&self, f: &Finding) -> Option<&ObjectInfo> {
+        self.by_subject
+            .get(&(f.subject.name.clone(), f.subject.origin.clone()))
+    }
+}
+
+/// Counts for people: what the gate held back, and what the baseline says.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Findings suppressed by annotations or the config file.
+    pub suppressed: usize,
+    /// Findings already in the baseline (shown with --show-suppressed, never failing the run).
+    pub baselined: usize,
+    /// Baseline entries that no longer occur.
+    pub fixed: usize,
+    /// Whether a baseline was used (then `new` is meaningful).
+    pub baseline: bool,
+    /// Findings not in the baseline.
+    pub new: usize,
+}
+
+/// The findings after the gate.
+#[derive(Debug, Default)]
+pub struct Gated {
+    /// Shown and judged by `--fail-on`.
+    pub findings: Vec<Finding>,
+    /// Held back by a suppression (annotation or config), with why.
+    pub suppressed: Vec<(Finding, String)>,
+    /// Already in the baseline.
+    pub baselined: Vec<Finding>,
+    /// Baseline entries no finding matched.
+    pub fixed: Vec<baseline::Entry>,
+    pub summary: Summary,
+}
+
+/// Everything the gate applies, gathered by the command.
+#[derive(Debug, Default)]
+pub struct Gate {
+    pub config: config::Config,
+    pub objects: Objects,
+    pub baseline: Option<baseline::Baseline>,
+}
+
+impl Gate {
+    /// Runs the findings through severity overrides, ignores, annotations and the baseline, and
+    /// adds the suppressions' own findings (KS001 without a reason, KS002 unused).
+    pub fn apply(&mut self, findings: Vec<Finding>, meta_rules: &[Described]) -> Gated {
+        let mut out = Gated::default();
+        let mut kept = Vec::new();
+        for mut f in findings {
+            if let Some(s) = self.config.severity_for(&f.code) {
+                f.severity = s;
+            }
+            if let Some(why) = self.config.ignores(&f, self.objects.get(&f)) {
+                out.suppressed.push((f, why));
+                continue;
+            }
+            if let Some(why) = suppress::matching(&mut self.objects.suppressions, &f) {
+                out.suppressed.push((f, why));
+                continue;
+            }
+            kept.push(f);
+        }
+        kept.extend(suppress::findings(&self.objects.suppressions, meta_rules));
+        match &self.baseline {
+            Some(b) => {
+                let (new, known, fixed) = b.split(kept);
+                out.summary.baseline = true;
+                out.summary.new = new.len();
+                out.findings = new;
+                out.baselined = known;
+                out.fixed = fixed;
+            }
+            None => out.findings = kept,
+        }
+        crate::finding::sort_and_dedup(&mut out.findings);
+        out.summary.suppressed = out.suppressed.len();
+        out.summary.baselined = out.baselined.len();
+        out.summary.fixed = out.fixed.len();
+        out
+    }
+}
+
+/// The severity named in a config file or `--fail-on`-like text.
+pub fn severity(s: &str) -> Option<Severity> {
+    Severity::parse(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Location, Subject};
+
+    fn f(message: &str, line: usize) -> Finding {
+        Finding {
+            code: "WH004".into(),
+            name: "webhook-timeout-above-10s".into(),
+            severity: Severity::Warning,
+            subject: Subject {
+                name: "ValidatingWebhookConfiguration/x".into(),
+                origin: format!("a.yaml:{line}"),
+            },
+            message: message.into(),
+            remediation: String::new(),
+            reference: None,
+            location: Some(Location {
+                file: "a.yaml".into(),
+                start_line: line,
+                end_line: line + 20,
+            }),
+        }
+    }
+
+    #[test]
+    fn identity_ignores_numbers_and_lines() {
+        let a = f("timeoutSeconds 25 is above 10", 3);
+        let b = f("timeoutSeconds 30 is above 10", 40);
+        assert_eq!(identity(&a), identity(&b));
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let c = f("timeoutSeconds 25 is above the limit", 3);
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+        assert_eq!(message_key("v1.25 in 3 of 12"), "v#.# in # of #");
+    }
+}
+
+/// What one rule or query checked (the subjects it looked at), or why it was skipped: JUnit's
+/// test cases, so that dashboards count passes too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub code: String,
+    pub name: String,
+    pub subjects: Vec<String>,
+    pub skipped: Option<String>,
+}
