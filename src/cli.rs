@@ -11,13 +11,18 @@ use crate::render::{FindingsFormat, TableFormat};
 
 /// kscope keeps Kubernetes API servers healthy: it analyses API-server audit logs with SQL (top talkers,
 /// expensive and unpaginated LISTs, watch churn, throttling, deprecated API callers, access hygiene),
-/// and lints live clusters and manifests (admission webhooks, API Priority and Fairness, deprecated
-/// APIs, CRD bloat, garbage).
-///
-/// Exit codes: 0 nothing at or above --fail-on; 1 findings at or above --fail-on; 2 usage error,
-/// unreadable input, or input not fully read (malformed lines).
+/// lints live clusters and manifests (admission webhooks, API Priority and Fairness, deprecated
+/// APIs, CRD bloat, garbage), judges upgrades hop by hop (preflight), and gates CI (SARIF, JUnit,
+/// annotations, baselines).
 #[derive(Debug, Parser)]
-#[command(name = "kscope", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "kscope",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    after_long_help = EXIT_CODES
+)]
 pub struct Cli {
     /// Diagnostics on stderr: -v info (timings, counts, peak memory), -vv debug, -vvv trace.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -31,6 +36,12 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit codes, for `--help` (the README has the same table).
+pub const EXIT_CODES: &str = "Exit codes:
+  0  no finding at or above --fail-on (or --exit-zero); preflight: READY or READY WITH WARNINGS
+  1  findings at or above --fail-on (with --baseline: new ones only); preflight: BLOCKED
+  2  usage error, unreadable input, or input not fully read (malformed lines or documents)";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -266,6 +277,7 @@ pub struct ClusterArgs {
 // ---- commands ----
 
 #[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES)]
 pub struct ReportArgs {
     /// Audit logs: files, directories (read recursively), globs, or - for stdin. JSON lines, gzip,
     /// EventList documents, CloudWatch Logs exports, GKE and AKS exports are recognised per file
@@ -318,6 +330,7 @@ pub struct SqlArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES)]
 pub struct LintArgs {
     /// Manifest files or directories (YAML or JSON, multi-document, `kind: List`); - for stdin.
     /// Without -f, the live cluster of the kubeconfig's current context is scanned.

@@ -805,3 +805,19 @@ fn ci_formats_on_the_samples() {
         insta::assert_snapshot!(format!("report_samples_{format}"), stdout(&out));
     }
 }
+
+/// The README's exit-code table says what `--help` says.
+#[test]
+fn readme_exit_codes_match_help() {
+    let readme = std::fs::read_to_string(root().join("README.md"))
+        .unwrap()
+        .replace('`', "");
+    let mut n = 0;
+    for line in kscope::cli::EXIT_CODES.lines().skip(1) {
+        let (code, text) = line.trim().split_once("  ").unwrap();
+        let row = format!("| {code} | {} |", text.trim());
+        assert!(readme.contains(&row), "README lacks {row:?}");
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
