@@ -440,3 +440,65 @@ pub fn codequality(doc: &CiDoc<'_>, w: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, &issues)?;
     writeln!(w)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Subject;
+
+    #[test]
+    fn sarif_keeps_githubs_result_limit_and_says_what_it_cut() {
+        let findings: Vec<Finding> = (0..SARIF_MAX_RESULTS + 3)
+            .map(|i| Finding {
+                code: "AUD020".into(),
+                name: "lists-without-limit".into(),
+                severity: Severity::Warning,
+                subject: Subject {
+                    name: format!("client-{i}"),
+                    origin: "audit log".into(),
+                },
+                message: "lists without limit".into(),
+                remediation: String::new(),
+                reference: None,
+                location: None,
+            })
+            .collect();
+        let summary = gate::Summary::default();
+        let doc = CiDoc {
+            command: "report",
+            findings: &findings,
+            rules: &[],
+            checks: &[],
+            root: Path::new("/r"),
+            cwd: Path::new("/r"),
+            summary: &summary,
+        };
+        let v = serde_json::to_value(sarif_log(&doc)).unwrap();
+        let run = &v["runs"][0];
+        assert_eq!(run["results"].as_array().unwrap().len(), SARIF_MAX_RESULTS);
+        let note = run["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(
+            note.starts_with("3 of 25003 results were left out"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_repository_root() {
+        let summary = gate::Summary::default();
+        let doc = CiDoc {
+            command: "lint",
+            findings: &[],
+            rules: &[],
+            checks: &[],
+            root: Path::new("/repo"),
+            cwd: Path::new("/repo/deploy"),
+            summary: &summary,
+        };
+        assert_eq!(doc.rel_path("./prod/a b.yaml"), "deploy/prod/a b.yaml");
+        assert_eq!(doc.rel_path("../charts/x.yaml"), "charts/x.yaml");
+        assert_eq!(uri_path("deploy/prod/a b.yaml"), "deploy/prod/a%20b.yaml");
+    }
+}

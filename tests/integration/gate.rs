@@ -457,8 +457,46 @@ fn baselines_gate_only_on_new_findings() {
     let doc = json(&out);
     assert_eq!(doc["gate"]["baselined"], 3);
     assert_eq!(doc["findings"].as_array().unwrap().len(), 0);
-    // move every object 20 lines down: still baselined
+    let fingerprints = || {
+        let o = kscope_in(
+            d,
+            &[
+                "lint",
+                "-f",
+                "hooks.yaml",
+                "--rule",
+                "WH001",
+                "--format",
+                "sarif",
+            ],
+        );
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["partialFingerprints"]["kscopeIdentity/v1"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                        .as_u64()
+                        .unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = fingerprints();
+    // move every object 20 lines down: still baselined, same SARIF fingerprints
     std::fs::write(d.join("hooks.yaml"), webhooks(3, 20)).unwrap();
+    let after = fingerprints();
+    assert_eq!(
+        before.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        after.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    assert_ne!(before[0].1, after[0].1, "the lines did move");
     let out = lint(&["--baseline", "baseline.jsonl"]);
     assert_eq!(out.status.code(), Some(0), "moved objects are not new");
     // a new bad object: exit 1 with exactly that finding
@@ -659,6 +697,29 @@ fn the_config_file_is_found_upwards_and_flags_override_it() {
     );
     let out = lint(&["--fail-on", "none"]);
     assert_eq!(out.status.code(), Some(0), "the flag overrides the file");
+    // an object ignore with kind, name glob and labels suppresses, with its reason
+    std::fs::write(
+        repo.join(".kscope.yaml"),
+        "ignore:\n  objects:\n    - rules: [WH]\n      kind: ValidatingWebhookConfiguration\n      name: \"hook-*\"\n      reason: staging hooks, reviewed in TICKET-1\n",
+    )
+    .unwrap();
+    let out = lint(&["--show-suppressed"]);
+    let doc = json(&out);
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["code"].as_str().unwrap().starts_with("WH")),
+        "{}",
+        doc["findings"]
+    );
+    let sup = doc["gate"]["suppressed_findings"].as_array().unwrap();
+    assert!(!sup.is_empty());
+    assert!(
+        sup[0]["reason"].as_str().unwrap().contains("TICKET-1"),
+        "{sup:?}"
+    );
     // a config above the repository root is not found
     let outer = tempfile::tempdir().unwrap();
     std::fs::write(outer.path().join(".kscope.yaml"), "fail_on: none\n").unwrap();
