@@ -8,6 +8,7 @@
 -- columns: client, requests, pct, users, lists, watches, writes, errors
 -- requires: Metadata
 SELECT
+  ${cluster_key}
   coalesce(client, '(no user agent)') AS client,
   count(*) AS requests,
   round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,
@@ -17,5 +18,5 @@ SELECT
   count(*) FILTER (WHERE verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')) AS writes,
   count(*) FILTER (WHERE response_code >= 400) AS errors
 FROM audit
-GROUP BY 1
-ORDER BY requests DESC, client
+GROUP BY ${cluster_key} coalesce(client, '(no user agent)')
+ORDER BY requests DESC, ${cluster_key} client

@@ -23,6 +23,7 @@
 -- requires: Metadata
 WITH l AS (
   SELECT
+    ${cluster_key}
     coalesce(client, '(no user agent)') AS client,
     resource,
     count(*) AS lists,
@@ -37,10 +38,10 @@ WITH l AS (
     AND coalesce(resource_version, '') <> '0'
     AND coalesce(resource_version_match, '') <> 'NotOlderThan'
     AND coalesce(field_selector, '') NOT LIKE 'metadata.name=%'
-  GROUP BY 1, 2
+  GROUP BY ${cluster_key} coalesce(client, '(no user agent)'), resource
   HAVING count(*) >= ${min_lists}
 )
 SELECT *,
   CASE WHEN cluster_wide > 0 AND p99_ms >= ${error_p99_ms} THEN 'error' ELSE 'warning' END AS severity
 FROM l
-ORDER BY lists DESC, client, resource
+ORDER BY lists DESC, ${cluster_key} client, resource

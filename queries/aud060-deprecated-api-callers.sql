@@ -15,15 +15,26 @@
 --   before upgrading the cluster to {removed_release}.
 -- reference: https://kubernetes.io/docs/reference/using-api/deprecation-guide/
 -- requires: Metadata
+WITH d AS (
+  SELECT
+    ${cluster_key}
+    coalesce(client, '(no user agent)') AS client,
+    coalesce(user_name, '(none)') AS user_name,
+    CASE WHEN api_group = '' OR api_group IS NULL THEN '' ELSE api_group || '/' END
+      || coalesce(api_version, '?') || ' ' || coalesce(resource, path) AS api,
+    coalesce(removed_release, '') AS removed_release,
+    request_received_ts
+  FROM audit
+  WHERE deprecated
+)
 SELECT
-  coalesce(client, '(no user agent)') AS client,
-  coalesce(user_name, '(none)') AS user_name,
-  CASE WHEN api_group = '' OR api_group IS NULL THEN '' ELSE api_group || '/' END
-    || coalesce(api_version, '?') || ' ' || coalesce(resource, path) AS api,
-  coalesce(removed_release, '') AS removed_release,
+  ${cluster_key}
+  client,
+  user_name,
+  api,
+  removed_release,
   count(*) AS requests,
   date_trunc('second', max(request_received_ts)) AS last_seen
-FROM audit
-WHERE deprecated
-GROUP BY 1, 2, 3, 4
-ORDER BY removed_release, requests DESC, client, user_name, api
+FROM d
+GROUP BY ${cluster_key} client, user_name, api, removed_release
+ORDER BY removed_release, requests DESC, ${cluster_key} client, user_name, api

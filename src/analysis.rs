@@ -42,6 +42,8 @@ pub enum AnalysisError {
     },
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A DataFusion session sized for the scan.
@@ -80,7 +82,7 @@ pub async fn report(
     let mut bound = Vec::new();
     for q in queries {
         let values = params.values_for(q);
-        let sql = query::bind(&q.sql, &values);
+        let sql = query::bind_fleet(&q.sql, &values, false);
         let wrap = |source| AnalysisError::Query {
             code: q.code.clone(),
             file: q.file.clone(),
@@ -111,6 +113,25 @@ pub async fn report(
     );
     ctx.register_table("audit", Arc::new(mem))?;
 
+    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin).await?;
+    Ok(Report {
+        queries: outputs,
+        findings: all_findings,
+        ingest,
+        time_range: rt,
+        origin,
+    })
+}
+
+type Bound<'a> = Vec<(&'a Query, String, query::Values)>;
+
+/// Runs bound queries over `audit` in `ctx`: their tables, their findings (one order), and the
+/// first and last request time.
+async fn run_bound(
+    ctx: &SessionContext,
+    bound: Bound<'_>,
+    origin: &str,
+) -> Result<(Vec<QueryOutput>, Vec<Finding>, Option<(String, String)>), AnalysisError> {
     let mut outputs = Vec::new();
     let mut all_findings = Vec::new();
     for (q, sql, values) in bound {
@@ -130,7 +151,7 @@ pub async fn report(
             t.rows.len(),
             started.elapsed()
         );
-        let findings = query::findings(q, &t, &values, &origin);
+        let findings = query::findings(q, &t, &values, origin);
         all_findings.extend(findings.iter().cloned());
         outputs.push(QueryOutput {
             query: q.clone(),
@@ -157,13 +178,159 @@ pub async fn report(
             _ => None,
         }
     });
+    Ok((outputs, all_findings, rt))
+}
+
+/// The columns of `audit` a plan reads (from its table scans), for loading only those.
+fn scanned_columns(
+    plan: &datafusion::logical_expr::LogicalPlan,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    use datafusion::common::tree_node::TreeNode;
+    let _ = plan.apply(|node| {
+        if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+            for f in scan.projected_schema.fields() {
+                out.insert(f.name().clone());
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+}
+
+/// Runs `queries` over the selected part of a Parquet store: the columns they read are loaded once
+/// (with partition and projection pruning), then every query runs in memory, as over raw files.
+pub async fn report_store(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+    opts: ScanOptions,
+    queries: &[&Query],
+    params: &Overrides,
+) -> Result<Report, AnalysisError> {
+    let planner = session(&opts);
+    crate::store::register_audit(&planner, store, sel).await?;
+    let fleet = fleet(store, sel).await?;
+    let mut bound = Vec::new();
+    let mut cols = std::collections::BTreeSet::new();
+    cols.insert("request_received_ts".to_string());
+    if fleet {
+        cols.insert("cluster".to_string());
+    }
+    for q in queries {
+        let values = params.values_for(q);
+        let sql = query::bind_fleet(&q.sql, &values, fleet);
+        let wrap = |source| AnalysisError::Query {
+            code: q.code.clone(),
+            file: q.file.clone(),
+            source,
+        };
+        let plan = planner
+            .sql(&sql)
+            .await
+            .map_err(wrap)?
+            .into_optimized_plan()
+            .map_err(wrap)?;
+        scanned_columns(&plan, &mut cols);
+        bound.push((*q, sql, values));
+    }
+    let known: std::collections::BTreeSet<&str> = crate::audit::schema::COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .chain(["cluster"])
+        .collect();
+    let cols: Vec<String> = cols
+        .into_iter()
+        .filter(|c| known.contains(c.as_str()))
+        .collect();
+    let started = std::time::Instant::now();
+    let df = planner
+        .sql(&format!(
+            "SELECT {} FROM audit",
+            cols.iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await?;
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect_partitioned().await?;
+    let events: u64 = batches.iter().flatten().map(|b| b.num_rows() as u64).sum();
+    tracing::info!(
+        "store: {events} requests, {} columns in {:.2?}",
+        cols.len(),
+        started.elapsed()
+    );
+    let ctx = session(&opts);
+    ctx.register_table(
+        "audit",
+        Arc::new(datafusion::datasource::MemTable::try_new(schema, batches)?),
+    )?;
+    let origin = format!(
+        "audit store {}{}",
+        store.spec,
+        if sel.clusters.is_empty() {
+            String::new()
+        } else {
+            format!(" (cluster {})", sel.clusters.join(", "))
+        }
+    );
+    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin).await?;
     Ok(Report {
         queries: outputs,
         findings: all_findings,
-        ingest,
+        ingest: IngestStats {
+            events,
+            ..Default::default()
+        },
         time_range: rt,
         origin,
     })
+}
+
+/// Whether the selection spans several clusters (then fleet views split per cluster).
+pub async fn fleet(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+) -> Result<bool, AnalysisError> {
+    Ok(if sel.clusters.is_empty() {
+        store.clusters().await?.len() > 1
+    } else {
+        sel.clusters.len() > 1
+    })
+}
+
+/// Runs one SQL statement over the selected part of a store (with the `cluster` column).
+pub async fn sql_store(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+    opts: ScanOptions,
+    sql: &str,
+    tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+) -> Result<(Table, IngestStats), AnalysisError> {
+    let ctx = session(&opts);
+    crate::store::register_audit(&ctx, store, sel).await?;
+    for (name, batch) in tables {
+        let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(name, Arc::new(mem))?;
+    }
+    let sql = sql.replace(
+        query::CLUSTER_KEY,
+        if fleet(store, sel).await? {
+            "cluster, "
+        } else {
+            ""
+        },
+    );
+    let df = ctx.sql(&sql).await?;
+    let schema = df.schema().as_arrow().clone();
+    let batches = df.collect().await?;
+    let events = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok((
+        Table::from_batches(&schema, &batches),
+        IngestStats {
+            events,
+            ..Default::default()
+        },
+    ))
 }
 
 /// Runs one SQL statement over the sources. Streams the input, except stdin, which is read once
@@ -188,6 +355,8 @@ pub async fn sql_with(
         let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         ctx.register_table(name, Arc::new(mem))?;
     }
+    // raw logs are one cluster: fleet views do not split
+    let sql = &sql.replace(query::CLUSTER_KEY, "");
     let table = Arc::new(AuditTable::new(sources.clone(), opts.clone()));
     let preloaded = if sources.contains(&SourceSpec::Stdin) {
         let (mem, stats) = load(&table, None, ctx.task_ctx()).await?;

@@ -50,6 +50,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Run one SQL statement over the `audit` table.
     Sql(SqlArgs),
+
+    /// Write audit logs (files or CloudWatch Logs) into a Parquet store, a directory or an S3
+    /// prefix, partitioned by cluster, date and hour; re-ingesting a source replaces its files.
+    Ingest(IngestArgs),
     /// List the analyses, or explain one.
     Queries(QueriesArgs),
     /// Check a live cluster or manifest files against the rules in rules/ (webhooks, API Priority
@@ -126,6 +130,20 @@ pub struct ParamArgs {
     /// `kscope queries explain CODE` and `kscope rules explain CODE`.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+}
+
+/// Reading the Parquet store instead of raw audit logs.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Audit store")]
+pub struct StoreArgs {
+    /// Read the audit table from this Parquet store (a directory or s3://bucket/prefix, written
+    /// by `kscope ingest`) instead of raw logs; --since/--until prune its hours.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub store: Option<String>,
+
+    /// Only this cluster of the store (repeatable; default: every cluster, one fleet table).
+    #[arg(long = "cluster-name", value_name = "NAME", requires = "store")]
+    pub cluster_names: Vec<String>,
 }
 
 /// Rows shown per table.
@@ -282,8 +300,11 @@ pub struct ReportArgs {
     /// Audit logs: files, directories (read recursively), globs, or - for stdin. JSON lines, gzip,
     /// EventList documents, CloudWatch Logs exports, GKE and AKS exports are recognised per file
     /// (and per line, in files that mix them). Not needed with --cluster or --log-group.
-    #[arg(value_name = "SOURCE", required_unless_present_any = ["cluster", "log_group"])]
+    #[arg(value_name = "SOURCE", required_unless_present_any = ["cluster", "log_group", "store"])]
     pub sources: Vec<String>,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Run only this query (code such as AUD020, name, or a code prefix such as AUD02). Repeatable.
     #[arg(long = "query", value_name = "CODE")]
@@ -318,6 +339,9 @@ pub struct SqlArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
+    #[command(flatten)]
+    pub store: StoreArgs,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: TableFormat,
@@ -327,6 +351,31 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub params: ParamArgs,
+}
+
+/// `kscope ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Audit logs: files, directories (read recursively), globs, or - for stdin (as `report`).
+    /// Not needed with --cluster or --log-group (CloudWatch Logs).
+    #[arg(value_name = "SOURCE", required_unless_present_any = ["cluster", "log_group"])]
+    pub sources: Vec<String>,
+
+    /// The store: a directory (created if missing) or s3://bucket/prefix (the AWS flags of the
+    /// CloudWatch source apply: --region, --profile, --endpoint-url).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub store: String,
+
+    /// The cluster the logs belong to: the `cluster` column and partition (default: --cluster).
+    #[arg(long = "cluster-name", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+
+    /// Memory for sorting one source by time; beyond it the sort spills to disk (K, M, G).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
+    pub memory_limit: usize,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +445,9 @@ pub struct PreflightArgs {
     /// --cluster NAME reads CloudWatch Logs instead or as well, by default the last 30 days.
     #[arg(long = "audit", value_name = "SOURCE", num_args = 1..)]
     pub audit: Vec<String>,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     #[command(flatten)]
     pub select: SelectArgs,

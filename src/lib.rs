@@ -17,6 +17,7 @@ pub mod preflight;
 pub mod query;
 pub mod render;
 pub mod rules;
+pub mod store;
 pub mod table;
 pub mod timearg;
 pub mod walk;

@@ -229,7 +229,16 @@ pub type Values = BTreeMap<String, Value>;
 
 /// The SQL with `${name}` replaced: numbers as written, anything else as a quoted string literal.
 pub fn bind(sql: &str, values: &Values) -> String {
-    let mut out = sql.to_string();
+    bind_fleet(sql, values, false)
+}
+
+/// The placeholder fleet views group by: `cluster, ` over several clusters, nothing otherwise.
+pub const CLUSTER_KEY: &str = "${cluster_key}";
+
+/// [`bind`], with `${cluster_key}` expanded for a fleet (`fleet`: the input spans several
+/// clusters, so per-client results are split per cluster).
+pub fn bind_fleet(sql: &str, values: &Values, fleet: bool) -> String {
+    let mut out = sql.replace(CLUSTER_KEY, if fleet { "cluster, " } else { "" });
     for (k, v) in values {
         let lit = match v {
             Value::Number(n) => n.to_string(),
@@ -278,6 +287,8 @@ pub fn findings(q: &Query, table: &Table, values: &Values, origin: &str) -> Vec<
         return Vec::new();
     };
     let sev_col = table.columns.iter().position(|c| c == "severity");
+    // fleet views split results per cluster: the cluster is part of the subject
+    let cluster_col = table.columns.iter().position(|c| c == "cluster");
     let mut out = Vec::new();
     for row in 0..table.rows.len() {
         let sev = match sev_col {
@@ -292,7 +303,14 @@ pub fn findings(q: &Query, table: &Table, values: &Values, origin: &str) -> Vec<
             name: q.name.clone(),
             severity: sev,
             subject: Subject {
-                name: fill(q.subject.as_deref().unwrap_or_default(), table, row, values),
+                name: match cluster_col {
+                    Some(ci) => format!(
+                        "cluster {}: {}",
+                        table.display(row, ci),
+                        fill(q.subject.as_deref().unwrap_or_default(), table, row, values)
+                    ),
+                    None => fill(q.subject.as_deref().unwrap_or_default(), table, row, values),
+                },
                 origin: origin.to_string(),
             },
             message: fill(q.message.as_deref().unwrap_or_default(), table, row, values),

@@ -49,9 +49,10 @@ impl Op {
     }
 }
 
-/// Builds the client from the standard AWS chain (environment, profiles, SSO, web identity,
-/// container and instance roles) and checks that credentials resolve. Returns the region in use.
-pub async fn connect(o: &ClientOptions) -> Result<(cwl::Client, String), CwError> {
+/// The standard AWS chain (environment, profiles, SSO, web identity, container and instance roles)
+/// with kscope's region, profile and endpoint flags; checks that credentials resolve. Returns the
+/// region in use. Shared by CloudWatch Logs and the S3 store.
+pub async fn sdk_config(o: &ClientOptions) -> Result<(aws_config::SdkConfig, String), CwError> {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -85,6 +86,12 @@ pub async fn connect(o: &ClientOptions) -> Result<(cwl::Client, String), CwError
             }
         }
     }
+    Ok((sdk, region))
+}
+
+/// The CloudWatch Logs client over [`sdk_config`].
+pub async fn connect(o: &ClientOptions) -> Result<(cwl::Client, String), CwError> {
+    let (sdk, region) = sdk_config(o).await?;
     let conf = cwl::config::Builder::from(&sdk)
         .retry_config(cwl::config::retry::RetryConfig::disabled())
         .timeout_config(

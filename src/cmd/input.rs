@@ -51,6 +51,37 @@ fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
     Ok(o)
 }
 
+/// The store `--store` names, the part of it selected (--cluster-name, --since/--until), and the
+/// scan options; `None` without --store.
+pub async fn store_input(
+    s: &crate::cli::StoreArgs,
+    a: &InputArgs,
+) -> Result<Option<(crate::store::Store, crate::store::Selection, ScanOptions)>> {
+    let Some(spec) = &s.store else {
+        return Ok(None);
+    };
+    let opts = scan_options(a)?;
+    for c in &s.cluster_names {
+        crate::store::check_cluster_name(c)?;
+    }
+    let store = crate::store::Store::open(spec, &aws_options(a)).await?;
+    let sel = crate::store::Selection {
+        clusters: s.cluster_names.clone(),
+        since_us: opts.since_us,
+        until_us: opts.until_us,
+    };
+    Ok(Some((store, sel, opts)))
+}
+
+/// The AWS flags of the CloudWatch source (also used for S3 stores).
+pub fn aws_options(a: &InputArgs) -> cloudwatch::aws::ClientOptions {
+    cloudwatch::aws::ClientOptions {
+        region: a.cloudwatch.region.clone(),
+        profile: a.cloudwatch.profile.clone(),
+        endpoint_url: a.cloudwatch.endpoint_url.clone(),
+    }
+}
+
 /// Gathers the audit input: files named, plus the slices downloaded from CloudWatch Logs when
 /// asked. For CloudWatch the window defaults to the last `default_hours` hours, and it also bounds
 /// the scan.
@@ -88,11 +119,7 @@ pub async fn gather(files: &[String], a: &InputArgs, default_hours: i64) -> Resu
         .get_or_insert(now_us - default_hours * 3_600_000_000);
     let until_us = opts.until_us.unwrap_or(now_us);
     let o = cloudwatch::CwOptions {
-        client: cloudwatch::aws::ClientOptions {
-            region: cw.region.clone(),
-            profile: cw.profile.clone(),
-            endpoint_url: cw.endpoint_url.clone(),
-        },
+        client: aws_options(a),
         cluster: cw.cluster.clone(),
         log_group: cw.log_group.clone(),
         stream_prefix: cw.stream_prefix.clone(),

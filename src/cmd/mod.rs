@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod config;
 pub mod gate;
+pub mod ingest;
 pub mod input;
 pub mod lint;
 pub mod preflight;
@@ -84,6 +85,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
     match cli.command {
         Command::Report(a) => report::run(a, &cfg()?, out).await,
         Command::Sql(a) => sql::run(a, out).await,
+        Command::Ingest(a) => ingest::run(a, out).await,
         Command::Queries(a) => queries::run(a, out),
         Command::Lint(a) => lint::run(a, &cfg()?, out).await,
         Command::Preflight(a) => preflight::run(*a, &cfg()?, out).await,

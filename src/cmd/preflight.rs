@@ -145,12 +145,21 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         Some(inv)
     };
 
-    // the audit log
-    if a.audit.is_empty() && !a.input.cloudwatch.wanted() {
+    // the audit log: raw logs or CloudWatch, or the Parquet store
+    if let Some((store, sel, opts)) = super::input::store_input(&a.store, &a.input).await? {
+        let (rows, stats) = preflight::audit::callers_store(&store, &sel, opts)
+            .await
+            .context("cannot read the audit store")?;
+        uses.audit(&rows, from);
+        sources.push(format!(
+            "audit store {} ({} caller rows)",
+            store.spec, stats.events
+        ));
+    } else if a.audit.is_empty() && !a.input.cloudwatch.wanted() {
         nc.push(not_checked(
             "runtime callers (audit log)",
-            "no audit source given (--audit FILES or --cluster NAME): clients that call removed \
-             APIs without a manifest kscope can see were not checked",
+            "no audit source given (--audit FILES, --cluster NAME or --store): clients that call \
+             removed APIs without a manifest kscope can see were not checked",
         ));
     } else {
         let input = gather(&a.audit, &a.input, AUDIT_HOURS).await?;

@@ -19,11 +19,20 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     let (only, skip) = gate::selection(&a.queries, &a.select.skip, &cfg.queries);
     let queries = query::select(&only, &skip)?;
     let params = Overrides::parse(&gate::params(cfg, &queries, &a.params.params), &queries)?;
-    let input = gather(&a.sources, &a.input, super::input::REPORT_HOURS).await?;
     let started = std::time::Instant::now();
-    let mut report =
-        analysis::report(input.sources, input.origin, input.opts, &queries, &params).await?;
-    report.ingest.read_errors.extend(input.problems);
+    let mut report = match super::input::store_input(&a.store, &a.input).await? {
+        Some((store, sel, opts)) => {
+            analysis::report_store(&store, &sel, opts, &queries, &params).await?
+        }
+        None => {
+            let input = gather(&a.sources, &a.input, super::input::REPORT_HOURS).await?;
+            let mut r =
+                analysis::report(input.sources, input.origin, input.opts, &queries, &params)
+                    .await?;
+            r.ingest.read_errors.extend(input.problems);
+            r
+        }
+    };
     tracing::info!(
         "report: {} requests, {} queries, {} findings in {:.2?}",
         report.ingest.events,

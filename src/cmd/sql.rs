@@ -51,6 +51,8 @@ fn placeholders(sql: &str) -> Vec<String> {
                 .map(|(name, _)| name.trim().to_string())
         })
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        // `${cluster_key}` is the fleet placeholder, expanded by the engine
+        .filter(|n| n != "cluster_key")
         .collect();
     out.sort();
     out.dedup();
@@ -103,10 +105,21 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
         None => (a.args[0].clone(), a.args[1..].to_vec()),
     };
     let sql = bind_free_params(&sql, &a.params.params)?;
-    let input = gather(&srcs, &a.input, super::input::REPORT_HOURS).await?;
     let started = std::time::Instant::now();
-    let (table, mut stats) = analysis::sql(input.sources, input.opts, &sql).await?;
-    stats.read_errors.extend(input.problems);
+    let (table, stats) = match super::input::store_input(&a.store, &a.input).await? {
+        Some((store, sel, opts)) => {
+            if !srcs.is_empty() {
+                anyhow::bail!("--store reads the store: give no audit sources after the SQL");
+            }
+            analysis::sql_store(&store, &sel, opts, &sql, Vec::new()).await?
+        }
+        None => {
+            let input = gather(&srcs, &a.input, super::input::REPORT_HOURS).await?;
+            let (table, mut stats) = analysis::sql(input.sources, input.opts, &sql).await?;
+            stats.read_errors.extend(input.problems);
+            (table, stats)
+        }
+    };
     tracing::info!(
         "sql: {} rows from {} requests in {:.2?}",
         table.rows.len(),

@@ -133,6 +133,23 @@ fn rows(t: &Table) -> Vec<AuditUse> {
         .collect()
 }
 
+/// The evidence query over the selected part of a Parquet store.
+pub async fn callers_store(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+    opts: ScanOptions,
+) -> Result<(Vec<AuditUse>, IngestStats), AnalysisError> {
+    let (t, stats) = analysis::sql_store(
+        store,
+        sel,
+        opts,
+        SQL,
+        vec![("api_removals", removals_batch()?)],
+    )
+    .await?;
+    Ok((rows(&t), stats))
+}
+
 /// Streams the audit sources once through the evidence query.
 pub async fn callers(
     sources: Vec<SourceSpec>,

@@ -10,6 +10,7 @@ Commands
   {"cmd": "stats"}         requests per operation, faults injected, peak requests in any 1 s window
   {"cmd": "reset_stats"}
   {"cmd": "seed", ...}     fill a log group from an audit log (see seed())
+  {"cmd": "s3_bucket", "name": N, "create": true}   create an S3 bucket (false: only list its keys)
 
 What the proxy adds that moto lacks: ThrottlingException (a share of calls, or a per-operation rate
 limit over a sliding 1 s window), 503s, dropped connections, added latency per call, and a page-size
@@ -369,6 +370,26 @@ def put(client, group, stream, events):
         client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
 
+def s3_bucket(moto_port, args):
+    """Creates an S3 bucket on moto's server (for the Parquet store tests); lists its keys."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{moto_port}",
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = args["name"]
+    if args.get("create", True):
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys.extend(o["Key"] for o in page.get("Contents", []))
+    return {"ok": True, "keys": sorted(keys)}
+
+
 def main():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     global PROXY
@@ -396,6 +417,8 @@ def main():
                 out = {"ok": True}
             elif cmd == "seed":
                 out = seed(moto_port, req)
+            elif cmd == "s3_bucket":
+                out = s3_bucket(moto_port, req)
             else:
                 out = {"error": f"unknown command {cmd}"}
         except Exception as e:  # report, keep serving

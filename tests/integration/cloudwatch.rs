@@ -17,6 +17,7 @@ struct Harness {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     proxy: u16,
+    moto: u16,
     dir: tempfile::TempDir,
 }
 
@@ -70,6 +71,7 @@ impl Harness {
             stdin,
             stdout,
             proxy: ports["proxy"].as_u64().unwrap() as u16,
+            moto: ports["moto"].as_u64().unwrap() as u16,
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -501,6 +503,98 @@ fn preflight_reads_thirty_days_of_cloudwatch_audit_evidence() {
             .starts_with("CloudWatch Logs /aws/eks/demo/cluster"),
         "{}",
         stdout(&cw)
+    );
+}
+
+/// The Parquet store on S3 (moto's server): ingest, re-ingest replacing the same objects, and a
+/// report equal to the one over a local store.
+#[test]
+fn the_store_on_s3_equals_the_local_store() {
+    let mut h = Harness::start();
+    let keys = |h: &mut Harness| -> Vec<String> {
+        h.cmd(json!({"cmd": "s3_bucket", "name": "fleet-audit", "create": false}))["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    h.cmd(json!({"cmd": "s3_bucket", "name": "fleet-audit"}));
+    let endpoint = format!("http://127.0.0.1:{}", h.moto);
+    let s3 = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(args)
+            .args(["--endpoint-url", &endpoint])
+            .current_dir(root())
+            .env_remove("KSCOPE_LOG")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-central-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ingest = [
+        "ingest",
+        "samples/audit",
+        "--store",
+        "s3://fleet-audit/audit",
+        "--cluster-name",
+        "prod",
+    ];
+    let o = s3(&ingest);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "malformed sample lines: {}",
+        stderr(&o)
+    );
+    let first = keys(&mut h);
+    let parquet: Vec<&String> = first.iter().filter(|k| k.ends_with(".parquet")).collect();
+    assert!(!parquet.is_empty(), "{first:?}");
+    assert!(
+        parquet
+            .iter()
+            .all(|k| k.starts_with("audit/cluster=prod/date=")),
+        "{parquet:?}"
+    );
+    assert!(first.contains(&"audit/_kscope/manifest.json".to_string()));
+    assert!(
+        !first.iter().any(|k| k.contains("staging")),
+        "staging objects are moved: {first:?}"
+    );
+    // ingesting again replaces exactly those objects
+    let o = s3(&ingest);
+    assert!(
+        stdout(&o).contains(&format!("({} replaced", parquet.len())),
+        "{}",
+        stdout(&o)
+    );
+    let second = keys(&mut h);
+    assert_eq!(
+        second.iter().filter(|k| k.ends_with(".parquet")).count(),
+        parquet.len()
+    );
+    let report = |store: &str| {
+        let o = s3(&["report", "--store", store, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let doc = parse(&o);
+        doc["queries"].clone()
+    };
+    let local = tempfile::tempdir().unwrap();
+    let lo = super::kscope(&[
+        "ingest",
+        "samples/audit",
+        "--store",
+        local.path().to_str().unwrap(),
+        "--cluster-name",
+        "prod",
+    ]);
+    assert_eq!(lo.status.code(), Some(2));
+    assert_eq!(
+        report("s3://fleet-audit/audit"),
+        report(local.path().to_str().unwrap())
     );
 }
 

@@ -13,6 +13,7 @@ mod lint_rules;
 mod meta;
 mod preflight;
 mod readme;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,402 @@
+//! The Parquet audit store: the `audit` table written once as Parquet (zstd, statistics, rows
+//! sorted by time), hive-partitioned `cluster=NAME/date=YYYY-MM-DD/hour=HH/`, in a local directory
+//! or under an S3 prefix, and read back with partition and projection pruning.
+//!
+//! `_kscope/manifest.json` records which files every ingested source wrote (files keyed by a hash
+//! of their content, CloudWatch slices by slice), so that ingesting a source again replaces exactly
+//! its files. Files are written under `_kscope/staging/` and renamed into their partition when
+//! complete: a query never sees a partial file.
+
+pub mod ingest;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::context::SessionContext;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::schema::audit_schema;
+use crate::cloudwatch::aws::ClientOptions;
+
+/// The partition columns, outermost first.
+pub const PARTITIONS: [&str; 3] = ["cluster", "date", "hour"];
+const MANIFEST: &str = "_kscope/manifest.json";
+const STAGING: &str = "_kscope/staging";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid store {0:?}: give a directory or s3://bucket/prefix")]
+    Spec(String),
+    #[error("store {store}: {source}")]
+    Object {
+        store: String,
+        source: object_store::Error,
+    },
+    #[error("store {0}: the AWS configuration: {1}")]
+    Aws(String, String),
+    #[error("store {store}: manifest: {msg}")]
+    Manifest { store: String, msg: String },
+    #[error("cluster name {0:?}: use letters, digits, '.', '_' or '-' (it names a partition)")]
+    ClusterName(String),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+/// What one ingested source wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The source as given (a path, or a CloudWatch slice).
+    pub source: String,
+    pub cluster: String,
+    /// Files, relative to the store root.
+    pub files: Vec<String>,
+    pub rows: u64,
+    /// Malformed lines skipped while reading it.
+    pub malformed: u64,
+    pub ingested_at: String,
+}
+
+/// `_kscope/manifest.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    /// Source key (`file:<hash>` or `cloudwatch:<slice>`) → what it wrote.
+    pub sources: BTreeMap<String, Entry>,
+}
+
+/// A store: where it is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// As given on the command line.
+    pub spec: String,
+    /// The table URL (with a trailing `/`).
+    pub url: ListingTableUrl,
+    /// The scheme and authority (`file:///`, `s3://bucket`) the object store is registered for.
+    base: url::Url,
+    pub objects: Arc<dyn ObjectStore>,
+    /// The store root inside the object store.
+    pub root: ObjPath,
+    /// The directory of a local store (empty directories are removed after staging).
+    pub local: Option<std::path::PathBuf>,
+}
+
+/// `--cluster-name` values name partitions: keep them to safe characters.
+pub fn check_cluster_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::ClusterName(name.to_string()))
+    }
+}
+
+/// AWS credentials from kscope's standard chain, for `object_store`.
+#[derive(Debug)]
+struct ChainCredentials(aws_credential_types::provider::SharedCredentialsProvider);
+
+#[async_trait::async_trait]
+impl object_store::CredentialProvider for ChainCredentials {
+    type Credential = object_store::aws::AwsCredential;
+    async fn get_credential(&self) -> object_store::Result<Arc<Self::Credential>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let c = self
+            .0
+            .provide_credentials()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
+        Ok(Arc::new(object_store::aws::AwsCredential {
+            key_id: c.access_key_id().to_string(),
+            secret_key: c.secret_access_key().to_string(),
+            token: c.session_token().map(String::from),
+        }))
+    }
+}
+
+impl Store {
+    /// Opens (for local stores: creates) the store `spec`: a directory, or `s3://bucket/prefix`
+    /// reached through the standard AWS chain with `aws`'s region, profile and endpoint.
+    pub async fn open(spec: &str, aws: &ClientOptions) -> Result<Store, StoreError> {
+        let obj = |source| StoreError::Object {
+            store: spec.to_string(),
+            source,
+        };
+        if let Some(rest) = spec.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StoreError::Spec(spec.into()));
+            }
+            let (sdk, region) = crate::cloudwatch::aws::sdk_config(aws)
+                .await
+                .map_err(|e| StoreError::Aws(spec.into(), e.to_string()))?;
+            let creds = sdk
+                .credentials_provider()
+                .ok_or_else(|| StoreError::Aws(spec.into(), "no credentials".into()))?;
+            let mut b = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(region)
+                .with_credentials(Arc::new(ChainCredentials(creds)));
+            if let Some(e) = &aws.endpoint_url {
+                b = b
+                    .with_endpoint(e)
+                    .with_allow_http(e.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
+            }
+            let s3 = b.build().map_err(obj)?;
+            let prefix = prefix.trim_matches('/');
+            let url = format!(
+                "s3://{bucket}/{}",
+                if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                }
+            );
+            Ok(Store {
+                spec: spec.into(),
+                url: ListingTableUrl::parse(&url)?,
+                base: url::Url::parse(&format!("s3://{bucket}"))
+                    .map_err(|_| StoreError::Spec(spec.into()))?,
+                objects: Arc::new(s3),
+                root: ObjPath::from(prefix),
+                local: None,
+            })
+        } else if spec.contains("://") {
+            Err(StoreError::Spec(spec.into()))
+        } else {
+            std::fs::create_dir_all(spec).map_err(|e| {
+                obj(object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })
+            })?;
+            let abs = std::fs::canonicalize(spec).map_err(|e| {
+                obj(object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })
+            })?;
+            let root = ObjPath::from_absolute_path(&abs).map_err(|e| {
+                obj(object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })
+            })?;
+            let url =
+                url::Url::from_directory_path(&abs).map_err(|_| StoreError::Spec(spec.into()))?;
+            Ok(Store {
+                spec: spec.into(),
+                url: ListingTableUrl::parse(url.as_str())?,
+                base: url::Url::parse("file:///").map_err(|_| StoreError::Spec(spec.into()))?,
+                objects: Arc::new(object_store::local::LocalFileSystem::new()),
+                root,
+                local: Some(abs),
+            })
+        }
+    }
+
+    fn obj_err(&self, source: object_store::Error) -> StoreError {
+        StoreError::Object {
+            store: self.spec.clone(),
+            source,
+        }
+    }
+
+    /// A path below the store root.
+    pub fn path(&self, rel: &str) -> ObjPath {
+        let mut p = self.root.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.join(part);
+        }
+        p
+    }
+
+    /// `p` relative to the store root.
+    pub fn relative(&self, p: &ObjPath) -> String {
+        p.prefix_match(&self.root)
+            .map(|parts| {
+                parts
+                    .map(|x| x.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_else(|| p.to_string())
+    }
+
+    pub async fn manifest(&self) -> Result<Manifest, StoreError> {
+        match self.objects.get(&self.path(MANIFEST)).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(Manifest {
+                version: 1,
+                ..Default::default()
+            }),
+            Err(e) => Err(self.obj_err(e)),
+            Ok(r) => {
+                let bytes = r.bytes().await.map_err(|e| self.obj_err(e))?;
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
+                    store: self.spec.clone(),
+                    msg: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Writes the manifest whole (to a temporary name, then renamed over the old one).
+    pub async fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
+        let body = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Manifest {
+            store: self.spec.clone(),
+            msg: e.to_string(),
+        })?;
+        let tmp = self.path(&format!("{MANIFEST}.tmp"));
+        self.objects
+            .put(&tmp, PutPayload::from(body))
+            .await
+            .map_err(|e| self.obj_err(e))?;
+        self.objects
+            .rename(&tmp, &self.path(MANIFEST))
+            .await
+            .map_err(|e| self.obj_err(e))
+    }
+
+    /// Every object below `rel` (relative paths).
+    pub async fn list(&self, rel: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = self.path(rel);
+        let metas: Vec<_> = self
+            .objects
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.obj_err(e))?;
+        Ok(metas.iter().map(|m| self.relative(&m.location)).collect())
+    }
+
+    /// Makes the store's object store known to a DataFusion session.
+    pub fn register(&self, ctx: &SessionContext) {
+        ctx.register_object_store(&self.base, self.objects.clone());
+    }
+
+    /// The store as a listing table: the `audit` columns plus the partition columns.
+    pub async fn table(&self, ctx: &SessionContext) -> Result<Arc<ListingTable>, StoreError> {
+        self.register(ctx);
+        let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(
+                PARTITIONS
+                    .iter()
+                    .map(|p| (p.to_string(), DataType::Utf8))
+                    .collect(),
+            );
+        let config = ListingTableConfig::new(self.url.clone())
+            .with_listing_options(opts)
+            .with_schema(audit_schema());
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// The clusters with data in the store (from the manifest).
+    pub async fn clusters(&self) -> Result<Vec<String>, StoreError> {
+        let m = self.manifest().await?;
+        let mut c: Vec<String> = m.sources.values().map(|e| e.cluster.clone()).collect();
+        c.sort();
+        c.dedup();
+        Ok(c)
+    }
+}
+
+/// Which part of the store a command reads: clusters and a time window.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `--cluster-name` (empty: every cluster).
+    pub clusters: Vec<String>,
+    pub since_us: Option<i64>,
+    pub until_us: Option<i64>,
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `YYYY-MM-DD` and `HH` of a time (µs since the epoch, UTC).
+fn date_hour(us: i64) -> Option<(String, String)> {
+    let t = chrono::DateTime::from_timestamp_micros(us)?;
+    Some((t.format("%Y-%m-%d").to_string(), t.format("%H").to_string()))
+}
+
+impl Selection {
+    /// The `WHERE` clause over the store: partition filters (which DataFusion prunes files with)
+    /// and the exact time filter.
+    pub fn predicate(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.clusters.is_empty() {
+            let list: Vec<String> = self.clusters.iter().map(|c| quote(c)).collect();
+            parts.push(format!("cluster IN ({})", list.join(", ")));
+        }
+        if let Some((d, h)) = self.since_us.and_then(date_hour) {
+            parts.push(format!(
+                "(date > {} OR (date = {} AND hour >= {}))",
+                quote(&d),
+                quote(&d),
+                quote(&h)
+            ));
+        }
+        if let Some((d, h)) = self.until_us.and_then(date_hour) {
+            parts.push(format!(
+                "(date < {} OR (date = {} AND hour <= {}))",
+                quote(&d),
+                quote(&d),
+                quote(&h)
+            ));
+        }
+        if let Some(s) = self.since_us {
+            parts.push(format!(
+                "request_received_ts >= to_timestamp_micros({s}) AT TIME ZONE 'UTC'"
+            ));
+        }
+        if let Some(u) = self.until_us {
+            parts.push(format!(
+                "request_received_ts < to_timestamp_micros({u}) AT TIME ZONE 'UTC'"
+            ));
+        }
+        if parts.is_empty() {
+            "true".into()
+        } else {
+            parts.join(" AND ")
+        }
+    }
+}
+
+/// Registers `audit` in `ctx` as the selected part of the store (with the `cluster` column).
+pub async fn register_audit(
+    ctx: &SessionContext,
+    store: &Store,
+    sel: &Selection,
+) -> Result<(), StoreError> {
+    let table = store.table(ctx).await?;
+    ctx.register_table("audit_store", table)?;
+    let cols: Vec<String> = crate::audit::schema::COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .chain(std::iter::once("cluster"))
+        .map(|c| format!("\"{c}\""))
+        .collect();
+    let sql = format!(
+        "CREATE VIEW audit AS SELECT {} FROM audit_store WHERE {}",
+        cols.join(", "),
+        sel.predicate()
+    );
+    ctx.sql(&sql).await?.collect().await?;
+    Ok(())
+}

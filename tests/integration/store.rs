@@ -1,0 +1,311 @@
+//! The Parquet store: every query gives the same answer over the store as over the raw logs it was
+//! ingested from; ingesting again replaces exactly what it wrote; no partial file is ever read;
+//! partitions are pruned; several clusters make one fleet table.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{json, stderr, stdout};
+
+fn ingest(store: &Path, sources: &[&str], cluster: &str) -> std::process::Output {
+    let mut args = vec!["ingest"];
+    args.extend_from_slice(sources);
+    args.extend([
+        "--store",
+        store.to_str().unwrap(),
+        "--cluster-name",
+        cluster,
+    ]);
+    crate::kscope(&args)
+}
+
+fn parquet_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Findings without where they were read (the raw files vs the store).
+fn findings(doc: &Value) -> Vec<Value> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            f["subject"].as_object_mut().unwrap().remove("origin");
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn every_query_answers_the_same_over_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = ingest(&store, &["samples/audit"], "demo");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "malformed sample lines: {}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("ingested 2888 requests of cluster demo"),
+        "{}",
+        stdout(&out)
+    );
+    let files = parquet_files(&store);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with("cluster=demo/date=2026-11-0")),
+        "{files:?}"
+    );
+    let raw = json(&crate::kscope(&[
+        "report",
+        "samples/audit",
+        "--format",
+        "json",
+    ]));
+    let out = crate::kscope(&[
+        "report",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the store is fully read: {}",
+        stderr(&out)
+    );
+    let st = json(&out);
+    let (rq, sq) = (
+        raw["queries"].as_array().unwrap(),
+        st["queries"].as_array().unwrap(),
+    );
+    assert_eq!(rq.len(), kscope::query::registry().unwrap().len());
+    assert_eq!(rq.len(), sq.len());
+    for (r, s) in rq.iter().zip(sq) {
+        assert_eq!(r["code"], s["code"]);
+        assert_eq!(r["columns"], s["columns"], "{}", r["code"]);
+        assert_eq!(
+            r["rows"], s["rows"],
+            "{}: rows differ over the store",
+            r["code"]
+        );
+    }
+    assert_eq!(findings(&raw), findings(&st));
+    assert_eq!(raw["time_range"], st["time_range"]);
+    // the time window prunes the same requests
+    let window = [
+        "--since",
+        "2026-11-01T23:45:00Z",
+        "--until",
+        "2026-11-02T00:05:00Z",
+    ];
+    let count = |src: &[&str]| {
+        let mut a = vec![
+            "sql",
+            "SELECT count(*) AS n, count(DISTINCT audit_id) AS ids FROM audit",
+        ];
+        a.extend_from_slice(src);
+        a.extend_from_slice(&window);
+        a.extend(["--format", "json"]);
+        json(&crate::kscope(&a))[0].clone()
+    };
+    assert_eq!(
+        count(&["samples/audit"]),
+        count(&["--store", store.to_str().unwrap()])
+    );
+    // preflight reads its audit evidence from the store too
+    let pf = |src: &[&str]| {
+        let mut a = vec![
+            "preflight",
+            "--no-cluster",
+            "--from-version",
+            "1.29",
+            "--target-version",
+            "1.32",
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(src);
+        let doc = json(&crate::kscope(&a));
+        doc["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {} {}", e["hop"], e["code"], e["subject"]))
+            .collect::<Vec<_>>()
+    };
+    let from_raw = pf(&["--audit", "samples/audit"]);
+    assert!(!from_raw.is_empty());
+    assert_eq!(from_raw, pf(&["--store", store.to_str().unwrap()]));
+}
+
+#[test]
+fn ingesting_again_replaces_exactly_its_files_and_partial_files_stay_invisible() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let src = "samples/audit/eks-apiserver-audit.jsonl";
+    assert_eq!(ingest(&store, &[src], "prod").status.code(), Some(2));
+    let other = ingest(&store, &["samples/audit/gke-cloud-audit.jsonl"], "prod");
+    assert_eq!(other.status.code(), Some(0), "{}", stderr(&other));
+    let first = parquet_files(&store);
+    let count = || {
+        let o = crate::kscope(&[
+            "sql",
+            "SELECT count(*) AS n FROM audit",
+            "--store",
+            store.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        json(&o)[0]["n"].as_u64().unwrap()
+    };
+    let n = count();
+    assert_eq!(n, 2658 + 40);
+    // a nightly job runs again: the same source replaces its own files, the other source stays
+    let again = ingest(&store, &[src], "prod");
+    assert!(stdout(&again).contains("replaced"), "{}", stdout(&again));
+    let second = parquet_files(&store);
+    assert_eq!(second.len(), first.len());
+    assert_ne!(second, first, "new files under new names");
+    let kept: Vec<&String> = first.iter().filter(|f| second.contains(f)).collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the other source's file is untouched: {kept:?}"
+    );
+    assert_eq!(count(), n, "no duplicates");
+    // an interrupted write: a partial file in the staging area and a temporary name in a partition
+    let staging = store.join("_kscope/staging/run-x/cluster=prod/date=2026-11-01/hour=23");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("part-0.parquet"), b"PAR1 half a file").unwrap();
+    let hour = store.join("cluster=prod/date=2026-11-01/hour=23");
+    std::fs::write(hour.join("part-1.parquet.tmp"), b"PAR1 half").unwrap();
+    assert_eq!(count(), n, "partial files are not read");
+    // the same log is another source in another cluster
+    let staged = ingest(&store, &[src], "staging");
+    assert_eq!(staged.status.code(), Some(2));
+    assert_eq!(count(), n + 2658);
+}
+
+#[test]
+fn partitions_are_pruned_and_clusters_make_a_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    assert_eq!(
+        ingest(&store, &["samples/audit"], "alpha").status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        ingest(&store, &["samples/audit/eks-apiserver-audit.jsonl"], "beta")
+            .status
+            .code(),
+        Some(2)
+    );
+    let s = store.to_str().unwrap();
+    // corrupt every file of hour 00: a query that prunes that hour never opens them
+    let hour0 = store.join("cluster=alpha/date=2026-11-02/hour=00");
+    for e in std::fs::read_dir(&hour0).unwrap() {
+        std::fs::write(e.unwrap().path(), b"not parquet").unwrap();
+    }
+    let sql = |extra: &[&str]| {
+        let mut a = vec![
+            "sql",
+            "SELECT cluster, count(*) AS n FROM audit GROUP BY cluster ORDER BY cluster",
+            "--store",
+            s,
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        crate::kscope(&a)
+    };
+    let pruned = sql(&["--until", "2026-11-01T23:59:59Z", "--cluster-name", "alpha"]);
+    assert_eq!(
+        pruned.status.code(),
+        Some(0),
+        "hour 00 is pruned: {}",
+        stderr(&pruned)
+    );
+    let rows = json(&pruned);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["cluster"], "alpha");
+    let broken = sql(&["--cluster-name", "alpha"]);
+    assert_eq!(
+        broken.status.code(),
+        Some(2),
+        "the corrupt hour is read without the window"
+    );
+    let beta = sql(&["--cluster-name", "beta"]);
+    assert_eq!(beta.status.code(), Some(0), "{}", stderr(&beta));
+    assert_eq!(json(&beta)[0]["n"], 2658);
+    // the fleet: top clients per cluster, findings name the cluster
+    let fleet = crate::kscope(&[
+        "report",
+        "--store",
+        s,
+        "--query",
+        "AUD020",
+        "--until",
+        "2026-11-01T23:59:59Z",
+        "--format",
+        "json",
+    ]);
+    let doc = json(&fleet);
+    let q = &doc["queries"][0];
+    assert_eq!(q["columns"][0], "cluster");
+    let clusters: std::collections::BTreeSet<&str> = q["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        clusters.into_iter().collect::<Vec<_>>(),
+        vec!["alpha", "beta"]
+    );
+    assert!(
+        doc["findings"][0]["subject"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("cluster "),
+        "{}",
+        doc["findings"][0]
+    );
+    // one cluster selected: no cluster column
+    let one = json(&crate::kscope(&[
+        "report",
+        "--store",
+        s,
+        "--cluster-name",
+        "beta",
+        "--query",
+        "AUD020",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(one["queries"][0]["columns"][0], "client");
+    // a bad cluster name is refused before anything is written
+    let bad = ingest(&store, &["samples/audit"], "../etc");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("cluster name"), "{}", stderr(&bad));
+}
