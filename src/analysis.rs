@@ -44,6 +44,28 @@ pub enum AnalysisError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(
+        "{what} did not finish within {secs} s on the Ballista cluster (an executor lost or overloaded?); no partial answer is shown"
+    )]
+    Timeout { what: String, secs: u64 },
+}
+
+/// Collects a query's batches, within `timeout` when one is given (remote engines).
+async fn collect(
+    df: datafusion::dataframe::DataFrame,
+    timeout: Option<std::time::Duration>,
+    what: &str,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, AnalysisError> {
+    match timeout {
+        None => Ok(df.collect().await?),
+        Some(t) => match tokio::time::timeout(t, df.collect()).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(AnalysisError::Timeout {
+                what: what.to_string(),
+                secs: t.as_secs(),
+            }),
+        },
+    }
 }
 
 /// A DataFusion session sized for the scan.
@@ -113,7 +135,7 @@ pub async fn report(
     );
     ctx.register_table("audit", Arc::new(mem))?;
 
-    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin).await?;
+    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin, None).await?;
     Ok(Report {
         queries: outputs,
         findings: all_findings,
@@ -131,6 +153,7 @@ async fn run_bound(
     ctx: &SessionContext,
     bound: Bound<'_>,
     origin: &str,
+    timeout: Option<std::time::Duration>,
 ) -> Result<(Vec<QueryOutput>, Vec<Finding>, Option<(String, String)>), AnalysisError> {
     let mut outputs = Vec::new();
     let mut all_findings = Vec::new();
@@ -143,7 +166,10 @@ async fn run_bound(
         let started = std::time::Instant::now();
         let df = ctx.sql(&sql).await.map_err(wrap)?;
         let schema = df.schema().as_arrow().clone();
-        let batches = df.collect().await.map_err(wrap)?;
+        let batches = match collect(df, timeout, &format!("query {}", q.code)).await {
+            Err(AnalysisError::DataFusion(e)) => return Err(wrap(e)),
+            other => other?,
+        };
         let t = Table::from_batches(&schema, &batches);
         tracing::debug!(
             "{}: {} rows in {:.2?}",
@@ -161,13 +187,15 @@ async fn run_bound(
     }
     crate::finding::sort_and_dedup(&mut all_findings);
 
-    let range = ctx
-        .sql(
+    let range = collect(
+        ctx.sql(
             "SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit",
         )
-        .await?
-        .collect()
-        .await?;
+        .await?,
+        timeout,
+        "the time range",
+    )
+    .await?;
     let rt = range.first().and_then(|b| {
         let t = Table::from_batches(b.schema().as_ref(), std::slice::from_ref(b));
         match (
@@ -205,8 +233,12 @@ pub async fn report_store(
     opts: ScanOptions,
     queries: &[&Query],
     params: &Overrides,
+    remote: Option<(SessionContext, std::time::Duration)>,
 ) -> Result<Report, AnalysisError> {
-    let planner = session(&opts);
+    let planner = match &remote {
+        Some((ctx, _)) => ctx.clone(),
+        None => session(&opts),
+    };
     crate::store::register_audit(&planner, store, sel).await?;
     let fleet = fleet(store, sel).await?;
     let mut bound = Vec::new();
@@ -241,6 +273,44 @@ pub async fn report_store(
         .into_iter()
         .filter(|c| known.contains(c.as_str()))
         .collect();
+    let origin = format!(
+        "audit store {}{}",
+        store.spec,
+        if sel.clusters.is_empty() {
+            String::new()
+        } else {
+            format!(" (cluster {})", sel.clusters.join(", "))
+        }
+    );
+    if let Some((ctx, timeout)) = remote {
+        // on Ballista every query scans the store on the executors
+        let count = collect(
+            ctx.sql("SELECT count(*) AS n FROM audit").await?,
+            Some(timeout),
+            "counting the requests",
+        )
+        .await?;
+        let events = count
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                    .map(|a| a.value(0) as u64)
+            })
+            .unwrap_or(0);
+        let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin, Some(timeout)).await?;
+        return Ok(Report {
+            queries: outputs,
+            findings: all_findings,
+            ingest: IngestStats {
+                events,
+                ..Default::default()
+            },
+            time_range: rt,
+            origin,
+        });
+    }
     let started = std::time::Instant::now();
     let df = planner
         .sql(&format!(
@@ -264,16 +334,7 @@ pub async fn report_store(
         "audit",
         Arc::new(datafusion::datasource::MemTable::try_new(schema, batches)?),
     )?;
-    let origin = format!(
-        "audit store {}{}",
-        store.spec,
-        if sel.clusters.is_empty() {
-            String::new()
-        } else {
-            format!(" (cluster {})", sel.clusters.join(", "))
-        }
-    );
-    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin).await?;
+    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin, None).await?;
     Ok(Report {
         queries: outputs,
         findings: all_findings,
@@ -305,8 +366,13 @@ pub async fn sql_store(
     opts: ScanOptions,
     sql: &str,
     tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+    remote: Option<(SessionContext, std::time::Duration)>,
 ) -> Result<(Table, IngestStats), AnalysisError> {
-    let ctx = session(&opts);
+    let timeout = remote.as_ref().map(|(_, t)| *t);
+    let ctx = match remote {
+        Some((ctx, _)) => ctx,
+        None => session(&opts),
+    };
     crate::store::register_audit(&ctx, store, sel).await?;
     for (name, batch) in tables {
         let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -322,7 +388,7 @@ pub async fn sql_store(
     );
     let df = ctx.sql(&sql).await?;
     let schema = df.schema().as_arrow().clone();
-    let batches = df.collect().await?;
+    let batches = collect(df, timeout, "the query").await?;
     let events = batches.iter().map(|b| b.num_rows() as u64).sum();
     Ok((
         Table::from_batches(&schema, &batches),

@@ -51,6 +51,10 @@ pub enum Command {
     /// Run one SQL statement over the `audit` table.
     Sql(SqlArgs),
 
+    /// Run a Ballista scheduler or executor (the distributed engine for --engine ballista).
+    #[cfg(feature = "ballista")]
+    Ballista(BallistaArgs),
+
     /// Write audit logs (files or CloudWatch Logs) into a Parquet store, a directory or an S3
     /// prefix, partitioned by cluster, date and hour; re-ingesting a source replaces its files.
     Ingest(IngestArgs),
@@ -144,6 +148,35 @@ pub struct StoreArgs {
     /// Only this cluster of the store (repeatable; default: every cluster, one fleet table).
     #[arg(long = "cluster-name", value_name = "NAME", requires = "store")]
     pub cluster_names: Vec<String>,
+}
+
+/// Where queries run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Engine {
+    /// In this process (DataFusion).
+    #[default]
+    Local,
+    /// On an Apache DataFusion Ballista cluster (--scheduler); needs --store, and kscope built
+    /// with the `ballista` feature.
+    Ballista,
+}
+
+/// The query engine.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Engine")]
+pub struct EngineArgs {
+    /// Where the queries run: here, or on a Ballista cluster reading the store.
+    #[arg(long, value_enum, default_value = "local")]
+    pub engine: Engine,
+
+    /// The Ballista scheduler (df://HOST:PORT), with --engine ballista.
+    #[arg(long, value_name = "df://HOST:PORT", env = "KSCOPE_SCHEDULER")]
+    pub scheduler: Option<String>,
+
+    /// With --engine ballista: seconds one query may take before the run fails (a lost executor
+    /// never hangs the run).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub query_timeout: u64,
 }
 
 /// Rows shown per table.
@@ -306,6 +339,9 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
     /// Run only this query (code such as AUD020, name, or a code prefix such as AUD02). Repeatable.
     #[arg(long = "query", value_name = "CODE")]
     pub queries: Vec<String>,
@@ -342,6 +378,9 @@ pub struct SqlArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: TableFormat,
@@ -351,6 +390,46 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub params: ParamArgs,
+}
+
+/// `kscope ballista`.
+#[cfg(feature = "ballista")]
+#[derive(Debug, Args)]
+pub struct BallistaArgs {
+    #[command(subcommand)]
+    pub command: BallistaCommand,
+}
+
+#[cfg(feature = "ballista")]
+#[derive(Debug, Subcommand)]
+pub enum BallistaCommand {
+    /// A Ballista scheduler: plans queries and hands their tasks to the executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Seconds without a heartbeat after which an executor is lost and its tasks move.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// A Ballista executor: runs tasks, reading the store (a shared directory or S3).
+    Executor {
+        /// The scheduler to register with.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        scheduler: String,
+        /// Address of its Arrow Flight service (results and shuffles).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// Address of its gRPC service (default: the --bind port + 1).
+        #[arg(long, value_name = "HOST:PORT")]
+        grpc_bind: Option<std::net::SocketAddr>,
+        /// Directory for shuffle files (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<String>,
+        /// Seconds between heartbeats to the scheduler.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        heartbeat: u64,
+    },
 }
 
 /// `kscope ingest`.

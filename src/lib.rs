@@ -9,6 +9,8 @@ pub mod catalogue;
 pub mod cli;
 pub mod cloudwatch;
 pub mod cmd;
+#[cfg(feature = "ballista")]
+pub mod distributed;
 pub mod finding;
 pub mod gate;
 pub mod inventory;

@@ -2,6 +2,8 @@
 //! orchestrate: they read sources, call an engine (analysis, lint), hand its result to a renderer,
 //! and return an [`Outcome`], the one place the exit code is decided.
 
+#[cfg(feature = "ballista")]
+pub mod ballista;
 pub mod cache;
 pub mod config;
 pub mod gate;
@@ -39,6 +41,27 @@ impl crate::cli::ManifestLimitArgs {
             max_document_bytes: self.max_document_size,
             max_depth: self.max_depth,
         }
+    }
+}
+
+/// The Ballista session `--engine ballista` asks for (`None`: run here).
+pub async fn engine(
+    e: &crate::cli::EngineArgs,
+) -> Result<Option<datafusion::execution::context::SessionContext>> {
+    match e.engine {
+        crate::cli::Engine::Local => Ok(None),
+        #[cfg(feature = "ballista")]
+        crate::cli::Engine::Ballista => {
+            let url = e.scheduler.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("--engine ballista needs --scheduler df://HOST:PORT")
+            })?;
+            Ok(Some(crate::distributed::remote(url).await?))
+        }
+        #[cfg(not(feature = "ballista"))]
+        crate::cli::Engine::Ballista => anyhow::bail!(
+            "this kscope was built without the distributed engine: build it with \
+             `cargo build --release --features ballista`"
+        ),
     }
 }
 
@@ -86,6 +109,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         Command::Report(a) => report::run(a, &cfg()?, out).await,
         Command::Sql(a) => sql::run(a, out).await,
         Command::Ingest(a) => ingest::run(a, out).await,
+        #[cfg(feature = "ballista")]
+        Command::Ballista(a) => ballista::run(a).await,
         Command::Queries(a) => queries::run(a, out),
         Command::Lint(a) => lint::run(a, &cfg()?, out).await,
         Command::Preflight(a) => preflight::run(*a, &cfg()?, out).await,

@@ -22,7 +22,18 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     let started = std::time::Instant::now();
     let mut report = match super::input::store_input(&a.store, &a.input).await? {
         Some((store, sel, opts)) => {
-            analysis::report_store(&store, &sel, opts, &queries, &params).await?
+            let remote = super::engine(&a.engine).await?.map(|ctx| {
+                (
+                    ctx,
+                    std::time::Duration::from_secs(a.engine.query_timeout.max(1)),
+                )
+            });
+            analysis::report_store(&store, &sel, opts, &queries, &params, remote).await?
+        }
+        None if a.engine.engine == crate::cli::Engine::Ballista => {
+            anyhow::bail!(
+                "--engine ballista reads the Parquet store: give --store (see kscope ingest)"
+            )
         }
         None => {
             let input = gather(&a.sources, &a.input, super::input::REPORT_HOURS).await?;

@@ -111,7 +111,18 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
             if !srcs.is_empty() {
                 anyhow::bail!("--store reads the store: give no audit sources after the SQL");
             }
-            analysis::sql_store(&store, &sel, opts, &sql, Vec::new()).await?
+            let remote = super::engine(&a.engine).await?.map(|ctx| {
+                (
+                    ctx,
+                    std::time::Duration::from_secs(a.engine.query_timeout.max(1)),
+                )
+            });
+            analysis::sql_store(&store, &sel, opts, &sql, Vec::new(), remote).await?
+        }
+        None if a.engine.engine == crate::cli::Engine::Ballista => {
+            anyhow::bail!(
+                "--engine ballista reads the Parquet store: give --store (see kscope ingest)"
+            )
         }
         None => {
             let input = gather(&srcs, &a.input, super::input::REPORT_HOURS).await?;

@@ -145,6 +145,7 @@ pub async fn callers_store(
         opts,
         SQL,
         vec![("api_removals", removals_batch()?)],
+        None,
     )
     .await?;
     Ok((rows(&t), stats))

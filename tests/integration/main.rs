@@ -4,6 +4,8 @@
 
 mod apiserver;
 mod audit_cli;
+#[cfg(feature = "ballista")]
+mod ballista;
 mod cloudwatch;
 mod formats;
 mod gate;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmark: the Parquet store (issue 14) on the 1 GiB generated audit log.
+#
+#   benches/store.sh [SIZE] [KSCOPE]   SIZE defaults to 1G; KSCOPE to target/release/kscope
+#
+# Needs hyperfine and GNU time; bench-data/audit-SIZE.jsonl from benches/audit.sh (generated with
+# ../shared/tools/gen-audit-log.py). Measures:
+# 1. `kscope ingest` throughput and peak RSS (/usr/bin/time -v), both cores;
+# 2. `kscope report` over the store against the same report over the raw JSON (hyperfine);
+# 3. a one-column query (top user agents) over the store against over the raw JSON;
+# 4. the store's size against the raw and gzip JSON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${1:-1G}
+K=${2:-target/release/kscope}
+LOG="bench-data/audit-$SIZE.jsonl"
+[ -s "$LOG" ] || { echo "run benches/audit.sh $SIZE first (it generates $LOG)"; exit 1; }
+[ -x "$K" ] || cargo build --release --locked --quiet
+OUT=bench-data/store
+rm -rf "$OUT" && mkdir -p "$OUT"
+STORE="$OUT/store"
+
+echo "== ingest $LOG"
+/usr/bin/time -v "$K" ingest "$LOG" --store "$STORE" --cluster-name bench -v 2> "$OUT/ingest.time" > "$OUT/ingest.out" || true
+cat "$OUT/ingest.out"
+grep -E "Elapsed|Maximum resident|Percent of CPU" "$OUT/ingest.time"
+secs=$(python3 - "$OUT/ingest.time" <<'PY'
+import sys
+for l in open(sys.argv[1]):
+    if "Elapsed (wall clock)" in l:
+        t = l.rsplit(" ", 1)[1].strip().split(":")
+        print(sum(float(x) * 60 ** i for i, x in enumerate(reversed(t))))
+PY
+)
+bytes=$(stat -c %s "$LOG")
+python3 -c "print(f'ingest: {$bytes / 2**20 / $secs:.0f} MiB/s of JSON')"
+
+echo "== sizes"
+gz="$OUT/audit.jsonl.gz"
+gzip -c "$LOG" > "$gz"
+store_bytes=$(du -sb "$STORE" | cut -f1)
+python3 - "$bytes" "$(stat -c %s "$gz")" "$store_bytes" <<'PY'
+import sys
+raw, gz, st = map(int, sys.argv[1:])
+print(f"raw JSON {raw/2**20:.0f} MiB, gzip {gz/2**20:.0f} MiB, store {st/2**20:.0f} MiB "
+      f"({raw/st:.1f}x smaller than raw, {gz/st:.2f}x smaller than gzip)")
+PY
+
+TOP="SELECT user_agent, count(*) AS n FROM audit GROUP BY 1 ORDER BY n DESC, user_agent LIMIT 10"
+echo "== report and a one-column query: store against raw JSON"
+hyperfine --warmup 1 --runs 5 --style basic --export-json "$OUT/store.json" \
+  -n report-raw "$K report $LOG --format json --fail-on none > /dev/null" \
+  -n report-store "$K report --store $STORE --format json --fail-on none > /dev/null" \
+  -n top-raw "$K sql '$TOP' $LOG --format csv > /dev/null" \
+  -n top-store "$K sql '$TOP' --store $STORE --format csv > /dev/null"
+python3 - "$OUT/store.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"report: raw {r['report-raw']:.3f} s, store {r['report-store']:.3f} s: {r['report-raw']/r['report-store']:.1f}x")
+print(f"one column: raw {r['top-raw']:.3f} s, store {r['top-store']:.3f} s: {r['top-raw']/r['top-store']:.1f}x")
+PY
+for c in "report --store $STORE --format json --fail-on none" "sql '$TOP' --store $STORE --format csv"; do
+  /usr/bin/time -f "%M KiB peak: kscope $c" sh -c "$K $c > /dev/null" 2>&1 | tail -1
+done

@@ -1,0 +1,230 @@
+//! The distributed engine: a Ballista scheduler and two executors started as processes from the
+//! kscope binary on loopback (free ports), every query compared with the local engine, and an
+//! executor killed during a run: the run fails within its timeout with a clear error and shows no
+//! partial answer.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{json, stderr};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Two consecutive free ports (an executor's Flight and gRPC services).
+fn free_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str], log: &Path) -> Proc {
+    let f = std::fs::File::create(log).unwrap();
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_for(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing listens on {port}");
+}
+
+#[test]
+fn the_same_answers_on_a_ballista_cluster_and_a_lost_executor_never_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    let ing = crate::kscope(&[
+        "ingest",
+        "samples/audit",
+        "--store",
+        s,
+        "--cluster-name",
+        "alpha",
+    ]);
+    assert_eq!(
+        ing.status.code(),
+        Some(2),
+        "malformed sample lines: {}",
+        stderr(&ing)
+    );
+    let ing = crate::kscope(&[
+        "ingest",
+        "samples/audit/eks-apiserver-audit.jsonl",
+        "--store",
+        s,
+        "--cluster-name",
+        "beta",
+    ]);
+    assert_eq!(ing.status.code(), Some(2));
+
+    let sp = free_port();
+    let scheduler = format!("df://127.0.0.1:{sp}");
+    let _sched = spawn(
+        &[
+            "ballista",
+            "scheduler",
+            "--bind",
+            &format!("127.0.0.1:{sp}"),
+            "--executor-timeout",
+            "5",
+        ],
+        &dir.path().join("scheduler.log"),
+    );
+    wait_for(sp);
+    let mut executors = Vec::new();
+    for i in 0..2 {
+        let p = free_pair();
+        executors.push(spawn(
+            &[
+                "ballista",
+                "executor",
+                "--scheduler",
+                &scheduler,
+                "--bind",
+                &format!("127.0.0.1:{p}"),
+                "--heartbeat",
+                "1",
+                "--work-dir",
+                dir.path().join(format!("work-{i}")).to_str().unwrap(),
+            ],
+            &dir.path().join(format!("executor-{i}.log")),
+        ));
+        wait_for(p);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+
+    let local = json(&crate::kscope(&[
+        "report", "--store", s, "--format", "json",
+    ]));
+    let out = crate::kscope(&[
+        "report",
+        "--store",
+        s,
+        "--engine",
+        "ballista",
+        "--scheduler",
+        &scheduler,
+        "--query-timeout",
+        "120",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let remote = json(&out);
+    let (lq, rq) = (
+        local["queries"].as_array().unwrap(),
+        remote["queries"].as_array().unwrap(),
+    );
+    assert_eq!(lq.len(), kscope::query::registry().unwrap().len());
+    for (l, r) in lq.iter().zip(rq) {
+        assert_eq!(l["rows"], r["rows"], "{} differs on Ballista", l["code"]);
+    }
+    assert_eq!(local["findings"], remote["findings"]);
+    assert_eq!(local["input"]["events"], remote["input"]["events"]);
+    let sql = crate::kscope(&[
+        "sql",
+        "SELECT cluster, count(*) AS n FROM audit GROUP BY cluster ORDER BY cluster",
+        "--store",
+        s,
+        "--engine",
+        "ballista",
+        "--scheduler",
+        &scheduler,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        json(&sql),
+        serde_json::json!([{"cluster": "alpha", "n": 2888}, {"cluster": "beta", "n": 2658}])
+    );
+
+    // an executor killed while the report runs: the report ends within its timeout, with an
+    // error and no document (never a hang, never a partial answer presented as complete)
+    let started = std::time::Instant::now();
+    let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args([
+            "report",
+            "--store",
+            s,
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &scheduler,
+            "--query-timeout",
+            "20",
+            "--format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(executors.pop());
+    let out = run.wait_with_output().unwrap();
+    let elapsed = started.elapsed();
+    match out.status.code() {
+        // finished on the surviving executor: then it is complete and the same
+        Some(1) => {
+            let doc = json(&out);
+            for (l, r) in lq.iter().zip(doc["queries"].as_array().unwrap()) {
+                assert_eq!(l["rows"], r["rows"], "{}", l["code"]);
+            }
+        }
+        Some(2) => {
+            assert!(out.stdout.is_empty(), "no partial document");
+            let err = stderr(&out);
+            assert!(
+                err.contains("Ballista") && err.contains("no partial answer"),
+                "{err}"
+            );
+        }
+        other => panic!("unexpected exit {other:?}: {}", stderr(&out)),
+    }
+    assert!(elapsed < Duration::from_secs(80), "bounded: {elapsed:?}");
+}
+
+#[test]
+fn the_local_build_says_how_to_get_ballista_when_asked_without_a_store() {
+    let out = crate::kscope(&[
+        "report",
+        "samples/audit",
+        "--engine",
+        "ballista",
+        "--scheduler",
+        "df://127.0.0.1:1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--store"), "{}", stderr(&out));
+}
