@@ -8,6 +8,7 @@
 --   Slow LISTs hold API Priority and Fairness seats and memory for their whole duration, and
 --   SIG Scalability's SLO is 5 s at p99 for namespaced LISTs (30 s cluster-wide).
 -- columns: client, resource, lists, p50_ms, p99_ms, max_ms, severity
+-- chart: bar x=resource y=p99_ms series=client
 -- param: min_count = 3 | LISTs a (client, resource) pair needs to be shown
 -- param: warn_p99_ms = 1000 | p99 latency (ms) from which a pair is a warning
 -- param: error_p99_ms = 5000 | p99 latency (ms) from which a pair is an error

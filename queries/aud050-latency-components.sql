@@ -10,6 +10,7 @@
 --   serialisation (huge responses). Total latency is computed from the timestamps; the annotation
 --   `apiserver.latency.k8s.io/total` is never used (only written above 500 ms, negative on 1.34+).
 -- columns: verb, resource, requests, p99_ms, apf_wait_ms, etcd_ms, webhooks_ms, serialize_ms, write_ms, severity
+-- chart: bar x=resource y=p99_ms series=verb
 -- param: max_webhook_ms = 500 | mean admission webhook time (ms) that makes a row a warning
 -- param: max_apf_wait_ms = 1000 | mean APF queue wait (ms) that makes a row a warning
 -- severity: warning

@@ -7,6 +7,7 @@
 -- why: After the removal release those calls fail with 404. Manifests can be fixed ahead of time, but
 --   only the audit log shows which running clients still call the old version.
 -- columns: client, user_name, api, removed_release, requests, last_seen
+-- chart: bar x=client y=requests series=api
 -- severity: warning
 -- subject: {client} ({user_name})
 -- message: {client} as {user_name} called deprecated {api} {requests} times, last at {last_seen};

@@ -33,10 +33,58 @@ pub struct Query {
     pub message: Option<String>,
     pub remediation: Option<String>,
     pub reference: Option<String>,
+    /// How the HTML report draws the result (`-- chart: timeseries x=minute y=lists series=client`).
+    pub chart: Option<ChartSpec>,
     #[serde(skip)]
     pub sql: String,
     #[serde(skip)]
     pub text: String,
+}
+
+/// A query's chart: its kind and the columns it plots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChartSpec {
+    pub kind: ChartKind,
+    /// The x column (a time for `timeseries`, a category for `bar`).
+    pub x: String,
+    /// The numeric y column.
+    pub y: String,
+    /// The column whose values are the series (one line or bar colour each).
+    pub series: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartKind {
+    Timeseries,
+    Bar,
+}
+
+impl ChartSpec {
+    /// `timeseries x=minute y=lists series=client`.
+    pub fn parse(s: &str) -> Result<ChartSpec, String> {
+        let mut words = s.split_whitespace();
+        let kind = match words.next() {
+            Some("timeseries") => ChartKind::Timeseries,
+            Some("bar") => ChartKind::Bar,
+            other => return Err(format!("unknown chart {other:?} (timeseries or bar)")),
+        };
+        let (mut x, mut y, mut series) = (None, None, None);
+        for w in words {
+            match w.split_once('=') {
+                Some(("x", v)) => x = Some(v.to_string()),
+                Some(("y", v)) => y = Some(v.to_string()),
+                Some(("series", v)) => series = Some(v.to_string()),
+                _ => return Err(format!("{w:?}: expected x=, y= or series=")),
+            }
+        }
+        Ok(ChartSpec {
+            kind,
+            x: x.ok_or("x= is missing")?,
+            y: y.ok_or("y= is missing")?,
+            series,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,9 +204,27 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         "message",
         "remediation",
         "reference",
+        "chart",
     ];
     if let Some((k, _)) = fields.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
         return Err(err(format!("unknown header key `{k}`")));
+    }
+    let chart = get("chart")
+        .map(|c| ChartSpec::parse(&c).map_err(|e| err(format!("chart: {e}"))))
+        .transpose()?;
+    if let Some(c) = &chart {
+        let cols: Vec<String> = need("columns")?
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect();
+        for col in [Some(&c.x), Some(&c.y), c.series.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !cols.contains(col) {
+                return Err(err(format!("chart: {col:?} is not one of the columns")));
+            }
+        }
     }
     let severity = match get("severity") {
         Some(s) => Some(Severity::parse(&s).ok_or_else(|| err(format!("bad severity {s:?}")))?),
@@ -182,6 +248,7 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         message: get("message"),
         remediation: get("remediation"),
         reference: get("reference"),
+        chart,
         sql: text[body_start..].trim().trim_end_matches(';').to_string(),
         text: text.to_string(),
     };

@@ -152,6 +152,7 @@ pub fn report(
     w: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
+        DocFormat::Html => super::html::report(r, gate, w),
         DocFormat::Json => {
             let doc = envelope(
                 "report",
@@ -291,6 +292,7 @@ pub fn lint(
 ) -> io::Result<()> {
     let findings = &r.outcome.findings;
     match format {
+        DocFormat::Html => super::html::lint(r, gate, w),
         DocFormat::Json => {
             let mut rest = serde_json::to_value(r).map_err(io::Error::other)?;
             if let Some(m) = rest.as_object_mut() {

@@ -5,8 +5,10 @@
 
 pub mod cache;
 pub mod catalogue;
+pub mod charts;
 pub mod ci;
 pub mod findings;
+pub mod html;
 pub mod preflight;
 pub mod rows;
 
@@ -36,6 +38,8 @@ pub enum FindingsFormat {
     Github,
     /// GitLab Code Quality JSON.
     Codequality,
+    /// One self-contained HTML page with charts.
+    Html,
 }
 
 /// The formats each command renders itself; the CI formats are rendered by [`ci`] for all of them.
@@ -45,6 +49,7 @@ pub enum DocFormat {
     Json,
     Csv,
     Markdown,
+    Html,
 }
 
 /// A findings document in `format`: the command's own renderer (`own`) for the document formats,
@@ -60,6 +65,7 @@ pub fn findings_document(
         FindingsFormat::Json => own(DocFormat::Json, w),
         FindingsFormat::Csv => own(DocFormat::Csv, w),
         FindingsFormat::Markdown => own(DocFormat::Markdown, w),
+        FindingsFormat::Html => own(DocFormat::Html, w),
         FindingsFormat::Sarif => ci::sarif(ci, w),
         FindingsFormat::Junit => ci::junit(ci, w),
         FindingsFormat::Github => ci::github(ci, w),

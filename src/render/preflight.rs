@@ -242,6 +242,7 @@ pub fn preflight(
     w: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
+        DocFormat::Html => super::html::preflight(r, gate, w),
         DocFormat::Json => {
             let evidence: Vec<serde_json::Value> = r
                 .items

@@ -10,6 +10,7 @@ mod cloudwatch;
 mod formats;
 mod gate;
 mod hostile;
+mod html;
 mod lint_live;
 mod lint_rules;
 mod meta;

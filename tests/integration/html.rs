@@ -1,0 +1,206 @@
+//! The HTML page of `report`, `lint` and `preflight`, opened in a real browser: Debian's headless
+//! chromium (installed by the test setup when missing, as moto is), with networking blocked and a
+//! fresh profile. No console errors, no failed requests, a screenshot that is not blank, charts
+//! with their titles and marks, one findings row per finding.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::{json, stderr};
+
+fn chromium() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let find = || {
+            ["chromium", "chromium-browser"].iter().find_map(|b| {
+                Command::new("sh")
+                    .args(["-c", &format!("command -v {b}")])
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            })
+        };
+        if let Some(p) = find() {
+            return p;
+        }
+        let st = Command::new("apt-get")
+            .args(["install", "-y", "-q", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("apt-get is needed to install chromium");
+        assert!(st.success(), "apt-get install chromium failed");
+        find().expect("chromium after apt-get install")
+    })
+    .clone()
+}
+
+/// Runs headless chromium on `page` with networking blocked; returns (DOM after scripts, log).
+fn browse(page: &Path, extra: &[&str]) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--proxy-server=127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--window-size=1280,2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chromium");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Distinct colours of a PNG screenshot.
+fn colours(png_path: &Path) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let bpp = info.color_type.samples();
+    let mut seen = std::collections::HashSet::new();
+    for px in buf[..info.buffer_size()].chunks(bpp) {
+        seen.insert(px.to_vec());
+    }
+    seen.len()
+}
+
+fn check_page(name: &str, html: &[u8], findings: usize) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join(format!("{name}.html"));
+    std::fs::write(&page, html).unwrap();
+    let text = String::from_utf8_lossy(html).into_owned();
+    assert!(text.contains("http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'"));
+    for bad in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!text.contains(bad), "{name}: external reference {bad}");
+    }
+    let (dom, log) = browse(&page, &["--dump-dom"]);
+    for bad in [
+        "Uncaught",
+        "Refused to",
+        "net::ERR",
+        "Failed to load resource",
+    ] {
+        assert!(!log.contains(bad), "{name}: browser log has {bad}:\n{log}");
+    }
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(":CONSOLE") && (l.contains("rror") || l.contains("Uncaught"))),
+        "{name}: console errors:\n{log}"
+    );
+    // one findings row per finding
+    let table = dom
+        .split("<table class=\"sortable findings\">")
+        .nth(1)
+        .map(|t| t.split("</table>").next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        table.matches("<tr>").count().saturating_sub(1),
+        findings,
+        "{name}: findings rows"
+    );
+    // every chart has its title and at least one mark (with hover text) per series
+    let charts: Vec<&str> = dom.split("<svg role=\"img\"").skip(1).collect();
+    for c in &charts {
+        let head = &c[..c.find('>').unwrap()];
+        assert!(
+            head.contains("aria-label=\""),
+            "{name}: chart without title"
+        );
+        let series: usize = head
+            .split("data-series=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap();
+        let body = &c[..c.find("</svg>").unwrap()];
+        assert!(
+            body.matches("<title>").count() >= series,
+            "{name}: marks per series"
+        );
+    }
+    let shot = dir.path().join(format!("{name}.png"));
+    let (_, log) = browse(&page, &[&format!("--screenshot={}", shot.display())]);
+    assert!(shot.exists(), "{name}: no screenshot: {log}");
+    let n = colours(&shot);
+    assert!(n > 50, "{name}: the screenshot has {n} colours: blank?");
+    dom
+}
+
+#[test]
+fn report_lint_and_preflight_pages_in_a_real_browser() {
+    let findings = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        json(&crate::kscope(&a))["findings"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let report = ["report", "samples/audit"];
+    let out = crate::kscope(&[&report[..], &["--format", "html"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let dom = check_page("report", &out.stdout, findings(&report));
+    // every query with a chart header has its chart
+    let charted = kscope::query::registry()
+        .unwrap()
+        .iter()
+        .filter(|q| q.chart.is_some())
+        .count();
+    assert!(charted >= 6);
+    assert_eq!(dom.matches("<svg role=\"img\"").count(), charted);
+    assert!(out.stdout.len() < 2 << 20, "under 2 MB on the samples");
+
+    let lint = ["lint", "-f", "samples/manifests"];
+    let out = crate::kscope(&[&lint[..], &["--format", "html"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    let dom = check_page("lint", &out.stdout, findings(&lint));
+    assert!(dom.contains("Findings by area and severity"));
+
+    let pf = [
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.29",
+        "--target-version",
+        "1.32",
+        "-f",
+        "samples/manifests",
+        "--audit",
+        "samples/audit",
+    ];
+    let out = crate::kscope(&[&pf[..], &["--format", "html"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let dom = check_page("preflight", &out.stdout, findings(&pf));
+    assert!(
+        dom.contains("class=\"verdict BLOCKED\">BLOCKED"),
+        "verdict first"
+    );
+    assert!(dom.contains("Blockers by source of evidence"));
+    // --output html=PATH writes the same page beside the terminal's table
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("lint.html");
+    let out = crate::kscope(&[&lint[..], &["--output", &format!("html={}", p.display())]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(&p).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    insta::assert_snapshot!(
+        "lint_samples_html",
+        page.replace(env!("CARGO_PKG_VERSION"), "VERSION")
+    );
+}
