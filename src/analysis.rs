@@ -299,17 +299,8 @@ pub async fn report_store(
                     .map(|a| a.value(0) as u64)
             })
             .unwrap_or(0);
-        let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin, Some(timeout)).await?;
-        return Ok(Report {
-            queries: outputs,
-            findings: all_findings,
-            ingest: IngestStats {
-                events,
-                ..Default::default()
-            },
-            time_range: rt,
-            origin,
-        });
+        let ran = run_bound(&ctx, bound, &origin, Some(timeout)).await?;
+        return Ok(store_report(ran, events, origin));
     }
     let started = std::time::Instant::now();
     let df = planner
@@ -334,17 +325,27 @@ pub async fn report_store(
         "audit",
         Arc::new(datafusion::datasource::MemTable::try_new(schema, batches)?),
     )?;
-    let (outputs, all_findings, rt) = run_bound(&ctx, bound, &origin, None).await?;
-    Ok(Report {
-        queries: outputs,
-        findings: all_findings,
+    let ran = run_bound(&ctx, bound, &origin, None).await?;
+    Ok(store_report(ran, events, origin))
+}
+
+/// A report over the store: its input is `events` requests, all of them read (malformed lines
+/// were reported when they were ingested).
+fn store_report(
+    (queries, findings, time_range): (Vec<QueryOutput>, Vec<Finding>, Option<(String, String)>),
+    events: u64,
+    origin: String,
+) -> Report {
+    Report {
+        queries,
+        findings,
         ingest: IngestStats {
             events,
             ..Default::default()
         },
-        time_range: rt,
+        time_range,
         origin,
-    })
+    }
 }
 
 /// Whether the selection spans several clusters (then fleet views split per cluster).
