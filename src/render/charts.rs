@@ -232,7 +232,7 @@ fn draw_timeseries(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> Draw
 }
 
 fn draw_bars(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> DrawResult {
-    // categories by their total, largest first
+    // categories in the order the rows give them
     let mut cats: Vec<(String, f64)> = Vec::new();
     for s in &c.series {
         for (x, y) in &s.points {
@@ -244,8 +244,11 @@ fn draw_bars(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> DrawResult
             }
         }
     }
-    cats.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    cats.truncate(MAX_CATEGORIES);
+    // the query's order; when there are too many, the largest
+    if cats.len() > MAX_CATEGORIES {
+        cats.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        cats.truncate(MAX_CATEGORIES);
+    }
     let n = cats.len().max(1);
     let ymax = c
         .series
