@@ -31,6 +31,19 @@ pub struct LintReport {
     pub outcome: LintOutcome,
     /// Documents or objects that could not be read.
     pub problems: Vec<String>,
+    /// Every CRD read, with its size and (live scans) its object count: the HTML page's CRD chart.
+    #[serde(skip)]
+    pub crds: Vec<CrdStat>,
+}
+
+/// One CRD's weight: its own size, and how many custom objects it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrdStat {
+    pub name: String,
+    /// The CRD object as JSON, in bytes.
+    pub bytes: usize,
+    /// Custom objects (counted on live clusters).
+    pub objects: Option<u64>,
 }
 
 /// What a live scan must read for `rules`: their kinds (metadata only where the kind table says so),
@@ -135,5 +148,18 @@ pub fn run(inv: &Inventory, rules: &[&Rule], target: Version, params: &RuleParam
         rules: rules.len(),
         outcome,
         problems: inv.problems.clone(),
+        crds: inv
+            .of("CustomResourceDefinition")
+            .iter()
+            .map(|c| CrdStat {
+                name: c.name.clone(),
+                bytes: c.size,
+                objects: inv
+                    .cr_counts
+                    .as_ref()
+                    .and_then(|cs| cs.iter().find(|x| x.crd == c.name))
+                    .and_then(|x| x.count),
+            })
+            .collect(),
     }
 }

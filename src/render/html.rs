@@ -340,6 +340,38 @@ pub fn lint(r: &LintReport, gate: &GateView<'_>, w: &mut dyn Write) -> io::Resul
             &mut b,
         );
     }
+    if !r.crds.is_empty() {
+        b.push_str("<h2 id=\"crds\">CRDs</h2>\n");
+        let mut by_size: Vec<&crate::lint::CrdStat> = r.crds.iter().collect();
+        by_size.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+        let bars = |title: &str, y: &str, v: &dyn Fn(&crate::lint::CrdStat) -> Option<f64>| Chart {
+            title: title.into(),
+            kind: ChartKind::Bar,
+            x_label: "CRD".into(),
+            y_label: y.into(),
+            series: vec![Series {
+                name: y.into(),
+                points: by_size
+                    .iter()
+                    .filter_map(|c| v(c).map(|y| (X::Category(c.name.clone()), y)))
+                    .collect(),
+            }],
+        };
+        chart_block(
+            &bars("CRDs by size", "size (KiB)", &|c| {
+                Some(c.bytes as f64 / 1024.0)
+            }),
+            &mut b,
+        );
+        if r.crds.iter().any(|c| c.objects.is_some()) {
+            chart_block(
+                &bars("CRDs by object count", "custom objects (count)", &|c| {
+                    c.objects.map(|n| n as f64)
+                }),
+                &mut b,
+            );
+        }
+    }
     page("kscope lint", &b, w)
 }
 

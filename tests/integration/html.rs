@@ -171,6 +171,7 @@ fn report_lint_and_preflight_pages_in_a_real_browser() {
     assert_eq!(out.status.code(), Some(1));
     let dom = check_page("lint", &out.stdout, findings(&lint));
     assert!(dom.contains("Findings by area and severity"));
+    assert!(dom.contains("aria-label=\"CRDs by size\""), "the CRD chart");
 
     let pf = [
         "preflight",
