@@ -375,10 +375,7 @@ pub async fn sql_store(
         None => session(&opts),
     };
     crate::store::register_audit(&ctx, store, sel).await?;
-    for (name, batch) in tables {
-        let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        ctx.register_table(name, Arc::new(mem))?;
-    }
+    register_tables(&ctx, tables)?;
     let sql = sql.replace(
         query::CLUSTER_KEY,
         if fleet(store, sel).await? {
@@ -400,6 +397,18 @@ pub async fn sql_store(
     ))
 }
 
+/// Registers small in-memory tables the SQL may join with `audit` (the API removal table).
+fn register_tables(
+    ctx: &SessionContext,
+    tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+) -> Result<(), AnalysisError> {
+    for (name, batch) in tables {
+        let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(name, Arc::new(mem))?;
+    }
+    Ok(())
+}
+
 /// Runs one SQL statement over the sources. Streams the input, except stdin, which is read once
 /// into memory so that SQL scanning `audit` more than once still sees it.
 pub async fn sql(
@@ -418,10 +427,7 @@ pub async fn sql_with(
     tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
 ) -> Result<(Table, IngestStats), AnalysisError> {
     let ctx = session(&opts);
-    for (name, batch) in tables {
-        let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        ctx.register_table(name, Arc::new(mem))?;
-    }
+    register_tables(&ctx, tables)?;
     // raw logs are one cluster: fleet views do not split
     let sql = &sql.replace(query::CLUSTER_KEY, "");
     let table = Arc::new(AuditTable::new(sources.clone(), opts.clone()));

@@ -180,7 +180,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
     }
     fully_read &= problems.is_empty();
     let scanned: Vec<&Inventory> = live_inv.iter().chain(files_inv.iter()).collect();
-    let scanned_again = scanned.clone();
+    let objects = Objects::from_inventories(&scanned);
     let report = preflight::evaluate(
         plan,
         Inputs {
@@ -200,7 +200,6 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         report.verdict
     );
     let mut report = report;
-    let objects = Objects::from_inventories(&scanned_again);
     let gated = gate::apply(&a.output, cfg, objects, report.findings())?;
     report.regate(gated.findings.clone());
     let mut described: Vec<_> = risk.iter().map(|r| r.describe()).collect();

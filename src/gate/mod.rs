@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::catalogue::Described;
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::inventory::Inventory;
 
 /// A finding's identity across runs: its code, the file it is in (not the line), its subject and
@@ -203,15 +203,10 @@ impl Gate {
     }
 }
 
-/// The severity named in a config file or `--fail-on`-like text.
-pub fn severity(s: &str) -> Option<Severity> {
-    Severity::parse(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Location, Subject};
+    use crate::finding::{Location, Severity, Subject};
 
     fn f(message: &str, line: usize) -> Finding {
         Finding {

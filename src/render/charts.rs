@@ -164,6 +164,20 @@ fn hhmm(secs: i64) -> String {
 
 type DrawResult = Result<Vec<String>, Box<dyn std::error::Error>>;
 
+/// The legend of every chart: the series' names and colours, upper right.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 11))
+        .draw()?;
+    Ok(())
+}
+
 fn draw_timeseries(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> DrawResult {
     let xs = c
         .series
@@ -221,13 +235,7 @@ fn draw_timeseries(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> Draw
             titles.push(format!("{}: {} at {} UTC", s.name, y, hhmm(*t)));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 11))
-        .draw()?;
+    legend(&mut chart)?;
     Ok(titles)
 }
 
@@ -304,13 +312,7 @@ fn draw_bars(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> DrawResult
             .label(&s.name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 11))
-        .draw()?;
+    legend(&mut chart)?;
     Ok(titles)
 }
 

@@ -179,24 +179,15 @@ impl Store {
         } else if spec.contains("://") {
             Err(StoreError::Spec(spec.into()))
         } else {
-            std::fs::create_dir_all(spec).map_err(|e| {
+            let local = |e: Box<dyn std::error::Error + Send + Sync>| {
                 obj(object_store::Error::Generic {
                     store: "local",
-                    source: Box::new(e),
+                    source: e,
                 })
-            })?;
-            let abs = std::fs::canonicalize(spec).map_err(|e| {
-                obj(object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })
-            })?;
-            let root = ObjPath::from_absolute_path(&abs).map_err(|e| {
-                obj(object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })
-            })?;
+            };
+            std::fs::create_dir_all(spec).map_err(|e| local(Box::new(e)))?;
+            let abs = std::fs::canonicalize(spec).map_err(|e| local(Box::new(e)))?;
+            let root = ObjPath::from_absolute_path(&abs).map_err(|e| local(Box::new(e)))?;
             let url =
                 url::Url::from_directory_path(&abs).map_err(|_| StoreError::Spec(spec.into()))?;
             Ok(Store {
