@@ -193,14 +193,7 @@ fn draw_timeseries(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> Draw
     } else {
         (lo, hi.max(lo + 60))
     };
-    let ymax = c
-        .series
-        .iter()
-        .flat_map(|s| &s.points)
-        .map(|p| p.1)
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.1;
+    let ymax = y_top(c);
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, ("sans-serif", 16))
         .margin(10)
@@ -258,14 +251,7 @@ fn draw_bars(root: &DrawingArea<SVGBackend<'_>, Shift>, c: &Chart) -> DrawResult
         cats.truncate(MAX_CATEGORIES);
     }
     let n = cats.len().max(1);
-    let ymax = c
-        .series
-        .iter()
-        .flat_map(|s| &s.points)
-        .map(|p| p.1)
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.1;
+    let ymax = y_top(c);
     let labels: Vec<String> = cats.iter().map(|(k, _)| k.clone()).collect();
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, ("sans-serif", 16))
@@ -376,6 +362,17 @@ pub fn svg(c: &Chart, width: u32, height: u32) -> String {
         ),
         1,
     )
+}
+
+/// The top of the y axis: a tenth above the largest value of any series (above zero when all are 0).
+fn y_top(c: &Chart) -> f64 {
+    c.series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1
 }
 
 #[cfg(test)]

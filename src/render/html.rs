@@ -29,7 +29,7 @@ body { margin: 0 auto; max-width: 1240px; padding: 24px; font: 14px/1.45 system-
   "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 h1 { font-size: 22px; margin: 0 0 8px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 20px 0 6px; }
-.muted { color: var(--muted); } .summary { background: var(--panel); padding: 12px 16px; border-radius: 8px; }
+.muted { color: var(--muted); } .skipped { color: var(--error); } .summary { background: var(--panel); padding: 12px 16px; border-radius: 8px; }
 .summary ul { margin: 4px 0; padding-left: 20px; }
 .verdict { font-size: 20px; font-weight: 700; }
 .sev-error, .BLOCKED { color: var(--error); } .sev-warning, .READY-WITH-WARNINGS { color: var(--warning); }
@@ -52,9 +52,9 @@ svg.chart { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 
 /// Sorts a table by the clicked column (numbers as numbers); no framework.
 const SCRIPT: &str = r#"
-document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+document.querySelectorAll("table.sortable th").forEach(function (th) {
   th.addEventListener("click", function () {
-    var table = th.closest("table"), body = table.tBodies[0];
+    var table = th.closest("table"), body = table.tBodies[0], col = th.cellIndex;
     var asc = th.getAttribute("aria-sort") !== "ascending";
     table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", asc ? "ascending" : "descending");
@@ -163,6 +163,16 @@ fn data_table(t: &Table, out: &mut String) {
     }
 }
 
+/// Summary items for what could not be read (`file:line: reason`).
+fn not_read(problems: &[String], out: &mut String) {
+    for p in problems {
+        out.push_str(&format!(
+            "<li class=\"sev-error\">Not read: {}</li>",
+            escape(p)
+        ));
+    }
+}
+
 fn gate_section(gate: &GateView<'_>, out: &mut String) {
     if !gate.active() && gate.fixed.is_empty() {
         return;
@@ -219,6 +229,13 @@ pub fn report(r: &Report, gate: &GateView<'_>, w: &mut dyn Write) -> io::Result<
             ));
         }
     }
+    for q in r.queries.iter().filter(|q| q.skipped.is_some()) {
+        b.push_str(&format!(
+            "<li class=\"sev-error\">Not computed within {}: <a href=\"#{code}\">{code}</a></li>",
+            escape(&r.memory.budget),
+            code = escape(&q.query.code)
+        ));
+    }
     b.push_str("</ul></div>\n<h2 id=\"findings\">Findings</h2>\n");
     findings_table(&r.findings, Some(r), &mut b);
     gate_section(gate, &mut b);
@@ -238,7 +255,12 @@ pub fn report(r: &Report, gate: &GateView<'_>, w: &mut dyn Write) -> io::Result<
         {
             chart_block(&c, &mut b);
         }
-        if q.table.rows.is_empty() {
+        if let Some(why) = &q.skipped {
+            b.push_str(&format!(
+                "<p class=\"skipped\"><strong>Not computed:</strong> {}</p>\n",
+                escape(why)
+            ));
+        } else if q.table.rows.is_empty() {
             b.push_str("<p class=\"muted\">No rows.</p>\n");
         } else {
             data_table(&q.table, &mut b);
@@ -316,12 +338,7 @@ pub fn lint(r: &LintReport, gate: &GateView<'_>, w: &mut dyn Write) -> io::Resul
             escape(&s.reason)
         ));
     }
-    for p in &r.problems {
-        b.push_str(&format!(
-            "<li class=\"sev-error\">Not read: {}</li>",
-            escape(p)
-        ));
-    }
+    not_read(&r.problems, &mut b);
     b.push_str("</ul></div>\n<h2 id=\"findings\">Findings</h2>\n");
     findings_table(f, None, &mut b);
     gate_section(gate, &mut b);
@@ -395,12 +412,7 @@ pub fn preflight(r: &PreflightReport, gate: &GateView<'_>, w: &mut dyn Write) ->
             escape(&n.reason)
         ));
     }
-    for p in &r.problems {
-        b.push_str(&format!(
-            "<li class=\"sev-error\">Not read: {}</li>",
-            escape(p)
-        ));
-    }
+    not_read(&r.problems, &mut b);
     b.push_str("</ul></div>\n<h2 id=\"hops\">Hop plan</h2>\n");
     let hops = Table {
         columns: vec![

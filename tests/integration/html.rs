@@ -173,18 +173,7 @@ fn report_lint_and_preflight_pages_in_a_real_browser() {
     assert!(dom.contains("Findings by area and severity"));
     assert!(dom.contains("aria-label=\"CRDs by size\""), "the CRD chart");
 
-    let pf = [
-        "preflight",
-        "--no-cluster",
-        "--from-version",
-        "1.29",
-        "--target-version",
-        "1.32",
-        "-f",
-        "samples/manifests",
-        "--audit",
-        "samples/audit",
-    ];
+    let pf = crate::preflight_samples();
     let out = crate::kscope(&[&pf[..], &["--format", "html"]].concat());
     assert_eq!(out.status.code(), Some(2));
     let dom = check_page("preflight", &out.stdout, findings(&pf));
@@ -203,5 +192,104 @@ fn report_lint_and_preflight_pages_in_a_real_browser() {
     insta::assert_snapshot!(
         "lint_samples_html",
         page.replace(env!("CARGO_PKG_VERSION"), "VERSION")
+    );
+}
+
+/// The cells of the first table in `section` of a dumped DOM, row by row (header row left out).
+fn section_rows(dom: &str, section: &str) -> Vec<Vec<String>> {
+    let s = dom
+        .split(&format!("<section id=\"{section}\">"))
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or_default();
+    let body = s
+        .split("<tbody>")
+        .nth(1)
+        .and_then(|b| b.split("</tbody>").next())
+        .unwrap_or_default();
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|c| {
+                    let text = c.split_once('>').map(|(_, t)| t).unwrap_or_default();
+                    text.split("</td>").next().unwrap_or_default().to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn tables_sort_by_column_on_click_in_a_real_browser() {
+    let out = crate::kscope(&["report", "samples/audit", "--format", "html"]);
+    let page = String::from_utf8(out.stdout).unwrap();
+    let before = section_rows(&page, "AUD001");
+    assert!(before.len() > 5, "AUD001 rows: {before:?}");
+    // clicks as a user would, after the page's own script: the requests header once (numbers
+    // ascending), then the client header of AUD002's table twice (text descending)
+    let clicks = r#"<script>
+var ths = function (id) { return document.querySelectorAll("section#" + id + " table.sortable th"); };
+var find = function (id, name) { return Array.prototype.find.call(ths(id), function (h) { return h.textContent === name; }); };
+find("AUD001", "requests").click();
+var u = ths("AUD002")[0]; u.click(); u.click();
+</script></body>"#;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sorted.html");
+    std::fs::write(&p, page.replacen("</body>", clicks, 1)).unwrap();
+    let (dom, log) = browse(&p, &["--dump-dom"]);
+    assert!(!log.contains("Uncaught"), "{log}");
+
+    let requests = |rows: &[Vec<String>]| -> Vec<f64> {
+        rows.iter()
+            .map(|r| r[1].replace(',', "").parse::<f64>().unwrap())
+            .collect()
+    };
+    let after = section_rows(&dom, "AUD001");
+    assert_eq!(after.len(), before.len(), "rows lost or added");
+    let (was, now) = (requests(&before), requests(&after));
+    assert!(
+        was.windows(2).all(|w| w[0] >= w[1]),
+        "the query orders by requests descending: {was:?}"
+    );
+    assert!(
+        now.windows(2).all(|w| w[0] <= w[1]),
+        "not ascending after one click: {now:?}"
+    );
+    let mut sorted_rows = before.clone();
+    sorted_rows.sort();
+    let mut after_sorted = after.clone();
+    after_sorted.sort();
+    assert_eq!(
+        sorted_rows, after_sorted,
+        "the rows changed, not just their order"
+    );
+    // numbers compare as numbers: 9 before 10 (text order would put "10" first)
+    assert!(now.first() < now.last());
+    let aria = dom
+        .split("<section id=\"AUD001\">")
+        .nth(1)
+        .unwrap()
+        .split("</thead>")
+        .next()
+        .unwrap();
+    assert!(
+        aria.contains("aria-sort=\"ascending\">requests</th>"),
+        "{aria}"
+    );
+
+    let users: Vec<String> = section_rows(&dom, "AUD002")
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(users.len() > 3);
+    let mut desc = users.clone();
+    desc.sort_by_key(|s| std::cmp::Reverse(s.to_lowercase()));
+    let lower = |v: &[String]| v.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>();
+    assert_eq!(
+        lower(&users),
+        lower(&desc),
+        "not descending by text after two clicks"
     );
 }
