@@ -54,7 +54,7 @@ pub async fn run(a: IngestArgs, out: &mut dyn Write) -> Result<Outcome> {
             ),
         };
         let label = source.label();
-        let done = ingest::ingest_source(&st, source, &key, &cluster, &input.opts, a.memory_limit)
+        let done = ingest::ingest_source(&st, source, &key, &cluster, &input.opts)
             .await
             .with_context(|| format!("cannot ingest {label}"))?;
         report_input_problems(&done.stats);

@@ -1,6 +1,7 @@
 //! `kscope ingest`: audit sources into the store, one source at a time, each streamed through the
-//! scan, sorted by time (spilling to disk beyond the memory limit) and written as zstd Parquet into
-//! its hour partitions.
+//! scan into its hour partitions (unsorted, in staging), then one hour at a time sorted by time
+//! (spilling to disk beyond the memory budget) and written as zstd Parquet: memory is bounded by an
+//! hour's sort within the budget, whatever the source's size.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -8,10 +9,6 @@ use std::sync::Arc;
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::execution::context::SessionContext;
-use datafusion::execution::disk_manager::DiskManagerBuilder;
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::SessionConfig;
 use object_store::ObjectStoreExt;
 
 use super::{Entry, STAGING, Store, StoreError, check_cluster_name};
@@ -62,22 +59,49 @@ pub struct Ingested {
     pub stats: IngestStats,
 }
 
-/// A session whose sorts spill to disk beyond `memory_limit` bytes.
-fn session(opts: &ScanOptions, memory_limit: usize) -> Result<SessionContext, StoreError> {
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
-        .with_disk_manager_builder(DiskManagerBuilder::default())
-        .build_arc()?;
-    let cfg = SessionConfig::new()
-        .with_target_partitions(opts.partitions.max(1))
+/// A session whose sorts spill to disk beyond the run's memory budget, writing row groups of at most
+/// `row_group` rows.
+fn session(opts: &ScanOptions, row_group: usize) -> Result<SessionContext, StoreError> {
+    let runtime = opts.memory.runtime()?;
+    let cfg = opts
+        .memory
+        .config(opts.partitions)
+        .with_batch_size(opts.memory.wide_batch_rows())
         .set_str("datafusion.execution.parquet.compression", "zstd(3)")
         .set_str("datafusion.execution.parquet.statistics_enabled", "page")
-        .set_usize(
-            "datafusion.execution.parquet.max_row_group_size",
-            256 * 1024,
-        )
-        .set_usize("datafusion.execution.minimum_parallel_output_files", 1);
+        .set_usize("datafusion.execution.parquet.max_row_group_size", row_group)
+        .set_usize("datafusion.execution.minimum_parallel_output_files", 1)
+        .set_bool(
+            "datafusion.execution.parquet.allow_single_file_parallelism",
+            false,
+        );
     Ok(SessionContext::new_with_config_rt(cfg, runtime))
+}
+
+/// Removes what an interrupted earlier ingest of `key` left in the staging area (its runs are named
+/// after the key): a run stopped between its two phases leaves its unsorted hours there. Other
+/// keys' runs are left alone, as they may be in progress.
+async fn remove_stale_staging(store: &Store, key: &str) -> Result<(), StoreError> {
+    let mine = format!("{STAGING}/{}-", key_stem(key));
+    for rel in store.list(STAGING).await? {
+        if rel.starts_with(&mine) {
+            match store.objects.delete(&store.path(&rel)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store.obj_err(e)),
+            }
+        }
+    }
+    if let Some(dir) = &store.local
+        && let Ok(entries) = std::fs::read_dir(dir.join(STAGING))
+    {
+        let stem = format!("{}-", key_stem(key));
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&stem) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Ingests one source as `cluster` under `key`, replacing what an earlier ingest of the same key
@@ -88,10 +112,10 @@ pub async fn ingest_source(
     key: &str,
     cluster: &str,
     opts: &ScanOptions,
-    memory_limit: usize,
 ) -> Result<Ingested, StoreError> {
     check_cluster_name(cluster)?;
-    let ctx = session(opts, memory_limit)?;
+    // staging files hold one open row group per hour the source spans: small ones
+    let ctx = session(opts, 4 * 1024)?;
     store.register(&ctx);
     let label = source.label();
     let table = Arc::new(AuditTable::new(vec![source], opts.clone()));
@@ -101,22 +125,68 @@ pub async fn ingest_source(
         key_stem(key),
         chrono::Utc::now().format("%Y%m%dT%H%M%S%6f")
     );
+    remove_stale_staging(store, key).await?;
     let staging = format!("{STAGING}/{run}/");
     let staging_url = format!("{}{staging}", store.url.as_str());
+    // 1. stream the source into its hour partitions, unsorted: memory is a row group per hour
+    let unsorted = format!("{STAGING}/{run}-unsorted/");
     let sql = format!(
         "SELECT *, {} AS cluster, to_char(request_received_ts, '%Y-%m-%d') AS date, \
-         to_char(request_received_ts, '%H') AS hour FROM audit ORDER BY request_received_ts",
+         to_char(request_received_ts, '%H') AS hour FROM audit",
         super::quote(cluster)
     );
     let df = ctx.sql(&sql).await?;
     df.write_parquet(
-        &staging_url,
+        &format!("{}{unsorted}", store.url.as_str()),
         DataFrameWriteOptions::new()
             .with_partition_by(super::PARTITIONS.iter().map(|s| s.to_string()).collect()),
         None::<TableParquetOptions>,
     )
     .await?;
     let stats = table.stats();
+    // 2. sort one hour at a time (spilling beyond the budget) into one file per hour
+    let mut hours: Vec<String> = store
+        .list(&unsorted)
+        .await?
+        .iter()
+        .filter_map(|rel| {
+            rel.strip_prefix(&unsorted)
+                .and_then(|r| r.rsplit_once('/'))
+                .map(|(dir, _)| dir.to_string())
+        })
+        .collect();
+    hours.sort();
+    hours.dedup();
+    for hour in &hours {
+        let sort = session(
+            &ScanOptions {
+                partitions: 1,
+                ..opts.clone()
+            },
+            64 * 1024,
+        )?;
+        store.register(&sort);
+        sort.register_parquet(
+            "hour",
+            &format!("{}{unsorted}{hour}/", store.url.as_str()),
+            datafusion::prelude::ParquetReadOptions::default(),
+        )
+        .await?;
+        sort.sql("SELECT * FROM hour ORDER BY request_received_ts")
+            .await?
+            .write_parquet(
+                &format!("{staging_url}{hour}/sorted.parquet"),
+                DataFrameWriteOptions::new().with_single_file_output(true),
+                None::<TableParquetOptions>,
+            )
+            .await?;
+    }
+    for rel in store.list(&unsorted).await? {
+        let _ = store.objects.delete(&store.path(&rel)).await;
+    }
+    if let Some(dir) = &store.local {
+        let _ = std::fs::remove_dir_all(dir.join(&unsorted));
+    }
 
     // move the complete files into their partitions under names that say which source wrote them
     let staged = store.list(&staging).await?;

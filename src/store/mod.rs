@@ -48,6 +48,8 @@ pub enum StoreError {
     ClusterName(String),
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
 }
 
 /// What one ingested source wrote.

@@ -134,17 +134,7 @@ fn every_query_answers_the_same_over_the_store() {
     );
     // preflight reads its audit evidence from the store too
     let pf = |src: &[&str]| {
-        let mut a = vec![
-            "preflight",
-            "--no-cluster",
-            "--from-version",
-            "1.29",
-            "--target-version",
-            "1.32",
-            "--format",
-            "json",
-        ];
-        a.extend_from_slice(src);
+        let a = crate::preflight_1_29_to_1_32(&[&["--format", "json"][..], src].concat());
         let doc = json(&crate::kscope(&a));
         doc["evidence"]
             .as_array()
@@ -201,6 +191,36 @@ fn ingesting_again_replaces_exactly_its_files_and_partial_files_stay_invisible()
     let hour = store.join("cluster=prod/date=2026-11-01/hour=23");
     std::fs::write(hour.join("part-1.parquet.tmp"), b"PAR1 half").unwrap();
     assert_eq!(count(), n, "partial files are not read");
+    // an ingest of the same source stopped between its phases left its unsorted hours in staging:
+    // the next ingest of that source removes them, and leaves other runs alone
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(store.join("_kscope/manifest.json")).unwrap())
+            .unwrap();
+    let key = manifest["sources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, e)| {
+            e["source"]
+                .as_str()
+                .unwrap()
+                .ends_with("eks-apiserver-audit.jsonl")
+        })
+        .map(|(k, _)| k.replace([':', '/'], "_"))
+        .unwrap();
+    let stale = store.join(format!(
+        "_kscope/staging/{key}-20260101T000000000000-unsorted/cluster=prod/date=2026-11-01/hour=23"
+    ));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("part-0.parquet"), b"PAR1 unsorted").unwrap();
+    let again = ingest(&store, &[src], "prod");
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    let left: Vec<String> = std::fs::read_dir(store.join("_kscope/staging"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["run-x"], "the stale run is gone, the other stays");
+    assert_eq!(count(), n, "still no duplicates");
     // the same log is another source in another cluster
     let staged = ingest(&store, &[src], "staging");
     assert_eq!(staged.status.code(), Some(2));
