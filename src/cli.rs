@@ -41,7 +41,7 @@ pub struct Cli {
 pub const EXIT_CODES: &str = "Exit codes:
   0  no finding at or above --fail-on (or --exit-zero); preflight: READY or READY WITH WARNINGS
   1  findings at or above --fail-on (with --baseline: new ones only); preflight: BLOCKED
-  2  usage error, unreadable input, or input not fully read (malformed lines or documents)";
+  2  usage error, unreadable input, input not fully read (malformed lines or documents), or a query over --memory-limit";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -209,7 +209,27 @@ pub struct InputArgs {
     pub threads: Option<usize>,
 
     #[command(flatten)]
+    pub memory: MemoryArgs,
+
+    #[command(flatten)]
     pub cloudwatch: CloudWatchArgs,
+}
+
+/// The run's memory budget and spilling.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Memory")]
+pub struct MemoryArgs {
+    /// Memory for the run (K, M, G). A report keeps the columns its queries read in memory up to
+    /// half of it (at most 512M), beyond that in a temporary Parquet store; sorts and aggregations
+    /// spill to disk beyond the rest. Spill files go under the cache directory and are removed at
+    /// exit. Default: a quarter of the machine's memory (or of its cgroup limit), 256M to 4G.
+    #[arg(long, value_name = "SIZE", value_parser = memory_size, env = "KSCOPE_MEMORY_LIMIT")]
+    pub memory_limit: Option<usize>,
+
+    /// Free disk space to leave on the spill directory's file system: spilling beyond it stops
+    /// the run with an error naming the directory.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
+    pub min_free_disk: usize,
 }
 
 /// Which checks run: `--rule`/`--query` and `--skip`.
@@ -449,10 +469,6 @@ pub struct IngestArgs {
     #[arg(long = "cluster-name", value_name = "NAME")]
     pub cluster_name: Option<String>,
 
-    /// Memory for sorting one source by time; beyond it the sort spills to disk (K, M, G).
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
-    pub memory_limit: usize,
-
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -673,6 +689,17 @@ fn k8s_version(s: &str) -> Result<Version, String> {
 }
 
 /// A size: bytes, or with a K, M or G suffix (powers of 1024).
+/// A memory budget: a [`size`] of at least 16 MiB (below that DataFusion's operators cannot run).
+fn memory_size(s: &str) -> Result<usize, String> {
+    let v = size(s)?;
+    if v < 16 << 20 {
+        return Err(format!(
+            "{s:?} is too small for a memory budget (at least 16M)"
+        ));
+    }
+    Ok(v)
+}
+
 pub fn size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {

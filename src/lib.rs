@@ -15,6 +15,7 @@ pub mod finding;
 pub mod gate;
 pub mod inventory;
 pub mod lint;
+pub mod memory;
 pub mod preflight;
 pub mod query;
 pub mod render;

@@ -35,10 +35,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    runtime.spawn(interrupted());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = runtime.block_on(cmd::run(cli, &mut out));
     let flushed = out.flush();
+    kscope::memory::cleanup();
     if let Some(kib) = peak_rss_kib() {
         tracing::info!("peak memory (RSS): {:.1} MB", kib as f64 / 1024.0);
     }
@@ -55,6 +57,32 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// On Ctrl-C (SIGINT) or SIGTERM: removes the run's spill files and exits (130 or 143, as a shell
+/// reports a process killed by the signal).
+async fn interrupted() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    let code = tokio::select! {
+        r = tokio::signal::ctrl_c() => match r {
+            Ok(()) => 130,
+            Err(_) => std::future::pending::<i32>().await,
+        },
+        () = term => 143,
+    };
+    kscope::memory::cleanup();
+    eprintln!("kscope: interrupted; spill files removed");
+    std::process::exit(code);
 }
 
 /// The command line. Invoked as `kubectl-kscope` (a kubectl plugin, through a symlink or krew),

@@ -1,7 +1,7 @@
 //! The `audit` table: parallel, streaming ingest of audit sources into Arrow record batches, behind a
 //! DataFusion `TableProvider` that decodes only the projected columns.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -39,6 +39,8 @@ pub struct ScanOptions {
     pub partitions: usize,
     /// Bytes per chunk handed to a worker.
     pub chunk_size: usize,
+    /// Memory for the run and where it spills beyond that.
+    pub memory: crate::memory::Budget,
 }
 
 impl Default for ScanOptions {
@@ -51,6 +53,7 @@ impl Default for ScanOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             chunk_size: 4 << 20,
+            memory: crate::memory::Budget::default(),
         }
     }
 }
@@ -162,7 +165,6 @@ pub struct AuditTable {
     sources: Vec<SourceSpec>,
     opts: ScanOptions,
     scans: Mutex<Vec<Arc<Mutex<IngestStats>>>>,
-    projections: Mutex<BTreeSet<usize>>,
 }
 
 impl fmt::Debug for AuditTable {
@@ -179,7 +181,6 @@ impl AuditTable {
             sources,
             opts,
             scans: Mutex::new(Vec::new()),
-            projections: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -192,11 +193,6 @@ impl AuditTable {
                 ..Default::default()
             },
         }
-    }
-
-    /// Every column index any planned scan asked for.
-    pub fn projected_columns(&self) -> Vec<usize> {
-        lock(&self.projections).iter().copied().collect()
     }
 
     fn partitions(
@@ -294,7 +290,6 @@ impl TableProvider for AuditTable {
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let cols = cols_of(projection);
-        lock(&self.projections).extend(cols.iter().map(|c| c.index()));
         let (parts, stats) = self.partitions(cols);
         lock(&self.scans).push(stats);
         let schema = parts
@@ -686,29 +681,28 @@ fn event(
     Ok(())
 }
 
-/// Reads the sources once, keeping only `columns` (indexes into the `audit` schema), into an in-memory
-/// table that many queries can scan. Returns the table and the ingest statistics.
-pub async fn load(
+/// One stream per partition of a scan of the sources keeping only `columns` (indexes into the
+/// `audit` schema), their schema, and the scan's statistics (complete once every stream ended).
+pub fn streams(
     table: &AuditTable,
     columns: Option<Vec<usize>>,
     ctx: Arc<TaskContext>,
-) -> datafusion::error::Result<(MemTable, IngestStats)> {
+) -> (
+    SchemaRef,
+    Vec<SendableRecordBatchStream>,
+    Arc<Mutex<IngestStats>>,
+) {
     let cols = cols_of(columns.as_ref());
     let (parts, stats) = table.partitions(cols);
     let schema = parts
         .first()
         .map(|p| p.schema().clone())
         .unwrap_or_else(audit_schema);
-    let plan: Arc<dyn ExecutionPlan> = Arc::new(StreamingTableExec::try_new(
-        schema.clone(),
-        parts,
-        None,
-        Vec::new(),
-        false,
-        None,
-    )?);
-    let batches = datafusion::physical_plan::collect_partitioned(plan, ctx).await?;
-    let mem = MemTable::try_new(schema, batches)?;
-    let stats = lock(&stats).clone();
-    Ok((mem, stats))
+    let streams = parts.iter().map(|p| p.execute(ctx.clone())).collect();
+    (schema, streams, stats)
+}
+
+/// The statistics behind a handle from [`streams`].
+pub fn stats_of(stats: &Mutex<IngestStats>) -> IngestStats {
+    lock(stats).clone()
 }

@@ -48,6 +48,12 @@ fn scan_options(a: &InputArgs) -> Result<ScanOptions> {
     if let Some(t) = a.threads {
         o.partitions = t;
     }
+    if let Some(l) = a.memory.memory_limit {
+        o.memory.limit = l;
+        o.memory.default = false;
+    }
+    o.memory.min_free = a.memory.min_free_disk as u64;
+    o.memory.spill_root = a.cloudwatch.dir.cache().root().join("spill");
     Ok(o)
 }
 

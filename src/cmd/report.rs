@@ -15,6 +15,24 @@ use crate::gate::{Check, Objects};
 use crate::query;
 use crate::render;
 
+/// `-v`: what the run did with its memory budget.
+fn report_memory(m: &analysis::MemoryUse) {
+    if let Some(p) = &m.shared {
+        tracing::info!(
+            "memory: {}; shared scan {}",
+            m.budget,
+            analysis::describe_placement(p)
+        );
+    }
+    if m.query_spilled_bytes > 0 {
+        tracing::info!(
+            "memory: queries spilled {} to disk ({})",
+            crate::memory::human(m.query_spilled_bytes),
+            m.spilled_queries.join(", ")
+        );
+    }
+}
+
 pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
     let (only, skip) = gate::selection(&a.queries, &a.select.skip, &cfg.queries);
     let queries = query::select(&only, &skip)?;
@@ -52,6 +70,7 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
         started.elapsed()
     );
     report_input_problems(&report.ingest);
+    report_memory(&report.memory);
     let findings = std::mem::take(&mut report.findings);
     let gated = gate::apply(&a.output, cfg, Objects::default(), findings)?;
     report.findings = gated.findings.clone();
@@ -62,7 +81,11 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
             code: q.code.clone(),
             name: q.name.clone(),
             subjects: Vec::new(),
-            skipped: None,
+            skipped: report
+                .queries
+                .iter()
+                .find(|o| o.query.code == q.code)
+                .and_then(|o| o.skipped.clone()),
         })
         .collect();
     let described: Vec<_> = queries.iter().map(|q| q.describe()).collect();
@@ -76,10 +99,5 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
         &|f, view, w| render::findings::report(&report, f, max_rows, view, w),
         out,
     )?;
-    Ok(gate::outcome(
-        &a.output,
-        cfg,
-        report.ingest.fully_read(),
-        &gated,
-    ))
+    Ok(gate::outcome(&a.output, cfg, report.complete(), &gated))
 }

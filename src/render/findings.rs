@@ -130,6 +130,19 @@ fn summary_lines(r: &Report) -> Vec<String> {
             i.read_errors.len()
         ));
     }
+    let skipped: Vec<&str> = r
+        .queries
+        .iter()
+        .filter(|q| q.skipped.is_some())
+        .map(|q| q.query.code.as_str())
+        .collect();
+    if !skipped.is_empty() {
+        lines.push(format!(
+            "NOT COMPLETE: {} could not run within {} (see each query)",
+            skipped.join(", "),
+            r.memory.budget
+        ));
+    }
     lines.push(counts_line(&r.findings));
     lines
 }
@@ -141,6 +154,8 @@ struct JsonQuery<'a> {
     title: &'a str,
     columns: &'a [String],
     rows: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<&'a str>,
 }
 
 /// The result of `kscope report`.
@@ -165,6 +180,7 @@ pub fn report(
                     "queries": r.queries.iter().map(|q| JsonQuery {
                         code: &q.query.code, name: &q.query.name, title: &q.query.title,
                         columns: &q.table.columns, rows: json_rows(&q.table),
+                        skipped: q.skipped.as_deref(),
                     }).collect::<Vec<_>>(),
                 }),
             );
@@ -174,6 +190,9 @@ pub fn report(
             // one CSV block per query, separated by a `# CODE title` line
             for q in &r.queries {
                 writeln!(w, "# {} {}", q.query.code, q.query.title)?;
+                if let Some(why) = &q.skipped {
+                    writeln!(w, "# not computed: {why}")?;
+                }
                 csv(&q.table, w)?;
                 writeln!(w)?;
             }
@@ -187,7 +206,9 @@ pub fn report(
                     "## {} {}\n\n{}\n",
                     q.query.code, q.query.title, q.query.finds
                 )?;
-                if q.table.rows.is_empty() {
+                if let Some(why) = &q.skipped {
+                    writeln!(w, "**Not computed:** {why}\n")?;
+                } else if q.table.rows.is_empty() {
                     writeln!(w, "_no rows_\n")?;
                 } else {
                     markdown(&q.table, max_rows, w)?;
@@ -208,7 +229,9 @@ pub fn report(
             for q in &r.queries {
                 writeln!(w, "{} {}", q.query.code, q.query.title)?;
                 writeln!(w, "{}", one_line(&q.query.finds))?;
-                if q.table.rows.is_empty() {
+                if let Some(why) = &q.skipped {
+                    writeln!(w, "NOT COMPUTED: {}\n", one_line(why))?;
+                } else if q.table.rows.is_empty() {
                     writeln!(w, "(no rows)\n")?;
                 } else {
                     writeln!(w, "{}\n", text_table(&q.table, max_rows))?;

@@ -127,19 +127,23 @@ fn the_same_answers_on_a_ballista_cluster_and_a_lost_executor_never_hangs() {
     let local = json(&crate::kscope(&[
         "report", "--store", s, "--format", "json",
     ]));
-    let out = crate::kscope(&[
-        "report",
-        "--store",
-        s,
-        "--engine",
-        "ballista",
-        "--scheduler",
-        &scheduler,
-        "--query-timeout",
-        "120",
-        "--format",
-        "json",
-    ]);
+    // the report on the Ballista cluster, each query within `timeout` seconds
+    let on_ballista = |timeout| {
+        [
+            "report",
+            "--store",
+            s,
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &scheduler,
+            "--query-timeout",
+            timeout,
+            "--format",
+            "json",
+        ]
+    };
+    let out = crate::kscope(&on_ballista("120"));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let remote = json(&out);
     let (lq, rq) = (
@@ -173,19 +177,7 @@ fn the_same_answers_on_a_ballista_cluster_and_a_lost_executor_never_hangs() {
     // error and no document (never a hang, never a partial answer presented as complete)
     let started = std::time::Instant::now();
     let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
-        .args([
-            "report",
-            "--store",
-            s,
-            "--engine",
-            "ballista",
-            "--scheduler",
-            &scheduler,
-            "--query-timeout",
-            "20",
-            "--format",
-            "json",
-        ])
+        .args(on_ballista("20"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -209,6 +201,10 @@ fn the_same_answers_on_a_ballista_cluster_and_a_lost_executor_never_hangs() {
                 err.contains("Ballista") && err.contains("no partial answer"),
                 "{err}"
             );
+            // a failed shuffle fetch from the killed executor names it
+            if err.contains("Shuffle fetch") {
+                assert!(err.contains("from Executor "), "{err}");
+            }
         }
         other => panic!("unexpected exit {other:?}: {}", stderr(&out)),
     }

@@ -451,16 +451,7 @@ fn preflight_reads_thirty_days_of_cloudwatch_audit_evidence() {
     let mut h = Harness::start();
     // ten days old: outside the report's default window, inside preflight's
     let (_, file) = h.seed_aged(10 * 24 * 3600);
-    let base = [
-        "preflight",
-        "--no-cluster",
-        "--from-version",
-        "1.29",
-        "--target-version",
-        "1.32",
-        "--format",
-        "json",
-    ];
+    let base = crate::preflight_1_29_to_1_32(&["--format", "json"]);
     let items = |o: &Output| -> Vec<String> {
         parse(o)["evidence"]
             .as_array()

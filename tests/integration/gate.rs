@@ -234,20 +234,14 @@ async fn sarif_from_a_live_cluster_and_the_audit_log_uses_logical_locations() {
     assert!(!doc["runs"][0]["results"].as_array().unwrap().is_empty());
     // preflight too
     let pf = dir.path().join("preflight.sarif");
-    let out = crate::kscope(&[
-        "preflight",
-        "--no-cluster",
-        "--from-version",
-        "1.29",
-        "--target-version",
-        "1.32",
+    let out = crate::kscope(&crate::preflight_1_29_to_1_32(&[
         "-f",
         "tests/fixtures/preflight/legacy.yaml",
         "--audit",
         "tests/fixtures/preflight/audit.jsonl",
         "--format",
         "sarif",
-    ]);
+    ]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     std::fs::write(&pf, &out.stdout).unwrap();
     assert_eq!(sarif_errors(&pf), Vec::<String>::new());

@@ -13,6 +13,7 @@ mod hostile;
 mod html;
 mod lint_live;
 mod lint_rules;
+mod memory;
 mod meta;
 mod preflight;
 mod readme;
@@ -45,6 +46,25 @@ pub fn kscope_stdin(args: &[&str], stdin: Option<&Path>) -> Output {
         None => Stdio::null(),
     });
     c.output().expect("run kscope")
+}
+
+/// `kscope preflight` from 1.29 to 1.32 without a cluster, then `rest`.
+pub fn preflight_1_29_to_1_32<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.29",
+        "--target-version",
+        "1.32",
+    ];
+    a.extend_from_slice(rest);
+    a
+}
+
+/// The same over the bundled samples: the README's worked example.
+pub fn preflight_samples() -> Vec<&'static str> {
+    preflight_1_29_to_1_32(&["-f", "samples/manifests", "--audit", "samples/audit"])
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -387,20 +387,14 @@ async fn live_cluster_1_29_to_1_32_ready_with_warnings_and_what_was_not_checked(
 
 #[test]
 fn files_and_audit_1_29_to_1_32_blocked() {
-    let out = crate::kscope(&[
-        "preflight",
-        "--no-cluster",
-        "--from-version",
-        "1.29",
-        "--target-version",
-        "1.32",
+    let out = crate::kscope(&crate::preflight_1_29_to_1_32(&[
         "-f",
         "tests/fixtures/preflight/legacy.yaml",
         "--audit",
         AUDIT,
         "--format",
         "json",
-    ]);
+    ]));
     assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
     let doc = crate::json(&out);
     assert_eq!(doc["verdict"], "BLOCKED");
@@ -565,18 +559,7 @@ fn readme_worked_example_is_current() {
         .nth(1)
         .and_then(|b| b.split("```").next())
         .unwrap();
-    let out = crate::kscope(&[
-        "preflight",
-        "--no-cluster",
-        "--from-version",
-        "1.29",
-        "--target-version",
-        "1.32",
-        "-f",
-        "samples/manifests",
-        "--audit",
-        "samples/audit",
-    ]);
+    let out = crate::kscope(&crate::preflight_samples());
     assert_eq!(
         out.status.code(),
         Some(2),

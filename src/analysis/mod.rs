@@ -1,0 +1,682 @@
+//! Runs queries over the `audit` table: planning, one ingest for many queries, findings.
+
+use std::sync::Arc;
+
+use datafusion::execution::context::SessionContext;
+
+mod shared;
+
+pub use shared::Placement;
+
+use crate::audit::scan::{AuditTable, IngestStats, ScanOptions, stats_of, streams};
+use crate::audit::source::SourceSpec;
+use crate::catalogue::Overrides;
+use crate::finding::Finding;
+use crate::query::{self, Query};
+use crate::table::Table;
+
+/// One query's result in a report.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub query: Query,
+    pub table: Table,
+    pub findings: Vec<Finding>,
+    /// Why the query has no result (it needed more memory than the budget allows).
+    pub skipped: Option<String>,
+}
+
+/// What a report's run did with its memory budget.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryUse {
+    /// The budget, as the user gave it or by default (`--memory-limit 512.0 MiB`).
+    pub budget: String,
+    /// Where the shared scan went (none on a remote engine).
+    pub shared: Option<Placement>,
+    /// Bytes the queries' sorts and aggregations spilled to disk, and which queries spilled.
+    pub query_spilled_bytes: u64,
+    pub spilled_queries: Vec<String>,
+}
+
+/// A whole `kscope report`.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub queries: Vec<QueryOutput>,
+    pub findings: Vec<Finding>,
+    pub ingest: IngestStats,
+    /// First and last request time in the input.
+    pub time_range: Option<(String, String)>,
+    pub origin: String,
+    pub memory: MemoryUse,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("query {code} ({file}) failed: {source}")]
+    Query {
+        code: String,
+        file: String,
+        source: datafusion::error::DataFusionError,
+    },
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
+    #[error(
+        "{what} needs more memory than {budget} allows ({detail}); raise --memory-limit (a query with exact percentiles or many distinct values per group cannot spill its largest group)"
+    )]
+    Budget {
+        what: String,
+        budget: String,
+        detail: String,
+    },
+    #[error(
+        "query {code} failed on the Ballista cluster (an executor lost?): {source}; no partial answer is shown"
+    )]
+    Remote {
+        code: String,
+        source: datafusion::error::DataFusionError,
+    },
+    #[error(
+        "{what} did not finish within {secs} s on the Ballista cluster (an executor lost or overloaded?); no partial answer is shown"
+    )]
+    Timeout { what: String, secs: u64 },
+}
+
+/// Collects a query's batches, within `timeout` when one is given (remote engines).
+async fn collect(
+    df: datafusion::dataframe::DataFrame,
+    timeout: Option<std::time::Duration>,
+    what: &str,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, AnalysisError> {
+    within(df.collect(), timeout, what).await
+}
+
+/// Runs a query: its batches (within `timeout` when one is given) and the bytes its sorts and
+/// aggregations spilled to disk.
+async fn run(
+    ctx: &SessionContext,
+    df: datafusion::dataframe::DataFrame,
+    timeout: Option<std::time::Duration>,
+    what: &str,
+) -> Result<(Vec<datafusion::arrow::record_batch::RecordBatch>, u64), AnalysisError> {
+    let plan = df.create_physical_plan().await?;
+    let batches = within(
+        datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()),
+        timeout,
+        what,
+    )
+    .await?;
+    Ok((batches, spilled(&plan)))
+}
+
+/// Awaits a query, within `timeout` when one is given.
+async fn within<T>(
+    run: impl std::future::Future<Output = datafusion::error::Result<T>>,
+    timeout: Option<std::time::Duration>,
+    what: &str,
+) -> Result<T, AnalysisError> {
+    match timeout {
+        None => Ok(run.await?),
+        Some(t) => match tokio::time::timeout(t, run).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(AnalysisError::Timeout {
+                what: what.to_string(),
+                secs: t.as_secs(),
+            }),
+        },
+    }
+}
+
+/// A DataFusion session sized for the scan, within the run's memory budget (spilling to the run's
+/// spill directory beyond it).
+pub fn session(opts: &ScanOptions) -> Result<SessionContext, AnalysisError> {
+    let cfg = opts
+        .memory
+        .config(opts.partitions)
+        .with_information_schema(true);
+    Ok(SessionContext::new_with_config_rt(
+        cfg,
+        opts.memory.runtime()?,
+    ))
+}
+
+impl Report {
+    /// Every line read and every query run.
+    pub fn complete(&self) -> bool {
+        self.ingest.fully_read() && self.queries.iter().all(|q| q.skipped.is_none())
+    }
+}
+
+/// DataFusion's "resources exhausted" (memory pool or spill space) at the root of `e`.
+fn exhausted(e: &datafusion::error::DataFusionError) -> Option<String> {
+    match e.find_root() {
+        datafusion::error::DataFusionError::ResourcesExhausted(m) => {
+            let detail = m
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some(match detail.char_indices().nth(400) {
+                Some((i, _)) => format!("{}…", &detail[..i]),
+                None => detail,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Maps DataFusion's "resources exhausted" to [`AnalysisError::Budget`] naming `what` and the budget.
+fn over_budget<'a>(
+    what: &'a str,
+    opts: &'a ScanOptions,
+) -> impl Fn(AnalysisError) -> AnalysisError + 'a {
+    move |e| match e {
+        AnalysisError::DataFusion(e) => match exhausted(&e) {
+            Some(detail) => AnalysisError::Budget {
+                what: what.to_string(),
+                budget: opts.memory.describe(),
+                detail,
+            },
+            None => AnalysisError::DataFusion(e),
+        },
+        e => e,
+    }
+}
+
+/// Describes the sources for findings' `origin`.
+pub fn origin(sources: &[SourceSpec]) -> String {
+    match sources {
+        [] => "audit log: (none)".into(),
+        [one] => format!("audit log: {}", one.label()),
+        [first, ..] => format!(
+            "audit log: {} and {} more",
+            first.label(),
+            sources.len() - 1
+        ),
+    }
+}
+
+/// Runs `queries` over the sources, reading them once.
+pub async fn report(
+    sources: Vec<SourceSpec>,
+    origin: String,
+    opts: ScanOptions,
+    queries: &[&Query],
+    params: &Overrides,
+) -> Result<Report, AnalysisError> {
+    let table = Arc::new(AuditTable::new(sources, opts.clone()));
+    // plan every query against the streaming table to learn which columns they read
+    let planner = session(&opts)?;
+    planner.register_table("audit", table.clone())?;
+    let (bound, names) = plan_all(&planner, queries, params, false).await?;
+    drop(planner);
+    let cols: Vec<usize> = crate::audit::schema::COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| names.iter().any(|n| n == c.name))
+        .map(|(i, _)| i)
+        .collect();
+
+    let ctx = session(&opts)?;
+    let started = std::time::Instant::now();
+    let ncols = cols.len();
+    let (schema, parts, stats) = streams(&table, Some(cols), ctx.task_ctx());
+    let mut loaded = shared::load(schema, parts, &ctx.runtime_env(), &opts.memory, true)
+        .await
+        .map_err(over_budget("reading the audit log", &opts))?;
+    let ingest = stats_of(&stats);
+    tracing::info!(
+        "ingest: {} requests, {ncols} columns in {:.2?} ({})",
+        ingest.events,
+        started.elapsed(),
+        describe_placement(&loaded.placement)
+    );
+    loaded.register(&ctx).await?;
+
+    let ran = run_bound(&ctx, bound, &origin, None).await?;
+    Ok(Report {
+        queries: ran.outputs,
+        findings: ran.findings,
+        ingest,
+        time_range: ran.time_range,
+        origin,
+        memory: MemoryUse {
+            budget: opts.memory.describe(),
+            shared: Some(loaded.placement.clone()),
+            query_spilled_bytes: ran.spilled_bytes,
+            spilled_queries: ran.spilled_queries,
+        },
+    })
+}
+
+/// `in memory: 300.0 MiB` or `spilled 120.0 MiB to DIR`.
+pub fn describe_placement(p: &Placement) -> String {
+    match p {
+        Placement::Memory { bytes } => format!("in memory: {}", crate::memory::human(*bytes)),
+        Placement::Spilled { dir, bytes } => format!(
+            "beyond the memory budget: spilled {} of Parquet to {}",
+            crate::memory::human(*bytes),
+            dir.display()
+        ),
+        Placement::Direct => "beyond the memory budget: every query reads the store".into(),
+    }
+}
+
+type Bound<'a> = Vec<(&'a Query, String, query::Values)>;
+
+/// Binds every query's parameters (and the fleet key) and plans it against `audit` in `planner`, so
+/// a bad query fails before any input is read. Returns the bound queries and the columns of `audit`
+/// their plans scan, with `request_received_ts` (for the time range) and, for fleet views, `cluster`.
+async fn plan_all<'a>(
+    planner: &SessionContext,
+    queries: &[&'a Query],
+    params: &Overrides,
+    fleet: bool,
+) -> Result<(Bound<'a>, Vec<String>), AnalysisError> {
+    let mut bound = Vec::new();
+    let mut cols = std::collections::BTreeSet::new();
+    cols.insert("request_received_ts".to_string());
+    if fleet {
+        cols.insert("cluster".to_string());
+    }
+    for q in queries {
+        let values = params.values_for(q);
+        let sql = query::bind_fleet(&q.sql, &values, fleet);
+        let wrap = |source| AnalysisError::Query {
+            code: q.code.clone(),
+            file: q.file.clone(),
+            source,
+        };
+        let plan = planner
+            .sql(&sql)
+            .await
+            .map_err(wrap)?
+            .into_optimized_plan()
+            .map_err(wrap)?;
+        scanned_columns(&plan, &mut cols);
+        bound.push((*q, sql, values));
+    }
+    let known: std::collections::BTreeSet<&str> = crate::audit::schema::COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .chain(["cluster"])
+        .collect();
+    let cols = cols
+        .into_iter()
+        .filter(|c| known.contains(c.as_str()))
+        .collect();
+    Ok((bound, cols))
+}
+
+/// What running the bound queries gave.
+struct Ran {
+    outputs: Vec<QueryOutput>,
+    findings: Vec<Finding>,
+    time_range: Option<(String, String)>,
+    spilled_bytes: u64,
+    spilled_queries: Vec<String>,
+}
+
+/// Bytes a finished plan's operators spilled to disk.
+fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64 {
+    let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
+    own + plan.children().iter().map(|c| spilled(c)).sum::<u64>()
+}
+
+/// Runs bound queries over `audit` in `ctx`: their tables, their findings (one order), the first
+/// and last request time, and what they spilled. A query that needs more memory than the budget
+/// allows is skipped with the reason; the others still run.
+async fn run_bound(
+    ctx: &SessionContext,
+    bound: Bound<'_>,
+    origin: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<Ran, AnalysisError> {
+    let mut ran = Ran {
+        outputs: Vec::new(),
+        findings: Vec::new(),
+        time_range: None,
+        spilled_bytes: 0,
+        spilled_queries: Vec::new(),
+    };
+    for (q, sql, values) in bound {
+        let wrap = |source| AnalysisError::Query {
+            code: q.code.clone(),
+            file: q.file.clone(),
+            source,
+        };
+        let started = std::time::Instant::now();
+        let df = ctx.sql(&sql).await.map_err(wrap)?;
+        let schema = df.schema().as_arrow().clone();
+        let batches = match run(ctx, df, timeout, &format!("query {}", q.code)).await {
+            Err(AnalysisError::DataFusion(e)) => match exhausted(&e) {
+                Some(detail) => {
+                    tracing::warn!("{}: skipped, over the memory budget: {detail}", q.code);
+                    ran.outputs.push(QueryOutput {
+                        query: q.clone(),
+                        table: Table::from_batches(&schema, &[]),
+                        findings: Vec::new(),
+                        skipped: Some(format!(
+                            "needs more memory than the budget allows ({detail}); raise --memory-limit"
+                        )),
+                    });
+                    continue;
+                }
+                // on Ballista a lost executor shows as a failed shuffle fetch naming it
+                None if timeout.is_some() => {
+                    return Err(AnalysisError::Remote {
+                        code: q.code.clone(),
+                        source: e,
+                    });
+                }
+                None => return Err(wrap(e)),
+            },
+            other => other?,
+        };
+        let (batches, bytes) = batches;
+        if bytes > 0 {
+            ran.spilled_bytes += bytes;
+            ran.spilled_queries.push(q.code.clone());
+        }
+        let t = Table::from_batches(&schema, &batches);
+        tracing::debug!(
+            "{}: {} rows in {:.2?}{}",
+            q.code,
+            t.rows.len(),
+            started.elapsed(),
+            if bytes > 0 {
+                format!(", spilled {}", crate::memory::human(bytes))
+            } else {
+                String::new()
+            }
+        );
+        let findings = query::findings(q, &t, &values, origin);
+        ran.findings.extend(findings.iter().cloned());
+        ran.outputs.push(QueryOutput {
+            query: q.clone(),
+            table: t,
+            findings,
+            skipped: None,
+        });
+    }
+    crate::finding::sort_and_dedup(&mut ran.findings);
+
+    let range = collect(
+        ctx.sql(
+            "SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit",
+        )
+        .await?,
+        timeout,
+        "the time range",
+    )
+    .await?;
+    ran.time_range = range.first().and_then(|b| {
+        let t = Table::from_batches(b.schema().as_ref(), std::slice::from_ref(b));
+        match (
+            t.rows.first()?.first()?.as_str(),
+            t.rows.first()?.get(1)?.as_str(),
+        ) {
+            (Some(a), Some(b)) => Some((a.to_string(), b.to_string())),
+            _ => None,
+        }
+    });
+    Ok(ran)
+}
+
+/// The columns of `audit` a plan reads (from its table scans), for loading only those.
+fn scanned_columns(
+    plan: &datafusion::logical_expr::LogicalPlan,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    use datafusion::common::tree_node::TreeNode;
+    let _ = plan.apply(|node| {
+        if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+            for f in scan.projected_schema.fields() {
+                out.insert(f.name().clone());
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+}
+
+/// Runs `queries` over the selected part of a Parquet store: the columns they read are loaded once
+/// (with partition and projection pruning) and every query runs over them in memory, as over raw
+/// files; when they do not fit in the budget's share, every query reads the store itself.
+pub async fn report_store(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+    opts: ScanOptions,
+    queries: &[&Query],
+    params: &Overrides,
+    remote: Option<(SessionContext, std::time::Duration)>,
+) -> Result<Report, AnalysisError> {
+    let planner = match &remote {
+        Some((ctx, _)) => ctx.clone(),
+        None => session(&opts)?,
+    };
+    crate::store::register_audit(&planner, store, sel).await?;
+    let fleet = fleet(store, sel).await?;
+    let (bound, cols) = plan_all(&planner, queries, params, fleet).await?;
+    let origin = format!(
+        "audit store {}{}",
+        store.spec,
+        if sel.clusters.is_empty() {
+            String::new()
+        } else {
+            format!(" (cluster {})", sel.clusters.join(", "))
+        }
+    );
+    if let Some((ctx, timeout)) = remote {
+        // on Ballista every query scans the store on the executors
+        let events = count_rows(&ctx, Some(timeout)).await?;
+        let ran = run_bound(&ctx, bound, &origin, Some(timeout)).await?;
+        return Ok(store_report(ran, events, origin));
+    }
+    let started = std::time::Instant::now();
+    let ctx = planner;
+    let df = ctx
+        .sql(&format!(
+            "SELECT {} FROM audit",
+            cols.iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let parts = df.execute_stream_partitioned().await?;
+    let mut loaded = shared::load(schema, parts, &ctx.runtime_env(), &opts.memory, false)
+        .await
+        .map_err(over_budget("reading the store", &opts))?;
+    let events = match loaded.placement {
+        Placement::Direct => count_rows(&ctx, None).await?,
+        _ => {
+            ctx.deregister_table("audit")?;
+            loaded.register(&ctx).await?;
+            loaded.rows
+        }
+    };
+    tracing::info!(
+        "store: {events} requests, {} columns in {:.2?} ({})",
+        cols.len(),
+        started.elapsed(),
+        describe_placement(&loaded.placement)
+    );
+    let ran = run_bound(&ctx, bound, &origin, None).await?;
+    let mut r = store_report(ran, events, origin);
+    r.memory = MemoryUse {
+        budget: opts.memory.describe(),
+        shared: Some(loaded.placement.clone()),
+        query_spilled_bytes: r.memory.query_spilled_bytes,
+        spilled_queries: std::mem::take(&mut r.memory.spilled_queries),
+    };
+    Ok(r)
+}
+
+/// `-v`: what a single statement spilled, and where.
+fn log_spill(bytes: u64, opts: &ScanOptions) {
+    if bytes > 0 {
+        tracing::info!(
+            "memory: {}; the query spilled {} to {}",
+            opts.memory.describe(),
+            crate::memory::human(bytes),
+            opts.memory.spill_root.display()
+        );
+    }
+}
+
+/// Rows of `audit`.
+async fn count_rows(
+    ctx: &SessionContext,
+    timeout: Option<std::time::Duration>,
+) -> Result<u64, AnalysisError> {
+    let count = collect(
+        ctx.sql("SELECT count(*) AS n FROM audit").await?,
+        timeout,
+        "counting the requests",
+    )
+    .await?;
+    Ok(count
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .map(|a| a.value(0) as u64)
+        })
+        .unwrap_or(0))
+}
+
+/// A report over the store: its input is `events` requests, all of them read (malformed lines
+/// were reported when they were ingested).
+fn store_report(ran: Ran, events: u64, origin: String) -> Report {
+    Report {
+        queries: ran.outputs,
+        findings: ran.findings,
+        ingest: IngestStats {
+            events,
+            ..Default::default()
+        },
+        time_range: ran.time_range,
+        origin,
+        memory: MemoryUse {
+            budget: String::new(),
+            shared: None,
+            query_spilled_bytes: ran.spilled_bytes,
+            spilled_queries: ran.spilled_queries,
+        },
+    }
+}
+
+/// Whether the selection spans several clusters (then fleet views split per cluster).
+pub async fn fleet(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+) -> Result<bool, AnalysisError> {
+    Ok(if sel.clusters.is_empty() {
+        store.clusters().await?.len() > 1
+    } else {
+        sel.clusters.len() > 1
+    })
+}
+
+/// Runs one SQL statement over the selected part of a store (with the `cluster` column).
+pub async fn sql_store(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+    opts: ScanOptions,
+    sql: &str,
+    tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+    remote: Option<(SessionContext, std::time::Duration)>,
+) -> Result<(Table, IngestStats), AnalysisError> {
+    let timeout = remote.as_ref().map(|(_, t)| *t);
+    let ctx = match remote {
+        Some((ctx, _)) => ctx,
+        None => session(&opts)?,
+    };
+    crate::store::register_audit(&ctx, store, sel).await?;
+    register_tables(&ctx, tables)?;
+    let sql = sql.replace(
+        query::CLUSTER_KEY,
+        if fleet(store, sel).await? {
+            "cluster, "
+        } else {
+            ""
+        },
+    );
+    let df = ctx.sql(&sql).await?;
+    let schema = df.schema().as_arrow().clone();
+    let (batches, spilled) = run(&ctx, df, timeout, "the query")
+        .await
+        .map_err(over_budget("the query", &opts))?;
+    log_spill(spilled, &opts);
+    let events = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok((
+        Table::from_batches(&schema, &batches),
+        IngestStats {
+            events,
+            ..Default::default()
+        },
+    ))
+}
+
+/// Registers small in-memory tables the SQL may join with `audit` (the API removal table).
+fn register_tables(
+    ctx: &SessionContext,
+    tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+) -> Result<(), AnalysisError> {
+    for (name, batch) in tables {
+        let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(name, Arc::new(mem))?;
+    }
+    Ok(())
+}
+
+/// Runs one SQL statement over the sources. Streams the input, except stdin, which is read once
+/// (into memory within the budget, else into the run's spill directory) so that SQL scanning
+/// `audit` more than once still sees it.
+pub async fn sql(
+    sources: Vec<SourceSpec>,
+    opts: ScanOptions,
+    sql: &str,
+) -> Result<(Table, IngestStats), AnalysisError> {
+    sql_with(sources, opts, sql, Vec::new()).await
+}
+
+/// [`sql`] with more (small, in-memory) tables the statement may join with the `audit` table.
+pub async fn sql_with(
+    sources: Vec<SourceSpec>,
+    opts: ScanOptions,
+    sql: &str,
+    tables: Vec<(&str, datafusion::arrow::record_batch::RecordBatch)>,
+) -> Result<(Table, IngestStats), AnalysisError> {
+    let ctx = session(&opts)?;
+    register_tables(&ctx, tables)?;
+    // raw logs are one cluster: fleet views do not split
+    let sql = &sql.replace(query::CLUSTER_KEY, "");
+    let table = Arc::new(AuditTable::new(sources.clone(), opts.clone()));
+    let budget = over_budget("the query", &opts);
+    let preloaded = if sources.contains(&SourceSpec::Stdin) {
+        let (schema, parts, stats) = streams(&table, None, ctx.task_ctx());
+        let mut loaded = shared::load(schema, parts, &ctx.runtime_env(), &opts.memory, true)
+            .await
+            .map_err(&budget)?;
+        loaded.register(&ctx).await?;
+        Some((stats_of(&stats), loaded))
+    } else {
+        ctx.register_table("audit", table.clone())?;
+        None
+    };
+    let df = ctx.sql(sql).await?;
+    let schema = df.schema().as_arrow().clone();
+    let (batches, spilled) = run(&ctx, df, None, "the query").await.map_err(&budget)?;
+    log_spill(spilled, &opts);
+    let stats = match preloaded {
+        Some((stats, _loaded)) => stats,
+        None => table.stats(),
+    };
+    Ok((Table::from_batches(&schema, &batches), stats))
+}
