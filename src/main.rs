@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     runtime.spawn(interrupted());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let result = runtime.block_on(cmd::run(cli, &mut out));
+    let result = cmd::run_blocking(&runtime, cli, &mut out);
     let flushed = out.flush();
     kscope::memory::cleanup();
     if let Some(kib) = peak_rss_kib() {

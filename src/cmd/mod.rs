@@ -102,6 +102,16 @@ impl Outcome {
     }
 }
 
+/// Runs the command line to completion on `runtime`. Not generic and in the library, so the
+/// commands' async code is compiled once here rather than again in every binary that drives it.
+pub fn run_blocking(
+    runtime: &tokio::runtime::Runtime,
+    cli: Cli,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    runtime.block_on(run(cli, out))
+}
+
 /// Runs the command line.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
     let cfg = || gate::config(cli.config.as_deref()).map(|(_, c)| c);
