@@ -688,7 +688,6 @@ fn k8s_version(s: &str) -> Result<Version, String> {
     Version::parse(s).ok_or_else(|| format!("expected 1.NN, got {s:?}"))
 }
 
-/// A size: bytes, or with a K, M or G suffix (powers of 1024).
 /// A memory budget: a [`size`] of at least 16 MiB (below that DataFusion's operators cannot run).
 fn memory_size(s: &str) -> Result<usize, String> {
     let v = size(s)?;
@@ -700,6 +699,7 @@ fn memory_size(s: &str) -> Result<usize, String> {
     Ok(v)
 }
 
+/// A size: bytes, or with a K, M or G suffix (powers of 1024).
 pub fn size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {

@@ -208,11 +208,11 @@ pub async fn report(
     params: &Overrides,
 ) -> Result<Report, AnalysisError> {
     let table = Arc::new(AuditTable::new(sources, opts.clone()));
-    // plan every query against the streaming table to learn which columns they read
-    let planner = session(&opts)?;
-    planner.register_table("audit", table.clone())?;
-    let (bound, names) = plan_all(&planner, queries, params, false).await?;
-    drop(planner);
+    // plan every query against the streaming table to learn which columns they read; the same
+    // session then runs them over what was loaded
+    let ctx = session(&opts)?;
+    ctx.register_table("audit", table.clone())?;
+    let (bound, names) = plan_all(&ctx, queries, params, false).await?;
     let cols: Vec<usize> = crate::audit::schema::COLUMNS
         .iter()
         .enumerate()
@@ -220,7 +220,6 @@ pub async fn report(
         .map(|(i, _)| i)
         .collect();
 
-    let ctx = session(&opts)?;
     let started = std::time::Instant::now();
     let ncols = cols.len();
     let (schema, parts, stats) = streams(&table, Some(cols), ctx.task_ctx());
@@ -494,7 +493,6 @@ pub async fn report_store(
     let events = match loaded.placement {
         Placement::Direct => count_rows(&ctx, None).await?,
         _ => {
-            ctx.deregister_table("audit")?;
             loaded.register(&ctx).await?;
             loaded.rows
         }

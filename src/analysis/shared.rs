@@ -45,12 +45,14 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Registers the table as `audit`: the in-memory table or the temporary store. `Direct` registers
-    /// nothing (the caller registers its source).
+    /// Registers the table as `audit` in place of the source it was loaded from: the in-memory table
+    /// or the temporary store. `Direct` leaves the source registered.
     pub async fn register(&mut self, ctx: &SessionContext) -> Result<(), AnalysisError> {
         if let Some(t) = self.table.take() {
+            ctx.deregister_table("audit")?;
             ctx.register_table("audit", Arc::new(t))?;
         } else if let Placement::Spilled { dir, .. } = &self.placement {
+            ctx.deregister_table("audit")?;
             let url = format!("{}/", dir.display());
             ctx.register_parquet(
                 "audit",
