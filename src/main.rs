@@ -13,10 +13,19 @@ fn main() -> ExitCode {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KSCOPE_LOG")
-        // third-party crates (AWS SDK, hyper, kube) only at `error`: their warnings are for their
-        // developers, and kscope reports what went wrong itself
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("kscope={level},error")));
+    // third-party crates (AWS SDK, hyper, kube) only at `error`: their warnings are for their
+    // developers, and kscope reports what went wrong itself. A Ballista scheduler or executor
+    // started by kscope logs Ballista's own account at kscope's level (warnings such as a lost
+    // executor by default, jobs and plans with -v); elsewhere Ballista's client is quiet, as
+    // kscope reports a failed remote query itself.
+    let ballista = if matches!(cli.command, kscope::cli::Command::Ballista(_)) {
+        format!("ballista_scheduler={level},ballista_executor={level},ballista_core={level}")
+    } else {
+        "ballista_core=off,ballista=off".to_string()
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KSCOPE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("kscope={level},{ballista},error"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

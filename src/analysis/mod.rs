@@ -71,9 +71,7 @@ pub enum AnalysisError {
         budget: String,
         detail: String,
     },
-    #[error(
-        "query {code} failed on the Ballista cluster (an executor lost?): {source}; no partial answer is shown"
-    )]
+    #[error("query {code} failed on the Ballista cluster: {source}; no partial answer is shown")]
     Remote {
         code: String,
         source: datafusion::error::DataFusionError,
@@ -90,42 +88,83 @@ async fn collect(
     timeout: Option<std::time::Duration>,
     what: &str,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, AnalysisError> {
-    within(df.collect(), timeout, what).await
+    Ok(run(df, timeout, what).await?.0)
 }
 
-/// Runs a query: its batches (within `timeout` when one is given) and the bytes its sorts and
-/// aggregations spilled to disk.
+/// How many times a remote query is submitted when an executor is lost under it.
+const REMOTE_ATTEMPTS: u32 = 3;
+
+/// Runs a query: its batches and the bytes its sorts and aggregations spilled to disk. With a
+/// `timeout` (a remote engine) the query must finish within it, and a job that lost an executor
+/// ([`executor_lost`]) is submitted again, up to [`REMOTE_ATTEMPTS`] times within the same
+/// timeout, so the answer comes from the executors that remain: never a partial one.
 async fn run(
-    ctx: &SessionContext,
     df: datafusion::dataframe::DataFrame,
     timeout: Option<std::time::Duration>,
     what: &str,
 ) -> Result<(Vec<datafusion::arrow::record_batch::RecordBatch>, u64), AnalysisError> {
+    let task_ctx = std::sync::Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
-    let batches = within(
-        datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()),
-        timeout,
-        what,
-    )
-    .await?;
-    Ok((batches, spilled(&plan)))
+    let collect = || datafusion::physical_plan::collect(plan.clone(), task_ctx.clone());
+    let Some(limit) = timeout else {
+        let batches = collect().await?;
+        return Ok((batches, spilled(&plan)));
+    };
+    let deadline = std::time::Instant::now() + limit;
+    let timed_out = || AnalysisError::Timeout {
+        what: what.to_string(),
+        secs: limit.as_secs(),
+    };
+    let mut attempt = 1;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let e = match tokio::time::timeout(left, collect()).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Ok(batches)) => return Ok((batches, spilled(&plan))),
+            Ok(Err(e)) => e,
+        };
+        if attempt >= REMOTE_ATTEMPTS || !executor_lost(&e) {
+            return Err(e.into());
+        }
+        tracing::warn!(
+            "{what}: an executor was lost under it ({}); submitting it again ({} of {REMOTE_ATTEMPTS})",
+            first_line(&e),
+            attempt + 1
+        );
+        attempt += 1;
+        // the scheduler needs a moment to take the executor out
+        let pause = std::time::Duration::from_secs(attempt as u64 - 1);
+        if tokio::time::timeout(left, tokio::time::sleep(pause))
+            .await
+            .is_err()
+        {
+            return Err(timed_out());
+        }
+    }
 }
 
-/// Awaits a query, within `timeout` when one is given.
-async fn within<T>(
-    run: impl std::future::Future<Output = datafusion::error::Result<T>>,
-    timeout: Option<std::time::Duration>,
-    what: &str,
-) -> Result<T, AnalysisError> {
-    match timeout {
-        None => Ok(run.await?),
-        Some(t) => match tokio::time::timeout(t, run).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(AnalysisError::Timeout {
-                what: what.to_string(),
-                secs: t.as_secs(),
-            }),
-        },
+/// Whether a remote query failed because an executor went away under it: a shuffle or result
+/// fetch that cannot reach it, or a job kscope's scheduler cancelled because it lost one.
+pub fn executor_lost(e: &datafusion::error::DataFusionError) -> bool {
+    const GONE: [&str; 6] = [
+        "Shuffle fetch partition error",
+        "tcp connect error",
+        "h2 protocol error",
+        "broken pipe",
+        "Connection reset",
+        "transport error",
+    ];
+    let msg = e.to_string();
+    GONE.iter().any(|g| msg.contains(g))
+        || (msg.contains("Job ") && msg.contains("failed: Cancelled"))
+}
+
+fn first_line(e: &datafusion::error::DataFusionError) -> String {
+    let msg = e.to_string();
+    let line = msg.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
     }
 }
 
@@ -350,7 +389,7 @@ async fn run_bound(
         let started = std::time::Instant::now();
         let df = ctx.sql(&sql).await.map_err(wrap)?;
         let schema = df.schema().as_arrow().clone();
-        let batches = match run(ctx, df, timeout, &format!("query {}", q.code)).await {
+        let batches = match run(df, timeout, &format!("query {}", q.code)).await {
             Err(AnalysisError::DataFusion(e)) => match exhausted(&e) {
                 Some(detail) => {
                     tracing::warn!("{}: skipped, over the memory budget: {detail}", q.code);
@@ -364,7 +403,7 @@ async fn run_bound(
                     });
                     continue;
                 }
-                // on Ballista a lost executor shows as a failed shuffle fetch naming it
+                // on Ballista: a failure that re-submitting did not cure (see `run`)
                 None if timeout.is_some() => {
                     return Err(AnalysisError::Remote {
                         code: q.code.clone(),
@@ -607,7 +646,7 @@ pub async fn sql_store(
     );
     let df = ctx.sql(&sql).await?;
     let schema = df.schema().as_arrow().clone();
-    let (batches, spilled) = run(&ctx, df, timeout, "the query")
+    let (batches, spilled) = run(df, timeout, "the query")
         .await
         .map_err(over_budget("the query", &opts))?;
     log_spill(spilled, &opts);
@@ -670,7 +709,7 @@ pub async fn sql_with(
     };
     let df = ctx.sql(sql).await?;
     let schema = df.schema().as_arrow().clone();
-    let (batches, spilled) = run(&ctx, df, None, "the query").await.map_err(&budget)?;
+    let (batches, spilled) = run(df, None, "the query").await.map_err(&budget)?;
     log_spill(spilled, &opts);
     let stats = match preloaded {
         Some((stats, _loaded)) => stats,
