@@ -173,8 +173,8 @@ pub struct EngineArgs {
     #[arg(long, value_name = "df://HOST:PORT", env = "KSCOPE_SCHEDULER")]
     pub scheduler: Option<String>,
 
-    /// With --engine ballista: seconds one query may take before the run fails (a lost executor
-    /// never hangs the run).
+    /// With --engine ballista: seconds one query may take, re-submissions after a lost executor
+    /// included, before the run fails (never a hang, never a partial answer).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub query_timeout: u64,
 }

@@ -18,7 +18,11 @@ fn main() -> ExitCode {
     // started by kscope logs Ballista's own account at kscope's level (warnings such as a lost
     // executor by default, jobs and plans with -v); elsewhere Ballista's client is quiet, as
     // kscope reports a failed remote query itself.
-    let ballista = if matches!(cli.command, kscope::cli::Command::Ballista(_)) {
+    #[cfg(feature = "ballista")]
+    let serving = matches!(cli.command, kscope::cli::Command::Ballista(_));
+    #[cfg(not(feature = "ballista"))]
+    let serving = false;
+    let ballista = if serving {
         format!("ballista_scheduler={level},ballista_executor={level},ballista_core={level}")
     } else {
         "ballista_core=off,ballista=off".to_string()

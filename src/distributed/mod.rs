@@ -95,7 +95,7 @@ pub async fn scheduler(bind: SocketAddr, executor_timeout: Duration) -> Result<(
                 }
                 _ = tick.tick() => {
                     let jobs = watched.state.task_manager.get_running_job_cache();
-                    let Some(running) = slots::running_tasks(&jobs).await else {
+                    let Some(running) = slots::running_tasks(&jobs) else {
                         continue;
                     };
                     for (executor, n) in ledger.leaked(&running) {

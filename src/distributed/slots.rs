@@ -113,7 +113,7 @@ impl Ledger {
 
 /// The running tasks of the active jobs (task → executor); `None` when a job's graph is being
 /// changed right now (then this check is skipped).
-pub async fn running_tasks(jobs: &HashMap<JobId, JobInfoCache>) -> Option<Vec<(TaskId, String)>> {
+pub fn running_tasks(jobs: &HashMap<JobId, JobInfoCache>) -> Option<Vec<(TaskId, String)>> {
     let mut out = Vec::new();
     for (job, info) in jobs {
         let graph = info.execution_graph.try_read().ok()?;
