@@ -717,3 +717,29 @@ pub async fn sql_with(
     };
     Ok((Table::from_batches(&schema, &batches), stats))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::executor_lost;
+    use datafusion::error::DataFusionError;
+
+    #[test]
+    fn only_a_lost_executor_makes_a_remote_query_run_again() {
+        let lost = [
+            "Job 038HFK6H28000 failed: Cancelled",
+            "Shuffle fetch partition error from Executor 99a8, map_stage 2: tcp connect error",
+            "Job 038HFKCQ9M000 failed: Task failed: h2 protocol error: error reading a body from connection",
+        ];
+        for m in lost {
+            assert!(executor_lost(&DataFusionError::Execution(m.into())), "{m}");
+        }
+        let not = [
+            "Job 038HFK6H28000 failed: Error during planning: table 'audit' not found",
+            "Resources exhausted: Failed to allocate additional 1.0 MB",
+            "Cancelled",
+        ];
+        for m in not {
+            assert!(!executor_lost(&DataFusionError::Execution(m.into())), "{m}");
+        }
+    }
+}
