@@ -77,9 +77,14 @@ pub enum AnalysisError {
         source: datafusion::error::DataFusionError,
     },
     #[error(
-        "{what} did not finish within {secs} s on the Ballista cluster (an executor lost or overloaded?); no partial answer is shown"
+        "{what} did not finish within {secs} s on the Ballista cluster ({why}); no partial answer is shown"
     )]
-    Timeout { what: String, secs: u64 },
+    Timeout {
+        what: String,
+        secs: u64,
+        /// What kscope knows: an executor lost under an earlier submission, or nothing.
+        why: String,
+    },
 }
 
 /// Collects a query's batches, within `timeout` when one is given (remote engines).
@@ -111,26 +116,35 @@ async fn run(
         return Ok((batches, spilled(&plan)));
     };
     let deadline = std::time::Instant::now() + limit;
-    let timed_out = || AnalysisError::Timeout {
+    let mut lost: Option<String> = None;
+    let timed_out = |lost: &Option<String>| AnalysisError::Timeout {
         what: what.to_string(),
         secs: limit.as_secs(),
+        why: match lost {
+            Some(e) => format!(
+                "re-submitted after an executor was lost under it ({e}); the executors left did \
+                 not finish it: are any left?"
+            ),
+            None => "an executor lost or overloaded?".to_string(),
+        },
     };
     let mut attempt = 1;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let e = match tokio::time::timeout(left, collect()).await {
-            Err(_) => return Err(timed_out()),
+            Err(_) => return Err(timed_out(&lost)),
             Ok(Ok(batches)) => return Ok((batches, spilled(&plan))),
             Ok(Err(e)) => e,
         };
         if attempt >= REMOTE_ATTEMPTS || !executor_lost(&e) {
             return Err(e.into());
         }
+        let why = first_line(&e);
         tracing::warn!(
-            "{what}: an executor was lost under it ({}); submitting it again ({} of {REMOTE_ATTEMPTS})",
-            first_line(&e),
+            "{what}: an executor was lost under it ({why}); submitting it again ({} of {REMOTE_ATTEMPTS})",
             attempt + 1
         );
+        lost = Some(why);
         attempt += 1;
         // the scheduler needs a moment to take the executor out
         let pause = std::time::Duration::from_secs(attempt as u64 - 1);
@@ -138,7 +152,7 @@ async fn run(
             .await
             .is_err()
         {
-            return Err(timed_out());
+            return Err(timed_out(&lost));
         }
     }
 }
