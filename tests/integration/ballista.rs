@@ -221,6 +221,27 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
     // vcores to the rolled-back stage and hung every later query
     let out = crate::kscope(&on_ballista("60"));
     same_as_local(&out);
+
+    // the last executor killed too: the run ends within its timeout, with the error and no document
+    let started = std::time::Instant::now();
+    let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(on_ballista("15"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(executors.pop());
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no partial document");
+    assert!(
+        stderr(&out).contains("on the Ballista cluster")
+            && stderr(&out).contains("no partial answer is shown"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(40), "bounded");
 }
 
 #[test]
