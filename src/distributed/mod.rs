@@ -94,11 +94,12 @@ pub async fn scheduler(bind: SocketAddr, executor_timeout: Duration) -> Result<(
                     }
                 }
                 _ = tick.tick() => {
+                    let seen = ledger.generation();
                     let jobs = watched.state.task_manager.get_running_job_cache();
                     let Some(running) = slots::running_tasks(&jobs) else {
                         continue;
                     };
-                    for (executor, n) in ledger.leaked(&running) {
+                    for (executor, n) in ledger.leaked(&running, seen) {
                         give_back(&watched, &ledger, executor, n).await;
                     }
                 }

@@ -71,11 +71,20 @@ impl Ledger {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The books' generation: read it before listing the running tasks for [`Ledger::leaked`].
+    pub fn generation(&self) -> u64 {
+        self.book().generation
+    }
+
     /// Compares what each executor holds with what the running tasks account for (`running`:
-    /// task → executor) and returns, per executor, the vcores to give back: an excess seen at
-    /// two consecutive checks with no bind or release in between.
-    pub fn leaked(&self, running: &[(TaskId, String)]) -> Vec<ExecutorSlot> {
+    /// task → executor, listed when the books were at generation `seen`) and returns, per
+    /// executor, the vcores to give back: an excess seen at two consecutive checks with no bind
+    /// or release in between. A list made while tasks were bound or released is not judged.
+    pub fn leaked(&self, running: &[(TaskId, String)], seen: u64) -> Vec<ExecutorSlot> {
         let mut book = self.book();
+        if book.generation != seen {
+            return Vec::new();
+        }
         let mut expected: HashMap<&str, u32> = HashMap::new();
         let live: HashSet<&TaskId> = running.iter().map(|(t, _)| t).collect();
         for (task, executor) in running {
@@ -290,26 +299,32 @@ mod tests {
     fn vcores_held_by_no_running_task_are_given_back_after_two_quiet_checks() {
         let l = ledger_holding("a", 2);
         l.book().tasks.insert(("j".into(), 1, 0), 2);
+        let g = l.generation();
         // the task runs: nothing to give back
-        assert!(l.leaked(&[task("j", 1, 0, "a")]).is_empty());
+        assert!(l.leaked(&[task("j", 1, 0, "a")], g).is_empty());
         // its stage was rolled back: the first check only suspects, the second gives back
-        assert!(l.leaked(&[]).is_empty());
-        assert_eq!(l.leaked(&[]), vec![("a".to_string(), 2)]);
+        assert!(l.leaked(&[], g).is_empty());
+        assert_eq!(l.leaked(&[], g), vec![("a".to_string(), 2)]);
     }
 
     #[tokio::test]
     async fn a_bind_or_release_between_two_checks_defers_the_verdict() {
         let l = ledger_holding("a", 3);
-        assert!(l.leaked(&[task("j", 0, 0, "a")]).is_empty()); // 2 in excess (unknown task: 1)
+        let g = l.generation();
+        assert!(l.leaked(&[task("j", 0, 0, "a")], g).is_empty()); // 2 in excess (unknown task: 1)
         l.unbind_tasks(vec![("a".into(), 1)]).await.unwrap();
+        // a list made before the release is not judged
+        assert!(l.leaked(&[task("j", 0, 0, "a")], g).is_empty());
         // the excess is now 1 and the books moved: suspect again, not yet give back
-        assert!(l.leaked(&[task("j", 0, 0, "a")]).is_empty());
+        let g = l.generation();
+        assert!(l.leaked(&[task("j", 0, 0, "a")], g).is_empty());
         assert_eq!(
-            l.leaked(&[task("j", 0, 0, "a")]),
+            l.leaked(&[task("j", 0, 0, "a")], g),
             vec![("a".to_string(), 1)]
         );
         // a removed executor is forgotten
         l.remove_executor("a").await.unwrap();
-        assert!(l.leaked(&[]).is_empty() && l.leaked(&[]).is_empty());
+        let g = l.generation();
+        assert!(l.leaked(&[], g).is_empty() && l.leaked(&[], g).is_empty());
     }
 }
