@@ -59,6 +59,16 @@ fn wait_for(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// The scheduler's and executors' logs, for a failure's message.
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for name in ["scheduler.log", "executor-0.log", "executor-1.log"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        out.push_str(&format!("--- {name}\n{text}\n"));
+    }
+    out
+}
+
 #[test]
 fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,7 +154,13 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
         ]
     };
     let out = crate::kscope(&on_ballista("120"));
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stderr(&out),
+        logs(dir.path())
+    );
     let remote = json(&out);
     let (lq, rq) = (
         local["queries"].as_array().unwrap(),
@@ -177,20 +193,28 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
     // it is declared lost and the client submits them again, so the report completes on the
     // surviving executor with the same answers, within its timeout (never a hang, never a
     // partial or recovered-but-wrong answer)
-    let started = std::time::Instant::now();
-    let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
-        .args(on_ballista("60"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let killed = executors.pop();
-    drop(killed);
-    let out = run.wait_with_output().unwrap();
-    let elapsed = started.elapsed();
+    // the report on Ballista with `timeout`, an executor killed 1.5 s into it: its output and time
+    let run_killing_one = |executors: &mut Vec<Proc>, timeout| {
+        let started = std::time::Instant::now();
+        let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(on_ballista(timeout))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(executors.pop());
+        (run.wait_with_output().unwrap(), started.elapsed())
+    };
+    let (out, elapsed) = run_killing_one(&mut executors, "60");
     let same_as_local = |out: &std::process::Output| {
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}\n{}",
+            stderr(out),
+            logs(dir.path())
+        );
         let doc = json(out);
         for (l, r) in lq.iter().zip(doc["queries"].as_array().unwrap()) {
             assert_eq!(l["rows"], r["rows"], "{} differs", l["code"]);
@@ -223,16 +247,7 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
     same_as_local(&out);
 
     // the last executor killed too: the run ends within its timeout, with the error and no document
-    let started = std::time::Instant::now();
-    let run = Command::new(env!("CARGO_BIN_EXE_kscope"))
-        .args(on_ballista("15"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    drop(executors.pop());
-    let out = run.wait_with_output().unwrap();
+    let (out, elapsed) = run_killing_one(&mut executors, "15");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no partial document");
     assert!(
@@ -241,7 +256,7 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
         "{}",
         stderr(&out)
     );
-    assert!(started.elapsed() < Duration::from_secs(40), "bounded");
+    assert!(elapsed < Duration::from_secs(40), "bounded: {elapsed:?}");
 }
 
 #[test]
