@@ -9,26 +9,33 @@
 -- columns: latency_band, resource, lists
 -- chart: bar x=latency_band y=lists series=resource
 -- requires: Metadata
-WITH top AS (
-  SELECT resource
+WITH bands AS (
+  -- Counted per resource and band first (the busiest resources by all their LISTs, those with a
+  -- latency in the bands), then limited to the top resources.
+  SELECT
+    resource,
+    CASE
+      WHEN latency_ms IS NULL THEN NULL
+      WHEN latency_ms < 100 THEN '1: < 100 ms'
+      WHEN latency_ms < 1000 THEN '2: 100 ms - 1 s'
+      WHEN latency_ms < 5000 THEN '3: 1 - 5 s'
+      WHEN latency_ms < 30000 THEN '4: 5 - 30 s'
+      ELSE '5: >= 30 s'
+    END AS latency_band,
+    count(*) AS lists
   FROM audit
   WHERE verb = 'list' AND resource IS NOT NULL
+  GROUP BY 1, 2
+),
+top AS (
+  SELECT resource
+  FROM bands
   GROUP BY 1
-  ORDER BY count(*) DESC, 1
+  ORDER BY sum(lists) DESC, 1
   LIMIT 6
 )
-SELECT
-  CASE
-    WHEN a.latency_ms < 100 THEN '1: < 100 ms'
-    WHEN a.latency_ms < 1000 THEN '2: 100 ms - 1 s'
-    WHEN a.latency_ms < 5000 THEN '3: 1 - 5 s'
-    WHEN a.latency_ms < 30000 THEN '4: 5 - 30 s'
-    ELSE '5: >= 30 s'
-  END AS latency_band,
-  a.resource,
-  count(*) AS lists
-FROM audit a
-JOIN top t ON a.resource = t.resource
-WHERE a.verb = 'list' AND a.latency_ms IS NOT NULL
-GROUP BY 1, 2
-ORDER BY latency_band, lists DESC, a.resource
+SELECT b.latency_band, b.resource, b.lists
+FROM bands b
+JOIN top t ON b.resource = t.resource
+WHERE b.latency_band IS NOT NULL
+ORDER BY latency_band, lists DESC, b.resource

@@ -148,6 +148,11 @@ pub struct StoreArgs {
     /// Only this cluster of the store (repeatable; default: every cluster, one fleet table).
     #[arg(long = "cluster-name", value_name = "NAME", requires = "store")]
     pub cluster_names: Vec<String>,
+
+    /// `report` over a local-engine store: neither read nor write the per-hour partial aggregates
+    /// kept in STORE/_kscope/partials (every query then reads the rows it needs).
+    #[arg(long, requires = "store")]
+    pub no_partials: bool,
 }
 
 /// Where queries run.
@@ -468,6 +473,11 @@ pub struct IngestArgs {
     /// The cluster the logs belong to: the `cluster` column and partition (default: --cluster).
     #[arg(long = "cluster-name", value_name = "NAME")]
     pub cluster_name: Option<String>,
+
+    /// Do not compute the report's per-hour partial aggregates after writing (the first report
+    /// over the new hours then computes them; see `report --no-partials`).
+    #[arg(long)]
+    pub no_partials: bool,
 
     #[command(flatten)]
     pub input: InputArgs,

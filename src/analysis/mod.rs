@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use datafusion::execution::context::SessionContext;
 
+mod partials;
 mod shared;
+
+pub use partials::Partials;
 
 pub use shared::Placement;
 
@@ -93,7 +96,7 @@ async fn collect(
     timeout: Option<std::time::Duration>,
     what: &str,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, AnalysisError> {
-    Ok(run(df, timeout, what).await?.0)
+    Ok(run(df, timeout, what, None).await?.0)
 }
 
 /// How many times a remote query is submitted when an executor is lost under it.
@@ -107,9 +110,13 @@ async fn run(
     df: datafusion::dataframe::DataFrame,
     timeout: Option<std::time::Duration>,
     what: &str,
+    partials: Option<&Partials>,
 ) -> Result<(Vec<datafusion::arrow::record_batch::RecordBatch>, u64), AnalysisError> {
     let task_ctx = std::sync::Arc::new(df.task_ctx());
-    let plan = df.create_physical_plan().await?;
+    let mut plan = df.create_physical_plan().await?;
+    if let Some(p) = partials {
+        plan = p.substitute(plan, &task_ctx).await?;
+    }
     let collect = || datafusion::physical_plan::collect(plan.clone(), task_ctx.clone());
     let Some(limit) = timeout else {
         let batches = collect().await?;
@@ -265,7 +272,7 @@ pub async fn report(
     // session then runs them over what was loaded
     let ctx = session(&opts)?;
     ctx.register_table("audit", table.clone())?;
-    let (bound, names) = plan_all(&ctx, queries, params, false).await?;
+    let (bound, names) = plan_all(&ctx, queries, params, false, true).await?;
     let cols: Vec<usize> = crate::audit::schema::COLUMNS
         .iter()
         .enumerate()
@@ -288,7 +295,7 @@ pub async fn report(
     );
     loaded.register(&ctx).await?;
 
-    let ran = run_bound(&ctx, bound, &origin, None).await?;
+    let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     Ok(Report {
         queries: ran.outputs,
         findings: ran.findings,
@@ -317,7 +324,14 @@ pub fn describe_placement(p: &Placement) -> String {
     }
 }
 
-type Bound<'a> = Vec<(&'a Query, String, query::Values)>;
+/// Queries with their bound SQL and parameter values, and their plan when it was made in the
+/// session that runs them.
+type Bound<'a> = Vec<(
+    &'a Query,
+    String,
+    query::Values,
+    Option<datafusion::dataframe::DataFrame>,
+)>;
 
 /// Binds every query's parameters (and the fleet key) and plans it against `audit` in `planner`, so
 /// a bad query fails before any input is read. Returns the bound queries and the columns of `audit`
@@ -327,6 +341,7 @@ async fn plan_all<'a>(
     queries: &[&'a Query],
     params: &Overrides,
     fleet: bool,
+    columns: bool,
 ) -> Result<(Bound<'a>, Vec<String>), AnalysisError> {
     let mut bound = Vec::new();
     let mut cols = std::collections::BTreeSet::new();
@@ -342,14 +357,15 @@ async fn plan_all<'a>(
             file: q.file.clone(),
             source,
         };
-        let plan = planner
-            .sql(&sql)
-            .await
-            .map_err(wrap)?
-            .into_optimized_plan()
-            .map_err(wrap)?;
-        scanned_columns(&plan, &mut cols);
-        bound.push((*q, sql, values));
+        let df = planner.sql(&sql).await.map_err(wrap)?;
+        let planned = if columns {
+            // the session's `audit` is replaced by what is loaded: planned again then
+            scanned_columns(&df.into_optimized_plan().map_err(wrap)?, &mut cols);
+            None
+        } else {
+            Some(df)
+        };
+        bound.push((*q, sql, values, planned));
     }
     let known: std::collections::BTreeSet<&str> = crate::audit::schema::COLUMNS
         .iter()
@@ -378,15 +394,84 @@ fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64 {
     own + plan.children().iter().map(|c| spilled(c)).sum::<u64>()
 }
 
+/// Runs one bound query: its output and the bytes it spilled.
+async fn run_one(
+    df: datafusion::dataframe::DataFrame,
+    q: Query,
+    values: query::Values,
+    origin: &str,
+    timeout: Option<std::time::Duration>,
+    partials: Option<&Partials>,
+) -> Result<(QueryOutput, u64), AnalysisError> {
+    let wrap = |source| AnalysisError::Query {
+        code: q.code.clone(),
+        file: q.file.clone(),
+        source,
+    };
+    let started = std::time::Instant::now();
+    let schema = df.schema().as_arrow().clone();
+    let (batches, bytes) = match run(df, timeout, &format!("query {}", q.code), partials).await {
+        Err(AnalysisError::DataFusion(e)) => match exhausted(&e) {
+            Some(detail) => {
+                tracing::warn!("{}: skipped, over the memory budget: {detail}", q.code);
+                let output = QueryOutput {
+                    query: q.clone(),
+                    table: Table::from_batches(&schema, &[]),
+                    findings: Vec::new(),
+                    skipped: Some(format!(
+                        "needs more memory than the budget allows ({detail}); raise --memory-limit"
+                    )),
+                };
+                return Ok((output, 0));
+            }
+            // on Ballista: a failure that re-submitting did not cure (see `run`)
+            None if timeout.is_some() => {
+                return Err(AnalysisError::Remote {
+                    code: q.code.clone(),
+                    source: e,
+                });
+            }
+            None => return Err(wrap(e)),
+        },
+        other => other?,
+    };
+    let t = Table::from_batches(&schema, &batches);
+    tracing::debug!(
+        "{}: {} rows in {:.2?}{}",
+        q.code,
+        t.rows.len(),
+        started.elapsed(),
+        if bytes > 0 {
+            format!(", spilled {}", crate::memory::human(bytes))
+        } else {
+            String::new()
+        }
+    );
+    let findings = query::findings(&q, &t, &values, origin);
+    Ok((
+        QueryOutput {
+            query: q,
+            table: t,
+            findings,
+            skipped: None,
+        },
+        bytes,
+    ))
+}
+
 /// Runs bound queries over `audit` in `ctx`: their tables, their findings (one order), the first
 /// and last request time, and what they spilled. A query that needs more memory than the budget
-/// allows is skipped with the reason; the others still run.
+/// allows is skipped with the reason; the others still run. Up to `parallel` queries run at once
+/// (their results keep the order of `bound`).
 async fn run_bound(
     ctx: &SessionContext,
     bound: Bound<'_>,
     origin: &str,
     timeout: Option<std::time::Duration>,
+    partials: Option<&Arc<Partials>>,
+    parallel: usize,
 ) -> Result<Ran, AnalysisError> {
+    use futures::StreamExt;
     let mut ran = Ran {
         outputs: Vec::new(),
         findings: Vec::new(),
@@ -394,65 +479,40 @@ async fn run_bound(
         spilled_bytes: 0,
         spilled_queries: Vec::new(),
     };
-    for (q, sql, values) in bound {
-        let wrap = |source| AnalysisError::Query {
-            code: q.code.clone(),
-            file: q.file.clone(),
-            source,
-        };
-        let started = std::time::Instant::now();
-        let df = ctx.sql(&sql).await.map_err(wrap)?;
-        let schema = df.schema().as_arrow().clone();
-        let batches = match run(df, timeout, &format!("query {}", q.code)).await {
-            Err(AnalysisError::DataFusion(e)) => match exhausted(&e) {
-                Some(detail) => {
-                    tracing::warn!("{}: skipped, over the memory budget: {detail}", q.code);
-                    ran.outputs.push(QueryOutput {
-                        query: q.clone(),
-                        table: Table::from_batches(&schema, &[]),
-                        findings: Vec::new(),
-                        skipped: Some(format!(
-                            "needs more memory than the budget allows ({detail}); raise --memory-limit"
-                        )),
-                    });
-                    continue;
-                }
-                // on Ballista: a failure that re-submitting did not cure (see `run`)
-                None if timeout.is_some() => {
-                    return Err(AnalysisError::Remote {
+    let tasks = bound.into_iter().map(|(q, sql, values, planned)| {
+        let (ctx, q, origin, partials) = (
+            ctx.clone(),
+            q.clone(),
+            origin.to_string(),
+            partials.cloned(),
+        );
+        async move {
+            tokio::spawn(async move {
+                let df = match planned {
+                    Some(df) => df,
+                    None => ctx.sql(&sql).await.map_err(|source| AnalysisError::Query {
                         code: q.code.clone(),
-                        source: e,
-                    });
-                }
-                None => return Err(wrap(e)),
-            },
-            other => other?,
-        };
-        let (batches, bytes) = batches;
+                        file: q.file.clone(),
+                        source,
+                    })?,
+                };
+                run_one(df, q, values, &origin, timeout, partials.as_deref()).await
+            })
+            .await
+            .map_err(|e| {
+                AnalysisError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
+            })?
+        }
+    });
+    let mut done = futures::stream::iter(tasks).buffered(parallel.max(1));
+    while let Some(one) = done.next().await {
+        let (output, bytes) = one?;
         if bytes > 0 {
             ran.spilled_bytes += bytes;
-            ran.spilled_queries.push(q.code.clone());
+            ran.spilled_queries.push(output.query.code.clone());
         }
-        let t = Table::from_batches(&schema, &batches);
-        tracing::debug!(
-            "{}: {} rows in {:.2?}{}",
-            q.code,
-            t.rows.len(),
-            started.elapsed(),
-            if bytes > 0 {
-                format!(", spilled {}", crate::memory::human(bytes))
-            } else {
-                String::new()
-            }
-        );
-        let findings = query::findings(q, &t, &values, origin);
-        ran.findings.extend(findings.iter().cloned());
-        ran.outputs.push(QueryOutput {
-            query: q.clone(),
-            table: t,
-            findings,
-            skipped: None,
-        });
+        ran.findings.extend(output.findings.iter().cloned());
+        ran.outputs.push(output);
     }
     crate::finding::sort_and_dedup(&mut ran.findings);
 
@@ -504,6 +564,7 @@ pub async fn report_store(
     queries: &[&Query],
     params: &Overrides,
     remote: Option<(SessionContext, std::time::Duration)>,
+    use_partials: bool,
 ) -> Result<Report, AnalysisError> {
     let planner = match &remote {
         Some((ctx, _)) => ctx.clone(),
@@ -511,7 +572,9 @@ pub async fn report_store(
     };
     crate::store::register_audit(&planner, store, sel).await?;
     let fleet = fleet(store, sel).await?;
-    let (bound, cols) = plan_all(&planner, queries, params, fleet).await?;
+    let partial = use_partials && remote.is_none() && sel.whole_hours();
+    // the columns matter only to the shared scan
+    let (bound, cols) = plan_all(&planner, queries, params, fleet, !partial).await?;
     let origin = format!(
         "audit store {}{}",
         store.spec,
@@ -524,8 +587,32 @@ pub async fn report_store(
     if let Some((ctx, timeout)) = remote {
         // on Ballista every query scans the store on the executors
         let events = count_rows(&ctx, Some(timeout)).await?;
-        let ran = run_bound(&ctx, bound, &origin, Some(timeout)).await?;
+        let ran = run_bound(&ctx, bound, &origin, Some(timeout), None, 1).await?;
         return Ok(store_report(ran, events, origin));
+    }
+    if partial {
+        // every query reads the store, its aggregations the per-hour states (see `partials`)
+        let partials = Arc::new(Partials::new(store));
+        let events = count_rows(&planner, None).await?;
+        let ran = run_bound(
+            &planner,
+            bound,
+            &origin,
+            None,
+            Some(&partials),
+            opts.partitions.max(1),
+        )
+        .await?;
+        let c = &partials.counters;
+        tracing::info!(
+            "store: {events} requests; partial aggregates: {} hour states read, {} computed, {} over the data",
+            c.hits.load(std::sync::atomic::Ordering::Relaxed),
+            c.computed.load(std::sync::atomic::Ordering::Relaxed),
+            c.live.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let mut r = store_report(ran, events, origin);
+        r.memory.budget = opts.memory.describe();
+        return Ok(r);
     }
     let started = std::time::Instant::now();
     let ctx = planner;
@@ -556,7 +643,7 @@ pub async fn report_store(
         started.elapsed(),
         describe_placement(&loaded.placement)
     );
-    let ran = run_bound(&ctx, bound, &origin, None).await?;
+    let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     let mut r = store_report(ran, events, origin);
     r.memory = MemoryUse {
         budget: opts.memory.describe(),
@@ -565,6 +652,39 @@ pub async fn report_store(
         spilled_queries: std::mem::take(&mut r.memory.spilled_queries),
     };
     Ok(r)
+}
+
+/// Computes the per-hour partial aggregates `queries` need over the selected part of a store that
+/// are not kept yet (after an ingest, so the next report reads them): for the selection alone and,
+/// when the store holds several clusters, for the fleet view. Returns the states computed.
+pub async fn warm_partials(
+    store: &crate::store::Store,
+    sel: &crate::store::Selection,
+    opts: &ScanOptions,
+    queries: &[&Query],
+    params: &Overrides,
+) -> Result<u64, AnalysisError> {
+    let partials = Partials::new(store);
+    let whole = crate::store::Selection::default();
+    let mut views = vec![(sel, false)];
+    if store.clusters().await?.len() > 1 {
+        views.push((&whole, true));
+    }
+    for (sel, fleet) in views {
+        let ctx = session(opts)?;
+        crate::store::register_audit(&ctx, store, sel).await?;
+        let (bound, _) = plan_all(&ctx, queries, params, fleet, false).await?;
+        for (_, _, _, planned) in bound {
+            let Some(df) = planned else { continue };
+            let task = Arc::new(df.task_ctx());
+            let plan = df.create_physical_plan().await?;
+            partials.substitute(plan, &task).await?;
+        }
+    }
+    Ok(partials
+        .counters
+        .computed
+        .load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// `-v`: what a single statement spilled, and where.
@@ -660,7 +780,7 @@ pub async fn sql_store(
     );
     let df = ctx.sql(&sql).await?;
     let schema = df.schema().as_arrow().clone();
-    let (batches, spilled) = run(df, timeout, "the query")
+    let (batches, spilled) = run(df, timeout, "the query", None)
         .await
         .map_err(over_budget("the query", &opts))?;
     log_spill(spilled, &opts);
@@ -723,7 +843,7 @@ pub async fn sql_with(
     };
     let df = ctx.sql(sql).await?;
     let schema = df.schema().as_arrow().clone();
-    let (batches, spilled) = run(df, None, "the query").await.map_err(&budget)?;
+    let (batches, spilled) = run(df, None, "the query", None).await.map_err(&budget)?;
     log_spill(spilled, &opts);
     let stats = match preloaded {
         Some((stats, _loaded)) => stats,

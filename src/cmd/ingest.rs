@@ -8,13 +8,15 @@ use anyhow::{Context, Result, bail};
 use super::Outcome;
 use super::input::{aws_options, gather, report_input_problems};
 use crate::audit::source::SourceSpec;
+use crate::catalogue::Overrides;
 use crate::cli::IngestArgs;
+use crate::gate::config::Config;
 use crate::store::{self, Store, ingest};
 
 /// The CloudWatch window ingest reads by default, as `report`.
 const INGEST_HOURS: i64 = super::input::REPORT_HOURS;
 
-pub async fn run(a: IngestArgs, out: &mut dyn Write) -> Result<Outcome> {
+pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
     let cluster = match (&a.cluster_name, &a.input.cloudwatch.cluster) {
         (Some(c), _) => c.clone(),
         (None, Some(c)) => c.clone(),
@@ -76,6 +78,23 @@ pub async fn run(a: IngestArgs, out: &mut dyn Write) -> Result<Outcome> {
         files += done.entry.files.len();
         replaced += done.replaced;
     }
+    // the next report reads the hours' partial aggregates instead of their requests
+    let mut warmed = String::new();
+    if files > 0 && !a.no_partials {
+        let t = std::time::Instant::now();
+        let (only, skip) = super::gate::selection(&[], &[], &cfg.queries);
+        let queries = crate::query::select(&only, &skip)?;
+        let params = Overrides::parse(&super::gate::params(cfg, &queries, &[]), &queries)?;
+        let sel = store::Selection {
+            clusters: vec![cluster.clone()],
+            ..Default::default()
+        };
+        let n = crate::analysis::warm_partials(&st, &sel, &input.opts, &queries, &params).await?;
+        warmed = format!(
+            "; {n} hour state(s) of the report's partial aggregates in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     writeln!(
         out,
         "ingested {rows} requests of cluster {cluster} into {} file(s) in {} ({} replaced, {} CloudWatch slice(s) already in the store) in {:.1}s",
@@ -85,6 +104,9 @@ pub async fn run(a: IngestArgs, out: &mut dyn Write) -> Result<Outcome> {
         skipped,
         started.elapsed().as_secs_f64()
     )?;
+    if !warmed.is_empty() {
+        writeln!(out, "kept{}", &warmed[1..])?;
+    }
     Ok(Outcome {
         fully_read,
         failed: false,

@@ -118,7 +118,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
     match cli.command {
         Command::Report(a) => report::run(a, &cfg()?, out).await,
         Command::Sql(a) => sql::run(a, out).await,
-        Command::Ingest(a) => ingest::run(a, out).await,
+        Command::Ingest(a) => ingest::run(a, &cfg()?, out).await,
         #[cfg(feature = "ballista")]
         Command::Ballista(a) => ballista::run(a).await,
         Command::Queries(a) => queries::run(a, out),

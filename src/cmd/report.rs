@@ -46,7 +46,16 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
                     std::time::Duration::from_secs(a.engine.query_timeout.max(1)),
                 )
             });
-            analysis::report_store(&store, &sel, opts, &queries, &params, remote).await?
+            analysis::report_store(
+                &store,
+                &sel,
+                opts,
+                &queries,
+                &params,
+                remote,
+                !a.store.no_partials,
+            )
+            .await?
         }
         None if a.engine.engine == crate::cli::Engine::Ballista => {
             anyhow::bail!(

@@ -328,7 +328,18 @@ fn date_hour(us: i64) -> Option<(String, String)> {
     Some((t.format("%Y-%m-%d").to_string(), t.format("%H").to_string()))
 }
 
+/// Whether a time (µs since the epoch) is on the hour.
+fn on_the_hour(us: i64) -> bool {
+    us.rem_euclid(3_600_000_000) == 0
+}
+
 impl Selection {
+    /// Whether the selection takes hour partitions whole (no time bounds, or bounds on the hour):
+    /// then its rows are exactly those of its partitions.
+    pub fn whole_hours(&self) -> bool {
+        self.since_us.is_none_or(on_the_hour) && self.until_us.is_none_or(on_the_hour)
+    }
+
     /// The `WHERE` clause over the store: partition filters (which DataFusion prunes files with)
     /// and the exact time filter.
     pub fn predicate(&self) -> String {
@@ -345,7 +356,8 @@ impl Selection {
                 quote(&h)
             ));
         }
-        if let Some((d, h)) = self.until_us.and_then(date_hour) {
+        // the last microsecond before --until names the last hour partition it reaches
+        if let Some((d, h)) = self.until_us.and_then(|u| date_hour(u - 1)) {
             parts.push(format!(
                 "(date < {} OR (date = {} AND hour <= {}))",
                 quote(&d),
@@ -353,12 +365,14 @@ impl Selection {
                 quote(&h)
             ));
         }
-        if let Some(s) = self.since_us {
+        // on whole hours the partition filters are exact: no row filter (and partial
+        // aggregates computed per hour apply)
+        if let Some(s) = self.since_us.filter(|s| !on_the_hour(*s)) {
             parts.push(format!(
                 "request_received_ts >= to_timestamp_micros({s}) AT TIME ZONE 'UTC'"
             ));
         }
-        if let Some(u) = self.until_us {
+        if let Some(u) = self.until_us.filter(|u| !on_the_hour(*u)) {
             parts.push(format!(
                 "request_received_ts < to_timestamp_micros({u}) AT TIME ZONE 'UTC'"
             ));

@@ -27,7 +27,10 @@ fn parquet_files(dir: &Path) -> Vec<String> {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                stack.push(p);
+                // the partial aggregates are counted apart
+                if p.file_name().is_some_and(|n| n != "partials") {
+                    stack.push(p);
+                }
             } else if p.extension().is_some_and(|x| x == "parquet") {
                 out.push(p.strip_prefix(dir).unwrap().display().to_string());
             }
@@ -328,4 +331,160 @@ fn partitions_are_pruned_and_clusters_make_a_fleet() {
     let bad = ingest(&store, &["samples/audit"], "../etc");
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("cluster name"), "{}", stderr(&bad));
+}
+
+/// The kept partial-aggregate states below `dir`.
+fn state_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `(hour states read, computed, over the data)` from a `-v` report's log.
+fn partial_counts(log: &str) -> (u64, u64, u64) {
+    let line = log
+        .lines()
+        .find(|l| l.contains("partial aggregates:"))
+        .unwrap_or_else(|| panic!("no partial-aggregate line in {log}"));
+    let nums: Vec<u64> = line
+        .split("partial aggregates:")
+        .nth(1)
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1], nums[2])
+}
+
+/// Each query's code and rows.
+fn rows(doc: &Value) -> Vec<(String, Value)> {
+    doc["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["code"].as_str().unwrap().to_string(), q["rows"].clone()))
+        .collect()
+}
+
+#[test]
+fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    // the EKS sample spans hours 23 and 00: A holds hour 23 and half of hour 00's requests, B
+    // the other half (split by request, so the stages of one request stay in one source)
+    let text = std::fs::read("samples/audit/eks-apiserver-audit.jsonl").unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut zero: std::collections::HashMap<String, bool> = Default::default();
+    for line in text.split_inclusive(|c| *c == b'\n') {
+        let event = std::str::from_utf8(line)
+            .ok()
+            .and_then(|l| serde_json::from_str::<Value>(l).ok());
+        let to_b = event.is_some_and(|v| {
+            let late = v["requestReceivedTimestamp"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("2026-11-02T00"));
+            let id = v["auditID"].as_str().unwrap_or_default().to_string();
+            let n = zero.len();
+            late && *zero.entry(id).or_insert(n % 2 == 1)
+        });
+        if to_b {
+            b.extend_from_slice(line);
+        } else {
+            a.extend_from_slice(line);
+        }
+    }
+    let (fa, fb) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    std::fs::write(&fa, &a).unwrap();
+    std::fs::write(&fb, &b).unwrap();
+    let (fa, fb) = (fa.to_str().unwrap(), fb.to_str().unwrap());
+    let quiet = crate::kscope(&[
+        "ingest",
+        fa,
+        "--store",
+        s,
+        "--cluster-name",
+        "prod",
+        "--no-partials",
+    ]);
+    assert_eq!(quiet.status.code(), Some(2));
+    assert!(!stdout(&quiet).contains("kept"), "{}", stdout(&quiet));
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "--format", "json", "-v"];
+        args.extend_from_slice(extra);
+        let out = crate::kscope(&args);
+        // findings (1), or the raw sample's malformed lines (2)
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{}", stderr(&out));
+        (rows(&json(&out)), stderr(&out))
+    };
+    let raw = report(&[fa]).0;
+    let (first, log) = report(&["--store", s]);
+    let (read, computed, live) = partial_counts(&log);
+    assert!(computed >= 2 * 15, "two hours, most queries: {log}");
+    assert_eq!(computed % 2, 0, "each aggregate once per hour: {log}");
+    // a state used twice in one run (AUD005 reads its per-minute counts twice) is computed once
+    let uses = read + computed;
+    let states = store.join("_kscope/partials");
+    let kept = state_files(&states);
+    assert_eq!(kept.len() as u64, computed, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|f| f.contains("/cluster=prod/date=2026-11-0")),
+        "{kept:?}"
+    );
+    let (second, log) = report(&["--store", s]);
+    assert_eq!(partial_counts(&log), (uses, 0, live), "{log}");
+    let (none, log) = report(&["--store", s, "--no-partials"]);
+    assert!(!log.contains("partial aggregates:"), "{log}");
+    for (name, got) in [("computed", &first), ("read", &second), ("off", &none)] {
+        assert_eq!(got.len(), raw.len());
+        for ((code, r), (_, g)) in raw.iter().zip(got.iter()) {
+            assert_eq!(r, g, "{code}: states {name}");
+        }
+    }
+    // B adds requests to hour 00 only: ingest computes hour 00's states again, hour 23's stay
+    let warm = ingest(&store, &[fb], "prod");
+    assert_eq!(warm.status.code(), Some(0));
+    assert!(
+        stdout(&warm).contains(&format!("kept {} hour state(s)", computed / 2)),
+        "{}",
+        stdout(&warm)
+    );
+    let both = report(&[fa, fb]).0;
+    assert_ne!(both, raw, "B changes the answers");
+    let (after, log) = report(&["--store", s]);
+    assert_eq!(partial_counts(&log), (uses, 0, live), "{log}");
+    for ((code, r), (_, g)) in both.iter().zip(after.iter()) {
+        assert_eq!(r, g, "{code}: after hour 00 changed");
+    }
+    assert_eq!(
+        state_files(&states).len() as u64,
+        computed,
+        "hour 00's old states are gone"
+    );
+    // whole hours keep using states; a cut hour filters rows below the aggregates, so none
+    let window = |since: &str, until: &str| {
+        let r = report(&[fb, fa, "--since", since, "--until", until]).0;
+        let (st, log) = report(&["--store", s, "--since", since, "--until", until]);
+        for ((code, r), (_, g)) in r.iter().zip(st.iter()) {
+            assert_eq!(r, g, "{code}: {since}..{until}");
+        }
+        log
+    };
+    let log = window("2026-11-02T00:00:00Z", "2026-11-02T01:00:00Z");
+    assert_eq!(partial_counts(&log), (uses / 2, 0, live), "{log}");
+    let log = window("2026-11-01T23:30:00Z", "2026-11-02T01:00:00Z");
+    assert!(!log.contains("partial aggregates:"), "{log}");
 }

@@ -1,0 +1,451 @@
+//! Per-hour partial aggregates over the Parquet store, computed once and reused.
+//!
+//! Most queries aggregate rows of `audit` after filtering and projecting them. DataFusion runs such
+//! an aggregation in two steps: a *partial* aggregate next to the scan (one state per group per
+//! input partition) and a *final* one that merges the states. A partial aggregate whose input is
+//! only a scan, filters and projections can be computed for each hour partition of the store on
+//! its own, and the states of the hours merged later give the same answer as one pass over all of
+//! them. So the first report over an hour computes the states of its partial aggregates and writes
+//! them next to the data (`_kscope/partials/KEY/cluster=…/date=…/hour=…/FILES.parquet`); later
+//! reports read those few rows instead of the hour's requests, and only the final steps run.
+//!
+//! - KEY is a hash of the partial aggregate's plan without its file list (the query, its
+//!   parameters and the filters below the aggregate, kscope's version): another query or other
+//!   parameters use other states.
+//! - FILES is a hash of the hour's data files (names and sizes): re-ingesting an hour replaces its
+//!   files, so stale states are never read; they are deleted when the hour's new states are written.
+//! - Only whole hours: a selection that cuts an hour (`--since 10:30`) filters rows below the
+//!   aggregate, and such plans are not cached (see `Selection::whole_hours`).
+//! - Plans with anything else below the aggregate (a join, a window, a sort, a non-deterministic
+//!   function) run as they are, over the store.
+//! - Failing to write states (a read-only store) is a warning: the query runs over the data.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
+};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning, displayable};
+use futures::TryStreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use crate::store::Store;
+
+/// Where the states live, below the store root.
+pub const DIR: &str = "_kscope/partials";
+
+/// What the partial-aggregate cache did during a run.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Hour states read from the cache (kept by an earlier run, or computed earlier in this one).
+    pub hits: AtomicU64,
+    /// Hour states computed (and written) in this run.
+    pub computed: AtomicU64,
+    /// Partial aggregates that could not use states (they run over the data).
+    pub live: AtomicU64,
+}
+
+/// The cache over one store.
+pub struct Partials {
+    store: Store,
+    pub counters: Counters,
+    /// Set once writing failed (warned once; queries then read the data).
+    read_only: AtomicBool,
+    /// Hour states being computed or found in this run, by path.
+    inflight: tokio::sync::Mutex<std::collections::HashMap<String, Arc<StateCell>>>,
+}
+
+/// An hour's state file once known (`None`: it could not be kept).
+type StateCell = tokio::sync::OnceCell<Option<PartitionedFile>>;
+
+impl Partials {
+    pub fn new(store: &Store) -> Self {
+        Partials {
+            store: store.clone(),
+            counters: Counters::default(),
+            read_only: AtomicBool::new(false),
+            inflight: Default::default(),
+        }
+    }
+
+    /// `plan` with every cacheable partial aggregate replaced by a scan of its per-hour states.
+    pub async fn substitute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: &Arc<TaskContext>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // collect the candidates first (TreeNode rewrites are synchronous), then rewrite
+        let mut found: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        plan.apply(|node| {
+            if candidate(node).is_some() {
+                found.push(node.clone());
+                return Ok(datafusion::common::tree_node::TreeNodeRecursion::Jump);
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        })?;
+        if found.is_empty() {
+            return Ok(plan);
+        }
+        let mut replaced: Vec<(Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>)> = Vec::new();
+        for node in found {
+            match self.replacement(&node, task).await? {
+                Some(r) => replaced.push((node, r)),
+                None => {
+                    self.counters.live.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let n = replaced.len() as u64;
+        let out = plan
+            .clone()
+            .transform_down(|node| {
+                match replaced.iter().find(|(old, _)| Arc::ptr_eq(old, &node)) {
+                    Some((_, new)) => Ok(Transformed::new(
+                        new.clone(),
+                        true,
+                        datafusion::common::tree_node::TreeNodeRecursion::Jump,
+                    )),
+                    None => Ok(Transformed::no(node)),
+                }
+            })?
+            .data;
+        // the states have no order: a plan with an operator above that relied on the scan's
+        // order (the store's rows are sorted by time) runs as planned, over the data
+        match requirements_met(out, task.session_config().options()) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                tracing::debug!("partial aggregates not used: {e}");
+                self.counters.live.fetch_add(n, Ordering::Relaxed);
+                Ok(plan)
+            }
+        }
+    }
+
+    /// The replacement of a candidate aggregate, or `None` when it cannot use states.
+    async fn replacement(
+        &self,
+        node: &Arc<dyn ExecutionPlan>,
+        task: &Arc<TaskContext>,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(agg) = candidate(node) else {
+            return Ok(None);
+        };
+        // a single-step aggregate is split into partial and final, as the planner does for
+        // several input partitions
+        let (partial, single) = match agg.mode() {
+            AggregateMode::Partial => (node.clone(), false),
+            _ => (
+                Arc::new(AggregateExec::try_new(
+                    AggregateMode::Partial,
+                    agg.group_expr().clone(),
+                    agg.aggr_expr().to_vec(),
+                    agg.filter_expr().to_vec(),
+                    agg.input().clone(),
+                    agg.input_schema(),
+                )?) as Arc<dyn ExecutionPlan>,
+                true,
+            ),
+        };
+        let Some(scan) = single_scan(partial.children()[0]) else {
+            return Ok(None);
+        };
+        let text = displayable(partial.as_ref()).indent(true).to_string();
+        if VOLATILE.iter().any(|v| text.contains(v)) {
+            return Ok(None);
+        }
+        let key = hash_hex(&format!(
+            "{}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            strip_files(&text)
+        ));
+        // the scan's files by hour directory (a file split into ranges counted once)
+        let mut hours: BTreeMap<String, BTreeMap<String, PartitionedFile>> = BTreeMap::new();
+        for group in &scan.file_groups {
+            for f in group.iter() {
+                let loc = f.object_meta.location.clone();
+                let rel = self.store.relative(&loc);
+                let Some((dir, _)) = rel.rsplit_once('/') else {
+                    return Ok(None);
+                };
+                if !dir.starts_with("cluster=") {
+                    return Ok(None);
+                }
+                let mut whole = PartitionedFile::new_from_meta(f.object_meta.clone());
+                whole.partition_values = f.partition_values.clone();
+                hours.entry(dir.to_string()).or_default().insert(rel, whole);
+            }
+        }
+        if hours.is_empty() {
+            return Ok(None);
+        }
+        let mut states: Vec<PartitionedFile> = Vec::new();
+        for (dir, files) in &hours {
+            let id = hash_hex(
+                &files
+                    .iter()
+                    .map(|(rel, f)| format!("{rel}:{}\n", f.object_meta.size))
+                    .collect::<String>(),
+            );
+            let at = self.store.path(&format!("{DIR}/{key}/{dir}/{id}.parquet"));
+            // one computation per hour state and run, however many queries (or uses in one
+            // query) need it at once
+            let cell = self
+                .inflight
+                .lock()
+                .await
+                .entry(at.to_string())
+                .or_default()
+                .clone();
+            let mut computed = false;
+            let state = cell
+                .get_or_try_init(|| async {
+                    match self.store.objects.head(&at).await {
+                        Ok(meta) => return Ok(Some(PartitionedFile::new_from_meta(meta))),
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(DataFusionError::ObjectStore(Box::new(e))),
+                    }
+                    if self.read_only.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    let group: Vec<PartitionedFile> = files.values().cloned().collect();
+                    let one_hour = rebuild(&partial, &scan, group)?;
+                    let batches =
+                        datafusion::physical_plan::collect(one_hour, task.clone()).await?;
+                    computed = true;
+                    let body = to_parquet(&partial.schema(), &batches)?;
+                    let size = body.len() as u64;
+                    match self.write(&key, dir, &at, body).await {
+                        Ok(()) => Ok(Some(PartitionedFile::new(at.to_string(), size))),
+                        Err(e) => {
+                            if !self.read_only.swap(true, Ordering::Relaxed) {
+                                tracing::warn!(
+                                    "store {}: cannot keep partial aggregates ({e}); queries read the data",
+                                    self.store.spec
+                                );
+                            }
+                            Ok(None)
+                        }
+                    }
+                })
+                .await?;
+            let Some(state) = state.clone() else {
+                return Ok(None);
+            };
+            let counter = if computed {
+                &self.counters.computed
+            } else {
+                &self.counters.hits
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            states.push(state);
+        }
+        let parts = partial.properties().output_partitioning().partition_count();
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); parts.clamp(1, states.len())];
+        let n = groups.len();
+        for (i, f) in states.into_iter().enumerate() {
+            groups[i % n].push(f);
+        }
+        let source = ParquetSource::new(partial.schema());
+        let config = FileScanConfigBuilder::new(scan.object_store_url.clone(), Arc::new(source))
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .build();
+        let states: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        if !single {
+            return Ok(Some(states));
+        }
+        // the final step of a split single-step aggregate
+        let merged = Arc::new(CoalescePartitionsExec::new(states));
+        Ok(Some(Arc::new(AggregateExec::try_new(
+            AggregateMode::Final,
+            agg.group_expr().as_final(),
+            agg.aggr_expr().to_vec(),
+            agg.filter_expr().to_vec(),
+            merged,
+            agg.input_schema(),
+        )?)))
+    }
+
+    /// Writes one hour's states and deletes that hour's older ones (other data files).
+    async fn write(
+        &self,
+        key: &str,
+        dir: &str,
+        at: &ObjPath,
+        body: Vec<u8>,
+    ) -> std::result::Result<(), object_store::Error> {
+        let objects = &self.store.objects;
+        let prefix = self.store.path(&format!("{DIR}/{key}/{dir}"));
+        let old: Vec<_> = objects.list(Some(&prefix)).try_collect().await?;
+        objects.put(at, PutPayload::from(body)).await?;
+        for o in old {
+            if &o.location != at {
+                let _ = objects.delete(&o.location).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `plan` if every operator's distribution and sort requirements are met by its inputs.
+/// (Enforcing them again, with DataFusion's `EnsureRequirements`, is not idempotent on an
+/// optimized plan: measured, it dropped a final sort.)
+fn requirements_met(
+    plan: Arc<dyn ExecutionPlan>,
+    config: &datafusion::config::ConfigOptions,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
+    SanityCheckPlan::new().optimize(plan, config)
+}
+
+/// Functions whose value differs between runs: a plan with one is never cached.
+const VOLATILE: [&str; 5] = [
+    "now()",
+    "random()",
+    "uuid()",
+    "current_date",
+    "current_time",
+];
+
+/// `node` as an aggregate that may use states: a partial (or single-step) aggregate over a scan of
+/// the store with only filters, projections and batch reshaping between.
+fn candidate(node: &Arc<dyn ExecutionPlan>) -> Option<&AggregateExec> {
+    let agg = node.downcast_ref::<AggregateExec>()?;
+    if !matches!(agg.mode(), AggregateMode::Partial | AggregateMode::Single) {
+        return None;
+    }
+    if agg.limit_options().is_some() {
+        return None;
+    }
+    single_scan(agg.input())?;
+    Some(agg)
+}
+
+/// The one file scan below a chain of row-local operators, if the chain is only that.
+fn single_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<FileScanConfig> {
+    if let Some(ds) = plan.downcast_ref::<DataSourceExec>() {
+        let config = ds.data_source().downcast_ref::<FileScanConfig>()?;
+        if config.limit.is_some() {
+            return None;
+        }
+        config.file_source.downcast_ref::<ParquetSource>()?;
+        return Some(config.clone());
+    }
+    if let Some(r) = plan.downcast_ref::<RepartitionExec>() {
+        if !matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)) {
+            return None;
+        }
+    } else if !ROW_LOCAL.contains(&plan.name()) {
+        return None;
+    }
+    match plan.children().as_slice() {
+        [child] => single_scan(child),
+        _ => None,
+    }
+}
+
+/// Operators that work row by row (or batch by batch) and so commute with splitting by hour.
+const ROW_LOCAL: [&str; 4] = [
+    "ProjectionExec",
+    "FilterExec",
+    "CoalesceBatchesExec",
+    "CooperativeExec",
+];
+
+/// `partial` over one hour's files: the same operators, the scan limited to `files`, and no
+/// round-robin repartitioning (one partition is enough for an hour).
+fn rebuild(
+    partial: &Arc<dyn ExecutionPlan>,
+    scan: &FileScanConfig,
+    files: Vec<PartitionedFile>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    fn walk(
+        node: &Arc<dyn ExecutionPlan>,
+        scan: &FileScanConfig,
+        files: &[PartitionedFile],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if node.downcast_ref::<DataSourceExec>().is_some() {
+            let mut config = scan.clone();
+            config.file_groups = vec![FileGroup::new(files.to_vec())];
+            config.output_partitioning = None;
+            return Ok(DataSourceExec::from_data_source(config));
+        }
+        let children: Vec<Arc<dyn ExecutionPlan>> = node
+            .children()
+            .into_iter()
+            .map(|c| walk(c, scan, files))
+            .collect::<Result<_>>()?;
+        if node.downcast_ref::<RepartitionExec>().is_some() {
+            return children
+                .into_iter()
+                .next()
+                .ok_or_else(|| DataFusionError::Internal("repartition without input".into()));
+        }
+        datafusion::physical_plan::replace_children_if_necessary(node.clone(), children)
+    }
+    walk(partial, scan, &files)
+}
+
+/// A plan's text without the scan's file list (the states of each hour are stored apart).
+fn strip_files(text: &str) -> String {
+    static FILES: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"file_groups=\{[^}]*\}").ok());
+    match FILES.as_ref() {
+        Some(re) => re.replace_all(text, "").into_owned(),
+        None => text.to_string(),
+    }
+}
+
+/// 16 hex digits of a stable hash (FNV-1a, 64 bits): names, not security.
+fn hash_hex(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn to_parquet(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+) -> Result<Vec<u8>> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .build();
+    let mut w = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))?;
+    for b in batches {
+        w.write(b)?;
+    }
+    Ok(w.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_ignores_which_files_a_plan_reads_and_nothing_else() {
+        let a = "AggregateExec: mode=Partial\n  DataSourceExec: file_groups={2 groups: [[a/x.parquet:0..10], [a/y.parquet]]}, projection=[verb]";
+        let b = "AggregateExec: mode=Partial\n  DataSourceExec: file_groups={1 group: [[b/z.parquet]]}, projection=[verb]";
+        let c = "AggregateExec: mode=Partial\n  DataSourceExec: file_groups={1 group: [[b/z.parquet]]}, projection=[user_name]";
+        assert_eq!(strip_files(a), strip_files(b));
+        assert_ne!(strip_files(b), strip_files(c));
+        assert_ne!(hash_hex(&strip_files(b)), hash_hex(&strip_files(c)));
+        assert_eq!(hash_hex("x").len(), 16);
+    }
+}
