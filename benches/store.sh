@@ -5,8 +5,11 @@
 #
 # Needs hyperfine and GNU time; bench-data/audit-SIZE.jsonl from benches/audit.sh (generated with
 # ../shared/tools/gen-audit-log.py). Measures:
-# 1. `kscope ingest` throughput and peak RSS (/usr/bin/time -v), both cores;
-# 2. `kscope report` over the store against the same report over the raw JSON (hyperfine);
+# 1. `kscope ingest` throughput and peak RSS (/usr/bin/time -v), both cores (ingest also computes
+#    the report's per-hour partial aggregates; its output says how long that took);
+# 2. `kscope report` over the store against the same report over the raw JSON (hyperfine): with the
+#    partial aggregates ingest kept, without any kept (the first report after `ingest
+#    --no-partials`, which computes them), and with `--no-partials` (every query reads the rows);
 # 3. a one-column query (top user agents) over the store against over the raw JSON;
 # 4. the store's size against the raw and gzip JSON.
 set -euo pipefail
@@ -39,24 +42,37 @@ echo "== sizes"
 gz="$OUT/audit.jsonl.gz"
 gzip -c "$LOG" > "$gz"
 store_bytes=$(du -sb "$STORE" | cut -f1)
-python3 - "$bytes" "$(stat -c %s "$gz")" "$store_bytes" <<'PY'
+states_bytes=$(du -sb "$STORE/_kscope/partials" | cut -f1)
+python3 - "$bytes" "$(stat -c %s "$gz")" "$store_bytes" "$states_bytes" <<'PY'
 import sys
-raw, gz, st = map(int, sys.argv[1:])
+raw, gz, st, states = map(int, sys.argv[1:])
 print(f"raw JSON {raw/2**20:.0f} MiB, gzip {gz/2**20:.0f} MiB, store {st/2**20:.0f} MiB "
-      f"({raw/st:.1f}x smaller than raw, {gz/st:.2f}x smaller than gzip)")
+      f"({raw/st:.1f}x smaller than raw, {gz/st:.2f}x smaller than gzip), "
+      f"of which partial aggregates {states/2**20:.1f} MiB")
 PY
 
 TOP="SELECT user_agent, count(*) AS n FROM audit GROUP BY 1 ORDER BY n DESC, user_agent LIMIT 10"
 echo "== report and a one-column query: store against raw JSON"
 hyperfine --warmup 1 --runs 5 --style basic --export-json "$OUT/store.json" \
   -n report-raw "$K report $LOG --format json --fail-on none > /dev/null" \
-  -n report-store "$K report --store $STORE --format json --fail-on none > /dev/null" \
+  -n report-store-no-partials "$K report --store $STORE --no-partials --format json --fail-on none > /dev/null" \
   -n top-raw "$K sql '$TOP' $LOG --format csv > /dev/null" \
   -n top-store "$K sql '$TOP' --store $STORE --format csv > /dev/null"
-python3 - "$OUT/store.json" <<'PY'
+# the report with partial aggregates: more runs (it is short, and this machine is noisy)
+hyperfine --warmup 2 --runs 20 --style basic --export-json "$OUT/partials.json" \
+  -n report-store "$K report --store $STORE --format json --fail-on none > /dev/null"
+hyperfine --runs 3 --style basic --export-json "$OUT/cold.json" \
+  --prepare "rm -rf $STORE/_kscope/partials" \
+  -n report-store-cold "$K report --store $STORE --format json --fail-on none > /dev/null"
+"$K" report --store "$STORE" --format json --fail-on none > "$OUT/with.json"
+"$K" report --store "$STORE" --no-partials --format json --fail-on none > "$OUT/without.json"
+cmp -s "$OUT/with.json" "$OUT/without.json" && echo "the same report with and without partial aggregates"
+python3 - "$OUT/store.json" "$OUT/partials.json" "$OUT/cold.json" <<'PY'
 import json, sys
-r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
-print(f"report: raw {r['report-raw']:.3f} s, store {r['report-store']:.3f} s: {r['report-raw']/r['report-store']:.1f}x")
+r = {x["command"]: x["median"] for f in sys.argv[1:] for x in json.load(open(f))["results"]}
+raw = r['report-raw']
+for k in ['report-store', 'report-store-cold', 'report-store-no-partials']:
+    print(f"{k}: raw {raw:.3f} s, store {r[k]:.3f} s: {raw/r[k]:.1f}x")
 print(f"one column: raw {r['top-raw']:.3f} s, store {r['top-store']:.3f} s: {r['top-raw']/r['top-store']:.1f}x")
 PY
 for c in "report --store $STORE --format json --fail-on none" "sql '$TOP' --store $STORE --format csv"; do

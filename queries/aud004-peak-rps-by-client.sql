@@ -9,11 +9,22 @@
 -- columns: client, requests, avg_rps, peak_rps, peak_at
 -- requires: Metadata
 WITH per_second AS (
+  -- per client and second, then per client: both within an hour, so over a store both come from
+  -- each hour's partial aggregates; the window's length joins only the per-client rows
   SELECT coalesce(client, '(no user agent)') AS client,
          date_trunc('second', request_received_ts) AS second,
          count(*) AS n
   FROM audit
   GROUP BY 1, 2
+),
+per_client AS (
+  SELECT
+    client,
+    sum(n) AS requests,
+    max(n) AS peak_rps,
+    first_value(second ORDER BY n DESC, second) AS peak_at
+  FROM per_second
+  GROUP BY client
 ),
 span AS (
   SELECT greatest(1.0, date_part('epoch', max(request_received_ts)) - date_part('epoch', min(request_received_ts))) AS seconds
@@ -21,10 +32,9 @@ span AS (
 )
 SELECT
   client,
-  sum(n) AS requests,
-  round(sum(n) / max(span.seconds), 3) AS avg_rps,
-  max(n) AS peak_rps,
-  first_value(second ORDER BY n DESC, second) AS peak_at
-FROM per_second CROSS JOIN span
-GROUP BY client
+  requests,
+  round(requests / span.seconds, 3) AS avg_rps,
+  peak_rps,
+  peak_at
+FROM per_client CROSS JOIN span
 ORDER BY peak_rps DESC, requests DESC, client

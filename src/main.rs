@@ -5,9 +5,6 @@ use clap::{CommandFactory, FromArgMatches};
 use kscope::cli::Cli;
 use kscope::cmd;
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = parse();
     let level = match cli.verbose {

@@ -157,7 +157,7 @@ impl Partials {
                 true,
             ),
         };
-        let Some(scan) = single_scan(partial.children()[0]) else {
+        let Some(Chain { scan, one_cluster }) = chain(partial.children()[0]) else {
             return Ok(None);
         };
         let text = displayable(partial.as_ref()).indent(true).to_string();
@@ -187,6 +187,12 @@ impl Partials {
             }
         }
         if hours.is_empty() {
+            return Ok(None);
+        }
+        // an aggregate below whose groups would span clusters of the same hour
+        let clusters: std::collections::BTreeSet<&str> =
+            hours.keys().filter_map(|d| d.split('/').next()).collect();
+        if one_cluster && clusters.len() > 1 {
             return Ok(None);
         }
         let mut states: Vec<PartitionedFile> = Vec::new();
@@ -319,7 +325,7 @@ const VOLATILE: [&str; 5] = [
 ];
 
 /// `node` as an aggregate that may use states: a partial (or single-step) aggregate over a scan of
-/// the store with only filters, projections and batch reshaping between.
+/// the store with only operators that commute with splitting it by hour between (see [`chain`]).
 fn candidate(node: &Arc<dyn ExecutionPlan>) -> Option<&AggregateExec> {
     let agg = node.downcast_ref::<AggregateExec>()?;
     if !matches!(agg.mode(), AggregateMode::Partial | AggregateMode::Single) {
@@ -328,31 +334,94 @@ fn candidate(node: &Arc<dyn ExecutionPlan>) -> Option<&AggregateExec> {
     if agg.limit_options().is_some() {
         return None;
     }
-    single_scan(agg.input())?;
+    chain(agg.input())?;
     Some(agg)
 }
 
-/// The one file scan below a chain of row-local operators, if the chain is only that.
-fn single_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<FileScanConfig> {
+/// What lies below a candidate aggregate: its one file scan, and whether an hour-local aggregate
+/// in between needs the scan to read one cluster (see [`hour_local`]).
+struct Chain {
+    scan: FileScanConfig,
+    one_cluster: bool,
+}
+
+/// The one file scan below a chain of operators that commute with splitting the scan by hour
+/// partition: row-local ones, partial aggregates, and aggregates whose groups never span two
+/// hours (with the repartitioning that feeds them).
+fn chain(plan: &Arc<dyn ExecutionPlan>) -> Option<Chain> {
     if let Some(ds) = plan.downcast_ref::<DataSourceExec>() {
         let config = ds.data_source().downcast_ref::<FileScanConfig>()?;
         if config.limit.is_some() {
             return None;
         }
         config.file_source.downcast_ref::<ParquetSource>()?;
-        return Some(config.clone());
+        return Some(Chain {
+            scan: config.clone(),
+            one_cluster: false,
+        });
     }
+    let mut one_cluster = false;
     if let Some(r) = plan.downcast_ref::<RepartitionExec>() {
         if !matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)) {
             return None;
+        }
+    } else if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
+        if agg.limit_options().is_some() {
+            return None;
+        }
+        if *agg.mode() != AggregateMode::Partial {
+            // a complete aggregate: only if its groups never span two hours; then the hash
+            // repartitioning (or merge) that feeds it is below it in the chain too
+            one_cluster = !hour_local(agg)?;
+            let input = agg.input();
+            let below = if input.downcast_ref::<RepartitionExec>().is_some()
+                || input.downcast_ref::<CoalescePartitionsExec>().is_some()
+            {
+                input.children().first().map(|c| (*c).clone())?
+            } else {
+                input.clone()
+            };
+            let mut c = chain(&below)?;
+            c.one_cluster |= one_cluster;
+            return Some(c);
         }
     } else if !ROW_LOCAL.contains(&plan.name()) {
         return None;
     }
     match plan.children().as_slice() {
-        [child] => single_scan(child),
+        [child] => chain(child).map(|mut c| {
+            c.one_cluster |= one_cluster;
+            c
+        }),
         _ => None,
     }
+}
+
+/// For a complete aggregate: `Some(with_cluster)` when its groups never span two hour partitions,
+/// that is, one of its grouping keys is the request time truncated to an hour or less (the store
+/// partitions rows by the hour of that time) and there are no grouping sets; `with_cluster` says
+/// whether `cluster` is a key too (else the aggregate is hour-local only over one cluster).
+fn hour_local(agg: &AggregateExec) -> Option<bool> {
+    static BUCKET: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"^date_trunc\(Utf8\("(hour|minute|second|millisecond|microsecond)"\),(\w+\.)?request_received_ts\)$"#,
+        )
+        .ok()
+    });
+    let group = agg.group_expr();
+    if !group.is_single() {
+        return None;
+    }
+    let names: Vec<&str> = group.expr().iter().map(|(_, n)| n.as_str()).collect();
+    let bucket = BUCKET.as_ref()?;
+    if !names.iter().any(|n| bucket.is_match(n)) {
+        return None;
+    }
+    Some(
+        names
+            .iter()
+            .any(|n| *n == "cluster" || n.ends_with(".cluster")),
+    )
 }
 
 /// Operators that work row by row (or batch by batch) and so commute with splitting by hour.
@@ -364,7 +433,7 @@ const ROW_LOCAL: [&str; 4] = [
 ];
 
 /// `partial` over one hour's files: the same operators, the scan limited to `files`, and no
-/// round-robin repartitioning (one partition is enough for an hour).
+/// repartitioning or merging (one partition is enough for an hour).
 fn rebuild(
     partial: &Arc<dyn ExecutionPlan>,
     scan: &FileScanConfig,
@@ -386,7 +455,9 @@ fn rebuild(
             .into_iter()
             .map(|c| walk(c, scan, files))
             .collect::<Result<_>>()?;
-        if node.downcast_ref::<RepartitionExec>().is_some() {
+        if node.downcast_ref::<RepartitionExec>().is_some()
+            || node.downcast_ref::<CoalescePartitionsExec>().is_some()
+        {
             return children
                 .into_iter()
                 .next()

@@ -166,6 +166,12 @@ pub async fn ingest_source(
             64 * 1024,
         )?;
         store.register(&sort);
+        // the staged hour read as the table's types (strings, not string views), so the store's
+        // files are too and reading them needs no cast
+        sort.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
+            .await?
+            .collect()
+            .await?;
         sort.register_parquet(
             "hour",
             &format!("{}{unsorted}{hour}/", store.url.as_str()),

@@ -407,3 +407,40 @@ pub async fn register_audit(
     ctx.sql(&sql).await?.collect().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000;
+    // 2026-11-02T00:00:00Z
+    const MIDNIGHT: i64 = 1_793_577_600_000_000;
+
+    #[test]
+    fn whole_hours_need_no_row_filter_and_until_is_exclusive() {
+        let whole = Selection {
+            clusters: vec![],
+            since_us: Some(MIDNIGHT - HOUR),
+            until_us: Some(MIDNIGHT),
+        };
+        assert!(whole.whole_hours());
+        let p = whole.predicate();
+        assert!(!p.contains("request_received_ts"), "{p}");
+        // --until 00:00 ends with hour 23 of the day before
+        assert!(
+            p.contains("hour <= '23'") && p.contains("date = '2026-11-01'"),
+            "{p}"
+        );
+        assert!(!p.contains("'2026-11-02'"), "{p}");
+        let cut = Selection {
+            until_us: Some(MIDNIGHT + 90_000_000),
+            ..whole.clone()
+        };
+        assert!(!cut.whole_hours());
+        let p = cut.predicate();
+        assert!(p.contains("request_received_ts <"), "{p}");
+        assert!(p.contains("hour <= '00'"), "{p}");
+        assert!(Selection::default().whole_hours());
+        assert_eq!(Selection::default().predicate(), "true");
+    }
+}

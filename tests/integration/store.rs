@@ -487,4 +487,21 @@ fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
     assert_eq!(partial_counts(&log), (uses / 2, 0, live), "{log}");
     let log = window("2026-11-01T23:30:00Z", "2026-11-02T01:00:00Z");
     assert!(!log.contains("partial aggregates:"), "{log}");
+    // the same requests in a second cluster: a fleet, whose per-second counts (AUD004) meet in the
+    // same hours of two clusters, so they cannot be completed hour by hour; answers as without
+    assert_eq!(ingest(&store, &[fa, fb], "beta").status.code(), Some(2));
+    let (fleet, log) = report(&["--store", s]);
+    let (_, computed, _) = partial_counts(&log);
+    assert_eq!(computed, 0, "ingest kept the fleet's states too: {log}");
+    let (plain, _) = report(&["--store", s, "--no-partials"]);
+    for ((code, p), (_, f)) in plain.iter().zip(fleet.iter()) {
+        assert_eq!(p, f, "{code}: the fleet");
+    }
+    let aud004 = &fleet.iter().find(|(c, _)| c == "AUD004").unwrap().1;
+    let raw004 = &both.iter().find(|(c, _)| c == "AUD004").unwrap().1;
+    assert_eq!(
+        aud004[0]["peak_rps"].as_u64().unwrap(),
+        2 * raw004[0]["peak_rps"].as_u64().unwrap(),
+        "the busiest second counts both clusters' requests"
+    );
 }
