@@ -113,10 +113,16 @@ async fn run(
     partials: Option<&Partials>,
 ) -> Result<(Vec<datafusion::arrow::record_batch::RecordBatch>, u64), AnalysisError> {
     let task_ctx = std::sync::Arc::new(df.task_ctx());
+    let started = std::time::Instant::now();
     let mut plan = df.create_physical_plan().await?;
+    let planned = started.elapsed();
     if let Some(p) = partials {
         plan = p.substitute(plan, &task_ctx).await?;
     }
+    tracing::debug!(
+        "{what}: planned in {planned:.2?}, partial aggregates placed in {:.2?}",
+        started.elapsed() - planned
+    );
     let collect = || datafusion::physical_plan::collect(plan.clone(), task_ctx.clone());
     let Some(limit) = timeout else {
         let batches = collect().await?;
