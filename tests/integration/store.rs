@@ -20,18 +20,26 @@ fn ingest(store: &Path, sources: &[&str], cluster: &str) -> std::process::Output
     crate::kscope(&args)
 }
 
+/// The data files of a store (its partial aggregates are counted apart, by [`state_files`]).
 fn parquet_files(dir: &Path) -> Vec<String> {
+    files_below(dir, |p| p.file_name().is_some_and(|n| n != "partials"))
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .collect()
+}
+
+/// Every file below `dir` (relative, sorted), descending into the directories `descend` accepts.
+fn files_below(dir: &Path, descend: impl Fn(&Path) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                // the partial aggregates are counted apart
-                if p.file_name().is_some_and(|n| n != "partials") {
+                if descend(&p) {
                     stack.push(p);
                 }
-            } else if p.extension().is_some_and(|x| x == "parquet") {
+            } else {
                 out.push(p.strip_prefix(dir).unwrap().display().to_string());
             }
         }
@@ -335,20 +343,7 @@ fn partitions_are_pruned_and_clusters_make_a_fleet() {
 
 /// The kept partial-aggregate states below `dir`.
 fn state_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
+    files_below(dir, |_| true)
 }
 
 /// `(hour states read, computed, over the data)` from a `-v` report's log.
