@@ -116,8 +116,13 @@ async fn run(
     let started = std::time::Instant::now();
     let mut plan = df.create_physical_plan().await?;
     let planned = started.elapsed();
+    // the plan over the data, when partial aggregates replaced part of it
+    let mut over_data = None;
     if let Some(p) = partials {
-        plan = p.substitute(plan, &task_ctx).await?;
+        let with = p.substitute(plan.clone(), &task_ctx).await?;
+        if !Arc::ptr_eq(&with, &plan) {
+            over_data = Some(std::mem::replace(&mut plan, with));
+        }
     }
     tracing::debug!(
         "{what}: planned in {planned:.2?}, partial aggregates placed in {:.2?}",
@@ -125,7 +130,22 @@ async fn run(
     );
     let collect = || datafusion::physical_plan::collect(plan.clone(), task_ctx.clone());
     let Some(limit) = timeout else {
-        let batches = collect().await?;
+        let batches = match (collect().await, over_data) {
+            // kept states that cannot be read (damaged, or not what this plan expects): the
+            // answer comes from the data, and the warning says how to rebuild them
+            (Err(e), Some(data)) if exhausted(&e).is_none() => {
+                tracing::warn!(
+                    "{what}: the kept partial aggregates could not be read ({}); read the data \
+                     instead (delete STORE/{} to compute them again)",
+                    first_line(&e),
+                    partials::DIR
+                );
+                let batches =
+                    datafusion::physical_plan::collect(data.clone(), task_ctx.clone()).await?;
+                return Ok((batches, spilled(&data)));
+            }
+            (batches, _) => batches?,
+        };
         return Ok((batches, spilled(&plan)));
     };
     let deadline = std::time::Instant::now() + limit;
@@ -339,6 +359,15 @@ type Bound<'a> = Vec<(
     Option<datafusion::dataframe::DataFrame>,
 )>;
 
+/// The error of query `q` failing to plan or run.
+fn failed(q: &Query) -> impl Fn(datafusion::error::DataFusionError) -> AnalysisError + '_ {
+    move |source| AnalysisError::Query {
+        code: q.code.clone(),
+        file: q.file.clone(),
+        source,
+    }
+}
+
 /// Binds every query's parameters (and the fleet key) and plans it against `audit` in `planner`, so
 /// a bad query fails before any input is read. Returns the bound queries and the columns of `audit`
 /// their plans scan, with `request_received_ts` (for the time range) and, for fleet views, `cluster`.
@@ -358,15 +387,11 @@ async fn plan_all<'a>(
     for q in queries {
         let values = params.values_for(q);
         let sql = query::bind_fleet(&q.sql, &values, fleet);
-        let wrap = |source| AnalysisError::Query {
-            code: q.code.clone(),
-            file: q.file.clone(),
-            source,
-        };
-        let df = planner.sql(&sql).await.map_err(wrap)?;
+        let wrap = failed(q);
+        let df = planner.sql(&sql).await.map_err(&wrap)?;
         let planned = if columns {
             // the session's `audit` is replaced by what is loaded: planned again then
-            scanned_columns(&df.into_optimized_plan().map_err(wrap)?, &mut cols);
+            scanned_columns(&df.into_optimized_plan().map_err(&wrap)?, &mut cols);
             None
         } else {
             Some(df)
@@ -409,11 +434,6 @@ async fn run_one(
     timeout: Option<std::time::Duration>,
     partials: Option<&Partials>,
 ) -> Result<(QueryOutput, u64), AnalysisError> {
-    let wrap = |source| AnalysisError::Query {
-        code: q.code.clone(),
-        file: q.file.clone(),
-        source,
-    };
     let started = std::time::Instant::now();
     let schema = df.schema().as_arrow().clone();
     let (batches, bytes) = match run(df, timeout, &format!("query {}", q.code), partials).await {
@@ -437,7 +457,7 @@ async fn run_one(
                     source: e,
                 });
             }
-            None => return Err(wrap(e)),
+            None => return Err(failed(&q)(e)),
         },
         other => other?,
     };
@@ -496,11 +516,7 @@ async fn run_bound(
             tokio::spawn(async move {
                 let df = match planned {
                     Some(df) => df,
-                    None => ctx.sql(&sql).await.map_err(|source| AnalysisError::Query {
-                        code: q.code.clone(),
-                        file: q.file.clone(),
-                        source,
-                    })?,
+                    None => ctx.sql(&sql).await.map_err(failed(&q))?,
                 };
                 run_one(df, q, values, &origin, timeout, partials.as_deref()).await
             })

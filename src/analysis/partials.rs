@@ -360,7 +360,6 @@ fn chain(plan: &Arc<dyn ExecutionPlan>) -> Option<Chain> {
             one_cluster: false,
         });
     }
-    let mut one_cluster = false;
     if let Some(r) = plan.downcast_ref::<RepartitionExec>() {
         if !matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)) {
             return None;
@@ -372,7 +371,7 @@ fn chain(plan: &Arc<dyn ExecutionPlan>) -> Option<Chain> {
         if *agg.mode() != AggregateMode::Partial {
             // a complete aggregate: only if its groups never span two hours; then the hash
             // repartitioning (or merge) that feeds it is below it in the chain too
-            one_cluster = !hour_local(agg)?;
+            let one_cluster = !hour_local(agg)?;
             let input = agg.input();
             let below = if input.downcast_ref::<RepartitionExec>().is_some()
                 || input.downcast_ref::<CoalescePartitionsExec>().is_some()
@@ -389,10 +388,7 @@ fn chain(plan: &Arc<dyn ExecutionPlan>) -> Option<Chain> {
         return None;
     }
     match plan.children().as_slice() {
-        [child] => chain(child).map(|mut c| {
-            c.one_cluster |= one_cluster;
-            c
-        }),
+        [child] => chain(child),
         _ => None,
     }
 }

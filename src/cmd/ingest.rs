@@ -79,7 +79,7 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
         replaced += done.replaced;
     }
     // the next report reads the hours' partial aggregates instead of their requests
-    let mut warmed = String::new();
+    let mut warmed = None;
     if files > 0 && !a.no_partials {
         let t = std::time::Instant::now();
         let (only, skip) = super::gate::selection(&[], &[], &cfg.queries);
@@ -90,10 +90,10 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
             ..Default::default()
         };
         let n = crate::analysis::warm_partials(&st, &sel, &input.opts, &queries, &params).await?;
-        warmed = format!(
-            "; {n} hour state(s) of the report's partial aggregates in {:.1}s",
+        warmed = Some(format!(
+            "kept {n} hour state(s) of the report's partial aggregates in {:.1}s",
             t.elapsed().as_secs_f64()
-        );
+        ));
     }
     writeln!(
         out,
@@ -104,8 +104,8 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
         skipped,
         started.elapsed().as_secs_f64()
     )?;
-    if !warmed.is_empty() {
-        writeln!(out, "kept{}", &warmed[1..])?;
+    if let Some(line) = warmed {
+        writeln!(out, "{line}")?;
     }
     Ok(Outcome {
         fully_read,

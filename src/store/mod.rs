@@ -357,7 +357,7 @@ impl Selection {
             ));
         }
         // the last microsecond before --until names the last hour partition it reaches
-        if let Some((d, h)) = self.until_us.and_then(|u| date_hour(u - 1)) {
+        if let Some((d, h)) = self.until_us.and_then(|u| date_hour(u.saturating_sub(1))) {
             parts.push(format!(
                 "(date < {} OR (date = {} AND hour <= {}))",
                 quote(&d),

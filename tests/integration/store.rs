@@ -449,6 +449,17 @@ fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
             assert_eq!(r, g, "{code}: states {name}");
         }
     }
+    // a damaged state: its queries read the data, with a warning, and answer the same
+    let damaged = states.join(&kept[0]);
+    let good = std::fs::read(&damaged).unwrap();
+    std::fs::write(&damaged, b"PAR1 not a state").unwrap();
+    let (read_back, log) = report(&["--store", s]);
+    assert!(
+        log.contains("the kept partial aggregates could not be read"),
+        "{log}"
+    );
+    assert_eq!(read_back, raw);
+    std::fs::write(&damaged, good).unwrap();
     // B adds requests to hour 00 only: ingest computes hour 00's states again, hour 23's stay
     let warm = ingest(&store, &[fb], "prod");
     assert_eq!(warm.status.code(), Some(0));
