@@ -228,6 +228,22 @@ pub fn session(opts: &ScanOptions) -> Result<SessionContext, AnalysisError> {
     ))
 }
 
+/// The session of queries that read partial aggregates. A state's key is its plan, so the plan of
+/// an hour's aggregate must not depend on which other files a scan reads: one partition per query
+/// (queries run beside each other instead), and no file statistics, whose sort orders hold over
+/// several files only when their times do not overlap.
+fn partials_session(opts: &ScanOptions) -> Result<SessionContext, AnalysisError> {
+    let cfg = opts
+        .memory
+        .config(1)
+        .with_collect_statistics(false)
+        .with_information_schema(true);
+    Ok(SessionContext::new_with_config_rt(
+        cfg,
+        opts.memory.runtime()?,
+    ))
+}
+
 impl Report {
     /// Every line read and every query run.
     pub fn complete(&self) -> bool {
@@ -298,7 +314,7 @@ pub async fn report(
     // session then runs them over what was loaded
     let ctx = session(&opts)?;
     ctx.register_table("audit", table.clone())?;
-    let (bound, names) = plan_all(&ctx, queries, params, false, true).await?;
+    let (bound, names) = plan_all(&ctx, queries, params, false).await?;
     let cols: Vec<usize> = crate::audit::schema::COLUMNS
         .iter()
         .enumerate()
@@ -350,14 +366,13 @@ pub fn describe_placement(p: &Placement) -> String {
     }
 }
 
-/// Queries with their bound SQL and parameter values, and their plan when it was made in the
-/// session that runs them.
-type Bound<'a> = Vec<(
-    &'a Query,
-    String,
-    query::Values,
-    Option<datafusion::dataframe::DataFrame>,
-)>;
+/// Queries with their bound SQL and parameter values (each planned where it runs).
+type Bound<'a> = Vec<(&'a Query, String, query::Values)>;
+
+/// A query's task that panicked or was cancelled.
+fn joined(e: tokio::task::JoinError) -> AnalysisError {
+    AnalysisError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
+}
 
 /// The error of query `q` failing to plan or run.
 fn failed(q: &Query) -> impl Fn(datafusion::error::DataFusionError) -> AnalysisError + '_ {
@@ -368,35 +383,37 @@ fn failed(q: &Query) -> impl Fn(datafusion::error::DataFusionError) -> AnalysisE
     }
 }
 
-/// Binds every query's parameters (and the fleet key) and plans it against `audit` in `planner`, so
-/// a bad query fails before any input is read. Returns the bound queries and the columns of `audit`
-/// their plans scan, with `request_received_ts` (for the time range) and, for fleet views, `cluster`.
+/// Binds every query's parameters (and the fleet key).
+fn bind_all<'a>(queries: &[&'a Query], params: &Overrides, fleet: bool) -> Bound<'a> {
+    queries
+        .iter()
+        .map(|q| {
+            let values = params.values_for(q);
+            let sql = query::bind_fleet(&q.sql, &values, fleet);
+            (*q, sql, values)
+        })
+        .collect()
+}
+
+/// Binds every query (see [`bind_all`]) and plans it against `audit` in `planner`, so a bad query
+/// fails before any input is read. Returns the bound queries and the columns of `audit` their
+/// plans scan, with `request_received_ts` (for the time range) and, for fleet views, `cluster`.
 async fn plan_all<'a>(
     planner: &SessionContext,
     queries: &[&'a Query],
     params: &Overrides,
     fleet: bool,
-    columns: bool,
 ) -> Result<(Bound<'a>, Vec<String>), AnalysisError> {
-    let mut bound = Vec::new();
+    let bound = bind_all(queries, params, fleet);
     let mut cols = std::collections::BTreeSet::new();
     cols.insert("request_received_ts".to_string());
     if fleet {
         cols.insert("cluster".to_string());
     }
-    for q in queries {
-        let values = params.values_for(q);
-        let sql = query::bind_fleet(&q.sql, &values, fleet);
+    for (q, sql, _) in &bound {
         let wrap = failed(q);
-        let df = planner.sql(&sql).await.map_err(&wrap)?;
-        let planned = if columns {
-            // the session's `audit` is replaced by what is loaded: planned again then
-            scanned_columns(&df.into_optimized_plan().map_err(&wrap)?, &mut cols);
-            None
-        } else {
-            Some(df)
-        };
-        bound.push((*q, sql, values, planned));
+        let df = planner.sql(sql).await.map_err(&wrap)?;
+        scanned_columns(&df.into_optimized_plan().map_err(&wrap)?, &mut cols);
     }
     let known: std::collections::BTreeSet<&str> = crate::audit::schema::COLUMNS
         .iter()
@@ -505,7 +522,7 @@ async fn run_bound(
         spilled_bytes: 0,
         spilled_queries: Vec::new(),
     };
-    let tasks = bound.into_iter().map(|(q, sql, values, planned)| {
+    let tasks = bound.into_iter().enumerate().map(|(i, (q, sql, values))| {
         let (ctx, q, origin, partials) = (
             ctx.clone(),
             q.clone(),
@@ -514,21 +531,23 @@ async fn run_bound(
         );
         async move {
             tokio::spawn(async move {
-                let df = match planned {
-                    Some(df) => df,
-                    None => ctx.sql(&sql).await.map_err(failed(&q))?,
-                };
+                let df = ctx.sql(&sql).await.map_err(failed(&q))?;
                 run_one(df, q, values, &origin, timeout, partials.as_deref()).await
             })
             .await
-            .map_err(|e| {
-                AnalysisError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
-            })?
+            .map_err(joined)?
+            .map(|out| (i, out))
         }
     });
-    let mut done = futures::stream::iter(tasks).buffered(parallel.max(1));
+    // the next query starts as soon as any one ends (a long query does not hold back a core);
+    // outputs are put back in the queries' order
+    let mut done = futures::stream::iter(tasks).buffer_unordered(parallel.max(1));
+    let mut outs = Vec::new();
     while let Some(one) = done.next().await {
-        let (output, bytes) = one?;
+        outs.push(one?);
+    }
+    outs.sort_by_key(|(i, _)| *i);
+    for (_, (output, bytes)) in outs {
         if bytes > 0 {
             ran.spilled_bytes += bytes;
             ran.spilled_queries.push(output.query.code.clone());
@@ -588,15 +607,20 @@ pub async fn report_store(
     remote: Option<(SessionContext, std::time::Duration)>,
     use_partials: bool,
 ) -> Result<Report, AnalysisError> {
+    let partial = use_partials && remote.is_none() && sel.whole_hours();
     let planner = match &remote {
         Some((ctx, _)) => ctx.clone(),
+        None if partial => partials_session(&opts)?,
         None => session(&opts)?,
     };
     crate::store::register_audit(&planner, store, sel).await?;
     let fleet = fleet(store, sel).await?;
-    let partial = use_partials && remote.is_none() && sel.whole_hours();
-    // the columns matter only to the shared scan
-    let (bound, cols) = plan_all(&planner, queries, params, fleet, !partial).await?;
+    let (bound, cols) = if partial {
+        // each query is planned where it runs, beside the others
+        (bind_all(queries, params, fleet), Vec::new())
+    } else {
+        plan_all(&planner, queries, params, fleet).await?
+    };
     let origin = format!(
         "audit store {}{}",
         store.spec,
@@ -615,7 +639,11 @@ pub async fn report_store(
     if partial {
         // every query reads the store, its aggregations the per-hour states (see `partials`)
         let partials = Arc::new(Partials::new(store));
-        let events = count_rows(&planner, None).await?;
+        // counted from the files' statistics, beside the first queries
+        let counting = {
+            let ctx = planner.clone();
+            tokio::spawn(async move { count_rows(&ctx, None).await })
+        };
         let ran = run_bound(
             &planner,
             bound,
@@ -625,6 +653,7 @@ pub async fn report_store(
             opts.partitions.max(1),
         )
         .await?;
+        let events = counting.await.map_err(joined)??;
         let c = &partials.counters;
         tracing::info!(
             "store: {events} requests; partial aggregates: {} hour states read, {} computed, {} over the data",
@@ -686,21 +715,36 @@ pub async fn warm_partials(
     queries: &[&Query],
     params: &Overrides,
 ) -> Result<u64, AnalysisError> {
-    let partials = Partials::new(store);
+    use futures::StreamExt;
+    let partials = Arc::new(Partials::new(store));
     let whole = crate::store::Selection::default();
     let mut views = vec![(sel, false)];
     if store.clusters().await?.len() > 1 {
         views.push((&whole, true));
     }
     for (sel, fleet) in views {
-        let ctx = session(opts)?;
+        let ctx = partials_session(opts)?;
         crate::store::register_audit(&ctx, store, sel).await?;
-        let (bound, _) = plan_all(&ctx, queries, params, fleet, false).await?;
-        for (_, _, _, planned) in bound {
-            let Some(df) = planned else { continue };
-            let task = Arc::new(df.task_ctx());
-            let plan = df.create_physical_plan().await?;
-            partials.substitute(plan, &task).await?;
+        // each query's states beside another's: one partition each
+        let tasks = bind_all(queries, params, fleet)
+            .into_iter()
+            .map(|(q, sql, _)| {
+                let (ctx, q, partials) = (ctx.clone(), q.clone(), partials.clone());
+                async move {
+                    tokio::spawn(async move {
+                        let df = ctx.sql(&sql).await.map_err(failed(&q))?;
+                        let task = Arc::new(df.task_ctx());
+                        let plan = df.create_physical_plan().await.map_err(failed(&q))?;
+                        partials.substitute(plan, &task).await.map_err(failed(&q))?;
+                        Ok::<_, AnalysisError>(())
+                    })
+                    .await
+                    .map_err(joined)?
+                }
+            });
+        let mut done = futures::stream::iter(tasks).buffer_unordered(opts.partitions.max(1));
+        while let Some(one) = done.next().await {
+            one?;
         }
     }
     Ok(partials

@@ -169,6 +169,7 @@ impl Partials {
             env!("CARGO_PKG_VERSION"),
             strip_files(&text)
         ));
+        tracing::trace!("partial aggregate {key}:\n{}", strip_files(&text));
         // the scan's files by hour directory (a file split into ranges counted once)
         let mut hours: BTreeMap<String, BTreeMap<String, PartitionedFile>> = BTreeMap::new();
         for group in &scan.file_groups {

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::rows::{csv, json_rows, markdown, text_table};
+use super::rows::{JsonRows, csv, markdown, text_table};
 use super::{DocFormat, GateView, WIDTH, one_line, wrap};
 use crate::analysis::Report;
 use crate::finding::{Finding, Severity};
@@ -57,28 +57,51 @@ fn counts_line(findings: &[Finding]) -> String {
 
 /// The JSON envelope of every findings document: the same head for every command, then the
 /// command's own fields.
-pub(super) fn envelope(
-    command: &str,
-    source: &str,
-    findings: &[Finding],
+pub(super) fn envelope<'a, R: Serialize>(
+    command: &'a str,
+    source: &'a str,
+    findings: &'a [Finding],
     gate: &GateView<'_>,
-    rest: Value,
-) -> Value {
-    let mut doc = json!({
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "kscope", "version": env!("CARGO_PKG_VERSION")},
-        "command": command,
-        "source": source,
-        "summary": severity_counts(findings).into_iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "findings": findings,
-    });
-    if gate.active() {
-        doc["gate"] = gate.json();
+    rest: R,
+) -> Envelope<'a, R> {
+    Envelope {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "kscope",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        command,
+        source,
+        summary: severity_counts(findings)
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_string(), json!(n)))
+            .collect(),
+        findings,
+        gate: gate.active().then(|| gate.json()),
+        rest,
     }
-    if let (Some(d), Value::Object(r)) = (doc.as_object_mut(), rest) {
-        d.extend(r);
-    }
-    doc
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+/// A findings document as JSON, serialized as it is written (a report's rows are not copied into
+/// a `serde_json::Value` first).
+#[derive(Serialize)]
+pub(super) struct Envelope<'a, R: Serialize> {
+    schema_version: u32,
+    tool: Tool,
+    command: &'a str,
+    source: &'a str,
+    summary: serde_json::Map<String, Value>,
+    findings: &'a [Finding],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<Value>,
+    #[serde(flatten)]
+    rest: R,
 }
 
 /// The gate's lines after a table or Markdown document.
@@ -104,7 +127,7 @@ pub(super) fn write_gate(gate: &GateView<'_>, md: bool, w: &mut dyn Write) -> io
     Ok(())
 }
 
-pub(super) fn write_json(doc: &Value, w: &mut dyn Write) -> io::Result<()> {
+pub(super) fn write_json(doc: &impl Serialize, w: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, doc)?;
     writeln!(w)
 }
@@ -148,12 +171,25 @@ fn summary_lines(r: &Report) -> Vec<String> {
 }
 
 #[derive(Serialize)]
+struct JsonReport<'a> {
+    time_range: Option<TimeRange<'a>>,
+    input: &'a crate::audit::scan::IngestStats,
+    queries: Vec<JsonQuery<'a>>,
+}
+
+#[derive(Serialize)]
+struct TimeRange<'a> {
+    first: &'a str,
+    last: &'a str,
+}
+
+#[derive(Serialize)]
 struct JsonQuery<'a> {
     code: &'a str,
     name: &'a str,
     title: &'a str,
     columns: &'a [String],
-    rows: Vec<Value>,
+    rows: JsonRows<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<&'a str>,
 }
@@ -174,15 +210,25 @@ pub fn report(
                 &r.origin,
                 &r.findings,
                 gate,
-                json!({
-                    "time_range": r.time_range.as_ref().map(|(a, b)| json!({"first": a, "last": b})),
-                    "input": r.ingest,
-                    "queries": r.queries.iter().map(|q| JsonQuery {
-                        code: &q.query.code, name: &q.query.name, title: &q.query.title,
-                        columns: &q.table.columns, rows: json_rows(&q.table),
-                        skipped: q.skipped.as_deref(),
-                    }).collect::<Vec<_>>(),
-                }),
+                JsonReport {
+                    time_range: r
+                        .time_range
+                        .as_ref()
+                        .map(|(first, last)| TimeRange { first, last }),
+                    input: &r.ingest,
+                    queries: r
+                        .queries
+                        .iter()
+                        .map(|q| JsonQuery {
+                            code: &q.query.code,
+                            name: &q.query.name,
+                            title: &q.query.title,
+                            columns: &q.table.columns,
+                            rows: JsonRows(&q.table),
+                            skipped: q.skipped.as_deref(),
+                        })
+                        .collect(),
+                },
             );
             write_json(&doc, w)
         }

@@ -111,12 +111,22 @@ pub fn markdown(t: &Table, max_rows: usize, w: &mut dyn Write) -> io::Result<()>
     Ok(())
 }
 
-/// Rows as JSON objects keyed by column.
-pub fn json_rows(t: &Table) -> Vec<Value> {
-    t.rows
-        .iter()
-        .map(|r| Value::Object(t.columns.iter().cloned().zip(r.iter().cloned()).collect()))
-        .collect()
+/// Rows as JSON objects keyed by column, serialized in place.
+pub struct JsonRows<'a>(pub &'a Table);
+
+impl serde::Serialize for JsonRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let columns = &self.0.columns;
+        s.collect_seq(self.0.rows.iter().map(|r| JsonRow(columns, r)))
+    }
+}
+
+struct JsonRow<'a>(&'a [String], &'a [Value]);
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().zip(self.1))
+    }
 }
 
 /// A table of rows in `format` (`kscope sql`).
@@ -124,7 +134,7 @@ pub fn table(t: &Table, format: TableFormat, max_rows: usize, w: &mut dyn Write)
     match format {
         TableFormat::Table => writeln!(w, "{}", text_table(t, max_rows)),
         TableFormat::Json => {
-            serde_json::to_writer_pretty(&mut *w, &json_rows(t))?;
+            serde_json::to_writer_pretty(&mut *w, &JsonRows(t))?;
             writeln!(w)
         }
         TableFormat::Csv => csv(t, w),

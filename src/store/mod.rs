@@ -296,7 +296,10 @@ impl Store {
         let config = ListingTableConfig::new(self.url.clone())
             .with_listing_options(opts)
             .with_schema(audit_schema());
-        Ok(Arc::new(ListingTable::try_new(config)?))
+        // every query of a report scans this table: one read of each file's statistics per run
+        let table = ListingTable::try_new(config)?
+            .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
+        Ok(Arc::new(table))
     }
 
     /// The clusters with data in the store (from the manifest).

@@ -465,7 +465,7 @@ fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
     assert_eq!(warm.status.code(), Some(0));
     assert!(
         stdout(&warm).contains(&format!("kept {} hour state(s)", computed / 2)),
-        "{}",
+        "{} computed {computed} first",
         stdout(&warm)
     );
     let both = report(&[fa, fb]).0;
