@@ -95,8 +95,9 @@ async fn collect(
     df: datafusion::dataframe::DataFrame,
     timeout: Option<std::time::Duration>,
     what: &str,
+    partials: Option<&Partials>,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, AnalysisError> {
-    Ok(run(df, timeout, what, None).await?.0)
+    Ok(run(df, timeout, what, partials).await?.0)
 }
 
 /// How many times a remote query is submitted when an executor is lost under it.
@@ -558,12 +559,10 @@ async fn run_bound(
     crate::finding::sort_and_dedup(&mut ran.findings);
 
     let range = collect(
-        ctx.sql(
-            "SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit",
-        )
-        .await?,
+        ctx.sql(RANGE_SQL).await?,
         timeout,
         "the time range",
+        partials.map(|p| p.as_ref()),
     )
     .await?;
     ran.time_range = range.first().and_then(|b| {
@@ -632,7 +631,7 @@ pub async fn report_store(
     );
     if let Some((ctx, timeout)) = remote {
         // on Ballista every query scans the store on the executors
-        let events = count_rows(&ctx, Some(timeout)).await?;
+        let events = count_rows(&ctx, Some(timeout), None).await?;
         let ran = run_bound(&ctx, bound, &origin, Some(timeout), None, 1).await?;
         return Ok(store_report(ran, events, origin));
     }
@@ -642,7 +641,8 @@ pub async fn report_store(
         // counted from the files' statistics, beside the first queries
         let counting = {
             let ctx = planner.clone();
-            tokio::spawn(async move { count_rows(&ctx, None).await })
+            let partials = partials.clone();
+            tokio::spawn(async move { count_rows(&ctx, None, Some(&partials)).await })
         };
         let ran = run_bound(
             &planner,
@@ -682,7 +682,7 @@ pub async fn report_store(
         .await
         .map_err(over_budget("reading the store", &opts))?;
     let events = match loaded.placement {
-        Placement::Direct => count_rows(&ctx, None).await?,
+        Placement::Direct => count_rows(&ctx, None, None).await?,
         _ => {
             loaded.register(&ctx).await?;
             loaded.rows
@@ -725,23 +725,32 @@ pub async fn warm_partials(
     for (sel, fleet) in views {
         let ctx = partials_session(opts)?;
         crate::store::register_audit(&ctx, store, sel).await?;
-        // each query's states beside another's: one partition each
-        let tasks = bind_all(queries, params, fleet)
+        // each query's states beside another's (one partition each), then the report's count
+        // and time range
+        let statements = bind_all(queries, params, fleet)
             .into_iter()
-            .map(|(q, sql, _)| {
-                let (ctx, q, partials) = (ctx.clone(), q.clone(), partials.clone());
-                async move {
-                    tokio::spawn(async move {
-                        let df = ctx.sql(&sql).await.map_err(failed(&q))?;
+            .map(|(q, sql, _)| (Some(q.clone()), sql))
+            .chain([COUNT_SQL, RANGE_SQL].map(|sql| (None, sql.to_string())));
+        let tasks = statements.map(|(q, sql)| {
+            let (ctx, partials) = (ctx.clone(), partials.clone());
+            async move {
+                tokio::spawn(async move {
+                    let states = async {
+                        let df = ctx.sql(&sql).await?;
                         let task = Arc::new(df.task_ctx());
-                        let plan = df.create_physical_plan().await.map_err(failed(&q))?;
-                        partials.substitute(plan, &task).await.map_err(failed(&q))?;
-                        Ok::<_, AnalysisError>(())
-                    })
-                    .await
-                    .map_err(joined)?
-                }
-            });
+                        let plan = df.create_physical_plan().await?;
+                        partials.substitute(plan, &task).await
+                    };
+                    match (states.await, &q) {
+                        (Ok(_), _) => Ok(()),
+                        (Err(e), Some(q)) => Err(failed(q)(e)),
+                        (Err(e), None) => Err(AnalysisError::DataFusion(e)),
+                    }
+                })
+                .await
+                .map_err(joined)?
+            }
+        });
         let mut done = futures::stream::iter(tasks).buffer_unordered(opts.partitions.max(1));
         while let Some(one) = done.next().await {
             one?;
@@ -765,15 +774,23 @@ fn log_spill(bytes: u64, opts: &ScanOptions) {
     }
 }
 
+/// The requests in `audit` (every report says how many it read).
+const COUNT_SQL: &str = "SELECT count(*) AS n FROM audit";
+/// The first and last request (every report's time range).
+const RANGE_SQL: &str =
+    "SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit";
+
 /// Rows of `audit`.
 async fn count_rows(
     ctx: &SessionContext,
     timeout: Option<std::time::Duration>,
+    partials: Option<&Partials>,
 ) -> Result<u64, AnalysisError> {
     let count = collect(
-        ctx.sql("SELECT count(*) AS n FROM audit").await?,
+        ctx.sql(COUNT_SQL).await?,
         timeout,
         "counting the requests",
+        partials,
     )
     .await?;
     Ok(count
