@@ -707,14 +707,15 @@ pub async fn report_store(
 
 /// Computes the per-hour partial aggregates `queries` need over the selected part of a store that
 /// are not kept yet (after an ingest, so the next report reads them): for the selection alone and,
-/// when the store holds several clusters, for the fleet view. Returns the states computed.
+/// when the store holds several clusters, for the fleet view; then deletes the states other kscope
+/// versions kept. Returns the states computed and the files deleted.
 pub async fn warm_partials(
     store: &crate::store::Store,
     sel: &crate::store::Selection,
     opts: &ScanOptions,
     queries: &[&Query],
     params: &Overrides,
-) -> Result<u64, AnalysisError> {
+) -> Result<(u64, u64), AnalysisError> {
     use futures::StreamExt;
     let partials = Arc::new(Partials::new(store));
     let whole = crate::store::Selection::default();
@@ -756,10 +757,16 @@ pub async fn warm_partials(
             one?;
         }
     }
-    Ok(partials
-        .counters
-        .computed
-        .load(std::sync::atomic::Ordering::Relaxed))
+    let pruned = partials::prune(store)
+        .await
+        .map_err(|e| AnalysisError::DataFusion(e.into()))?;
+    Ok((
+        partials
+            .counters
+            .computed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        pruned,
+    ))
 }
 
 /// `-v`: what a single statement spilled, and where.

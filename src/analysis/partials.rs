@@ -19,6 +19,9 @@
 //! - Plans with anything else below the aggregate (a join, a window, a sort, a non-deterministic
 //!   function) run as they are, over the store.
 //! - Failing to write states (a read-only store) is a warning: the query runs over the data.
+//! - Each KEY directory holds a marker naming the kscope version that wrote it. States of other
+//!   versions can never be read again (the version is part of KEY): `ingest` deletes them
+//!   ([`prune`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -45,6 +48,9 @@ use crate::store::Store;
 /// Where the states live, below the store root.
 pub const DIR: &str = "_kscope/partials";
 
+/// The marker, in each KEY directory, of the kscope version that wrote its states.
+const MARK: &str = concat!("written-by-kscope-", env!("CARGO_PKG_VERSION"));
+
 /// What the partial-aggregate cache did during a run.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -64,6 +70,8 @@ pub struct Partials {
     read_only: AtomicBool,
     /// Hour states being computed or found in this run, by path.
     inflight: tokio::sync::Mutex<std::collections::HashMap<String, Arc<StateCell>>>,
+    /// KEY directories whose version marker this run has written.
+    marked: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// An hour's state file once known (`None`: it could not be kept).
@@ -76,6 +84,7 @@ impl Partials {
             counters: Counters::default(),
             read_only: AtomicBool::new(false),
             inflight: Default::default(),
+            marked: Default::default(),
         }
     }
 
@@ -292,6 +301,10 @@ impl Partials {
         body: Vec<u8>,
     ) -> std::result::Result<(), object_store::Error> {
         let objects = &self.store.objects;
+        if self.marked.lock().await.insert(key.to_string()) {
+            let mark = self.store.path(&format!("{DIR}/{key}/{MARK}"));
+            objects.put(&mark, PutPayload::new()).await?;
+        }
         let prefix = self.store.path(&format!("{DIR}/{key}/{dir}"));
         let old: Vec<_> = objects.list(Some(&prefix)).try_collect().await?;
         objects.put(at, PutPayload::from(body)).await?;
@@ -302,6 +315,34 @@ impl Partials {
         }
         Ok(())
     }
+}
+
+/// Deletes the states that kscope versions other than this one wrote (KEY directories without
+/// this version's marker): the number of files deleted.
+pub async fn prune(store: &Store) -> std::result::Result<u64, object_store::Error> {
+    let objects = &store.objects;
+    let keys = objects
+        .list_with_delimiter(Some(&store.path(DIR)))
+        .await?
+        .common_prefixes;
+    let mut deleted = 0;
+    for key in keys {
+        match objects.head(&key.clone().join(MARK)).await {
+            Ok(_) => continue,
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let files: Vec<_> = objects.list(Some(&key)).try_collect().await?;
+        for f in files {
+            objects.delete(&f.location).await?;
+            deleted += 1;
+        }
+        // a local store keeps the emptied directories otherwise
+        if let (Some(dir), Some(name)) = (&store.local, key.filename()) {
+            let _ = std::fs::remove_dir_all(dir.join(DIR).join(name));
+        }
+    }
+    Ok(deleted)
 }
 
 /// `plan` if every operator's distribution and sort requirements are met by its inputs.

@@ -89,10 +89,15 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
             clusters: vec![cluster.clone()],
             ..Default::default()
         };
-        let n = crate::analysis::warm_partials(&st, &sel, &input.opts, &queries, &params).await?;
+        let (n, pruned) =
+            crate::analysis::warm_partials(&st, &sel, &input.opts, &queries, &params).await?;
         warmed = Some(format!(
-            "kept {n} hour state(s) of the report's partial aggregates in {:.1}s",
-            t.elapsed().as_secs_f64()
+            "kept {n} hour state(s) of the report's partial aggregates in {:.1}s{}",
+            t.elapsed().as_secs_f64(),
+            match pruned {
+                0 => String::new(),
+                n => format!("; deleted {n} file(s) of states other kscope versions kept"),
+            }
         ));
     }
     writeln!(

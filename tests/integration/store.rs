@@ -342,8 +342,12 @@ fn partitions_are_pruned_and_clusters_make_a_fleet() {
 }
 
 /// The kept partial-aggregate states below `dir`.
+/// The kept states below `dir` (not the version markers).
 fn state_files(dir: &Path) -> Vec<String> {
     files_below(dir, |_| true)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .collect()
 }
 
 /// `(hour states read, computed, over the data)` from a `-v` report's log.
@@ -460,6 +464,11 @@ fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
     );
     assert_eq!(read_back, raw);
     std::fs::write(&damaged, good).unwrap();
+    // states another kscope version kept (no marker of this version): ingest deletes them
+    let stale = states.join("00000000deadbeef/cluster=prod/date=2026-11-01/hour=23");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("0123.parquet"), b"old").unwrap();
+    std::fs::write(stale.join("../../../written-by-kscope-0.0.1"), b"").unwrap();
     // B adds requests to hour 00 only: ingest computes hour 00's states again, hour 23's stay
     let warm = ingest(&store, &[fb], "prod");
     assert_eq!(warm.status.code(), Some(0));
@@ -468,6 +477,19 @@ fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
         "{} computed {computed} first",
         stdout(&warm)
     );
+    assert!(
+        stdout(&warm).contains("deleted 2 file(s) of states other kscope versions kept"),
+        "{}",
+        stdout(&warm)
+    );
+    assert!(!states.join("00000000deadbeef").exists());
+    let marks: Vec<String> = files_below(&states, |_| true)
+        .into_iter()
+        .filter(|f| f.contains("written-by-kscope-"))
+        .collect();
+    assert!(!marks.is_empty());
+    let this = format!("written-by-kscope-{}", env!("CARGO_PKG_VERSION"));
+    assert!(marks.iter().all(|f| f.ends_with(&this)), "{marks:?}");
     let both = report(&[fa, fb]).0;
     assert_ne!(both, raw, "B changes the answers");
     let (after, log) = report(&["--store", s]);
