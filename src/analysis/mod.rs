@@ -844,7 +844,8 @@ pub async fn fleet(
     })
 }
 
-/// Runs one SQL statement over the selected part of a store (with the `cluster` column).
+/// Runs one SQL statement over the selected part of a store (with the `cluster` column). Its
+/// `IngestStats::events` are the rows of the answer: the store's requests are not counted.
 pub async fn sql_store(
     store: &crate::store::Store,
     sel: &crate::store::Selection,

@@ -106,7 +106,7 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
     };
     let sql = bind_free_params(&sql, &a.params.params)?;
     let started = std::time::Instant::now();
-    let (table, stats) = match super::input::store_input(&a.store, &a.input).await? {
+    let (table, stats, from) = match super::input::store_input(&a.store, &a.input).await? {
         Some((store, sel, opts)) => {
             if !srcs.is_empty() {
                 anyhow::bail!("--store reads the store: give no audit sources after the SQL");
@@ -117,7 +117,9 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
                     std::time::Duration::from_secs(a.engine.query_timeout.max(1)),
                 )
             });
-            analysis::sql_store(&store, &sel, opts, &sql, Vec::new(), remote).await?
+            let (table, stats) =
+                analysis::sql_store(&store, &sel, opts, &sql, Vec::new(), remote).await?;
+            (table, stats, format!("the store {}", store.spec))
         }
         None if a.engine.engine == crate::cli::Engine::Ballista => {
             anyhow::bail!(
@@ -128,13 +130,13 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
             let input = gather(&srcs, &a.input, super::input::REPORT_HOURS).await?;
             let (table, mut stats) = analysis::sql(input.sources, input.opts, &sql).await?;
             stats.read_errors.extend(input.problems);
-            (table, stats)
+            let from = format!("{} requests", stats.events);
+            (table, stats, from)
         }
     };
     tracing::info!(
-        "sql: {} rows from {} requests in {:.2?}",
+        "sql: {} rows from {from} in {:.2?}",
         table.rows.len(),
-        stats.events,
         started.elapsed()
     );
     report_input_problems(&stats);
