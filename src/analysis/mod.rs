@@ -219,12 +219,16 @@ fn first_line(e: &datafusion::error::DataFusionError) -> String {
 /// A DataFusion session sized for the scan, within the run's memory budget (spilling to the run's
 /// spill directory beyond it).
 pub fn session(opts: &ScanOptions) -> Result<SessionContext, AnalysisError> {
-    let cfg = opts
-        .memory
-        .config(opts.partitions)
-        .with_information_schema(true);
+    session_with(opts, opts.memory.config(opts.partitions))
+}
+
+/// A session with `cfg` (and `information_schema`) in the run's memory budget.
+fn session_with(
+    opts: &ScanOptions,
+    cfg: datafusion::prelude::SessionConfig,
+) -> Result<SessionContext, AnalysisError> {
     Ok(SessionContext::new_with_config_rt(
-        cfg,
+        cfg.with_information_schema(true),
         opts.memory.runtime()?,
     ))
 }
@@ -234,15 +238,7 @@ pub fn session(opts: &ScanOptions) -> Result<SessionContext, AnalysisError> {
 /// (queries run beside each other instead), and no file statistics, whose sort orders hold over
 /// several files only when their times do not overlap.
 fn partials_session(opts: &ScanOptions) -> Result<SessionContext, AnalysisError> {
-    let cfg = opts
-        .memory
-        .config(1)
-        .with_collect_statistics(false)
-        .with_information_schema(true);
-    Ok(SessionContext::new_with_config_rt(
-        cfg,
-        opts.memory.runtime()?,
-    ))
+    session_with(opts, opts.memory.config(1).with_collect_statistics(false))
 }
 
 impl Report {
@@ -757,9 +753,14 @@ pub async fn warm_partials(
             one?;
         }
     }
-    let pruned = partials::prune(store)
-        .await
-        .map_err(|e| AnalysisError::DataFusion(e.into()))?;
+    // a store that keeps old states is still right: a warning, not a failed ingest
+    let pruned = partials::prune(store).await.unwrap_or_else(|e| {
+        tracing::warn!(
+            "store {}: cannot delete the partial aggregates other kscope versions kept: {e}",
+            store.spec
+        );
+        0
+    });
     Ok((
         partials
             .counters
