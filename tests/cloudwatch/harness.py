@@ -10,7 +10,8 @@ Commands
   {"cmd": "stats"}         requests per operation, faults injected, peak requests in any 1 s window
   {"cmd": "reset_stats"}
   {"cmd": "seed", ...}     fill a log group from an audit log (see seed())
-  {"cmd": "s3_bucket", "name": N, "create": true}   create an S3 bucket (false: only list its keys)
+  {"cmd": "s3_bucket", "name": N, "create": true}   create an S3 bucket (false: only list its keys;
+                           "put": [KEY, ...] first writes those objects, a few bytes each)
 
 What the proxy adds that moto lacks: ThrottlingException (a share of calls, or a per-operation rate
 limit over a sliding 1 s window), 503s, dropped connections, added latency per call, and a page-size
@@ -384,6 +385,8 @@ def s3_bucket(moto_port, args):
     name = args["name"]
     if args.get("create", True):
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    for key in args.get("put", []):
+        s3.put_object(Bucket=name, Key=key, Body=b"old")
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
         keys.extend(o["Key"] for o in page.get("Contents", []))

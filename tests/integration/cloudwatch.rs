@@ -562,6 +562,12 @@ fn the_store_on_s3_equals_the_local_store() {
         !first.iter().any(|k| k.contains("staging")),
         "staging objects are moved: {first:?}"
     );
+    // states another kscope version kept: the next ingest deletes them
+    let stale = [
+        "audit/_kscope/partials/00000000deadbeef/cluster=prod/date=2026-11-01/hour=23/0123.parquet",
+        "audit/_kscope/partials/00000000deadbeef/written-by-kscope-0.0.1",
+    ];
+    h.cmd(json!({"cmd": "s3_bucket", "name": "fleet-audit", "create": false, "put": stale}));
     // ingesting again replaces exactly those objects
     let o = s3(&ingest);
     assert!(
@@ -569,7 +575,15 @@ fn the_store_on_s3_equals_the_local_store() {
         "{}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains("deleted 2 file(s) of states other kscope versions kept"),
+        "{}",
+        stdout(&o)
+    );
     let second = keys(&mut h);
+    assert!(!second.iter().any(|k| k.contains("deadbeef")), "{second:?}");
+    let mark = format!("written-by-kscope-{}", env!("CARGO_PKG_VERSION"));
+    assert!(second.iter().any(|k| k.ends_with(&mark)), "{second:?}");
     assert_eq!(second.iter().filter(data).count(), parquet.len());
     let report = |store: &str| {
         let o = s3(&["report", "--store", store, "--format", "json"]);
