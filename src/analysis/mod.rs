@@ -371,6 +371,31 @@ fn joined(e: tokio::task::JoinError) -> AnalysisError {
     AnalysisError::DataFusion(datafusion::error::DataFusionError::External(e.into()))
 }
 
+/// Runs `tasks`, up to `parallel` at once, each on the runtime's threads; the next starts as soon
+/// as any one ends (a long one does not hold back a core). Their outputs in the tasks' order; the
+/// first error ends the run.
+async fn beside<T, F>(
+    tasks: impl Iterator<Item = F>,
+    parallel: usize,
+) -> Result<Vec<T>, AnalysisError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, AnalysisError>> + Send + 'static,
+{
+    use futures::StreamExt;
+    let spawned = tasks.enumerate().map(|(i, task)| async move {
+        let out = tokio::spawn(task).await.map_err(joined)??;
+        Ok::<_, AnalysisError>((i, out))
+    });
+    let mut done = futures::stream::iter(spawned).buffer_unordered(parallel.max(1));
+    let mut outs = Vec::new();
+    while let Some(one) = done.next().await {
+        outs.push(one?);
+    }
+    outs.sort_by_key(|(i, _)| *i);
+    Ok(outs.into_iter().map(|(_, out)| out).collect())
+}
+
 /// The error of query `q` failing to plan or run.
 fn failed(q: &Query) -> impl Fn(datafusion::error::DataFusionError) -> AnalysisError + '_ {
     move |source| AnalysisError::Query {
@@ -511,7 +536,6 @@ async fn run_bound(
     partials: Option<&Arc<Partials>>,
     parallel: usize,
 ) -> Result<Ran, AnalysisError> {
-    use futures::StreamExt;
     let mut ran = Ran {
         outputs: Vec::new(),
         findings: Vec::new(),
@@ -519,7 +543,7 @@ async fn run_bound(
         spilled_bytes: 0,
         spilled_queries: Vec::new(),
     };
-    let tasks = bound.into_iter().enumerate().map(|(i, (q, sql, values))| {
+    let tasks = bound.into_iter().map(|(q, sql, values)| {
         let (ctx, q, origin, partials) = (
             ctx.clone(),
             q.clone(),
@@ -527,24 +551,11 @@ async fn run_bound(
             partials.cloned(),
         );
         async move {
-            tokio::spawn(async move {
-                let df = ctx.sql(&sql).await.map_err(failed(&q))?;
-                run_one(df, q, values, &origin, timeout, partials.as_deref()).await
-            })
-            .await
-            .map_err(joined)?
-            .map(|out| (i, out))
+            let df = ctx.sql(&sql).await.map_err(failed(&q))?;
+            run_one(df, q, values, &origin, timeout, partials.as_deref()).await
         }
     });
-    // the next query starts as soon as any one ends (a long query does not hold back a core);
-    // outputs are put back in the queries' order
-    let mut done = futures::stream::iter(tasks).buffer_unordered(parallel.max(1));
-    let mut outs = Vec::new();
-    while let Some(one) = done.next().await {
-        outs.push(one?);
-    }
-    outs.sort_by_key(|(i, _)| *i);
-    for (_, (output, bytes)) in outs {
+    for (output, bytes) in beside(tasks, parallel).await? {
         if bytes > 0 {
             ran.spilled_bytes += bytes;
             ran.spilled_queries.push(output.query.code.clone());
@@ -634,7 +645,7 @@ pub async fn report_store(
     if partial {
         // every query reads the store, its aggregations the per-hour states (see `partials`)
         let partials = Arc::new(Partials::new(store));
-        // counted from the files' statistics, beside the first queries
+        // counted from the hours' states, beside the first queries
         let counting = {
             let ctx = planner.clone();
             let partials = partials.clone();
@@ -712,7 +723,6 @@ pub async fn warm_partials(
     queries: &[&Query],
     params: &Overrides,
 ) -> Result<(u64, u64), AnalysisError> {
-    use futures::StreamExt;
     let partials = Arc::new(Partials::new(store));
     let whole = crate::store::Selection::default();
     let mut views = vec![(sel, false)];
@@ -731,27 +741,20 @@ pub async fn warm_partials(
         let tasks = statements.map(|(q, sql)| {
             let (ctx, partials) = (ctx.clone(), partials.clone());
             async move {
-                tokio::spawn(async move {
-                    let states = async {
-                        let df = ctx.sql(&sql).await?;
-                        let task = Arc::new(df.task_ctx());
-                        let plan = df.create_physical_plan().await?;
-                        partials.substitute(plan, &task).await
-                    };
-                    match (states.await, &q) {
-                        (Ok(_), _) => Ok(()),
-                        (Err(e), Some(q)) => Err(failed(q)(e)),
-                        (Err(e), None) => Err(AnalysisError::DataFusion(e)),
-                    }
-                })
-                .await
-                .map_err(joined)?
+                let states = async {
+                    let df = ctx.sql(&sql).await?;
+                    let task = Arc::new(df.task_ctx());
+                    let plan = df.create_physical_plan().await?;
+                    partials.substitute(plan, &task).await
+                };
+                match (states.await, &q) {
+                    (Ok(_), _) => Ok(()),
+                    (Err(e), Some(q)) => Err(failed(q)(e)),
+                    (Err(e), None) => Err(AnalysisError::DataFusion(e)),
+                }
             }
         });
-        let mut done = futures::stream::iter(tasks).buffer_unordered(opts.partitions.max(1));
-        while let Some(one) = done.next().await {
-            one?;
-        }
+        beside(tasks, opts.partitions).await?;
     }
     // a store that keeps old states is still right: a warning, not a failed ingest
     let pruned = partials::prune(store).await.unwrap_or_else(|e| {

@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use super::Outcome;
 use super::input::{aws_options, gather, report_input_problems};
 use crate::audit::source::SourceSpec;
-use crate::catalogue::Overrides;
 use crate::cli::IngestArgs;
 use crate::gate::config::Config;
 use crate::store::{self, Store, ingest};
@@ -82,9 +81,7 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     let mut warmed = None;
     if files > 0 && !a.no_partials {
         let t = std::time::Instant::now();
-        let (only, skip) = super::gate::selection(&[], &[], &cfg.queries);
-        let queries = crate::query::select(&only, &skip)?;
-        let params = Overrides::parse(&super::gate::params(cfg, &queries, &[]), &queries)?;
+        let (queries, params) = super::report::selected_queries(cfg, &[], &[], &[])?;
         let sel = store::Selection {
             clusters: vec![cluster.clone()],
             ..Default::default()

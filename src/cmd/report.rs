@@ -33,10 +33,22 @@ fn report_memory(m: &analysis::MemoryUse) {
     }
 }
 
-pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
-    let (only, skip) = gate::selection(&a.queries, &a.select.skip, &cfg.queries);
+/// The queries a report runs and their parameters: the configuration's, then the flags'. `ingest`
+/// keeps the partial aggregates of the same set (with no flags).
+pub(super) fn selected_queries(
+    cfg: &Config,
+    only: &[String],
+    skip: &[String],
+    params: &[String],
+) -> Result<(Vec<&'static query::Query>, Overrides)> {
+    let (only, skip) = gate::selection(only, skip, &cfg.queries);
     let queries = query::select(&only, &skip)?;
-    let params = Overrides::parse(&gate::params(cfg, &queries, &a.params.params), &queries)?;
+    let params = Overrides::parse(&gate::params(cfg, &queries, params), &queries)?;
+    Ok((queries, params))
+}
+
+pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
+    let (queries, params) = selected_queries(cfg, &a.queries, &a.select.skip, &a.params.params)?;
     let started = std::time::Instant::now();
     let mut report = match super::input::store_input(&a.store, &a.input).await? {
         Some((store, sel, opts)) => {
