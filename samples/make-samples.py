@@ -13,8 +13,11 @@ export, with known scenarios on top of background traffic:
   system:anonymous     3 allowed /healthz, 2 allowed configmap reads, 6 forbidden secret reads
   tenant-operator      40 rolebinding creates, 24 of them 409 AlreadyExists
   alice (kubectl)      10 slow deployment creates spending 2.5 s in a mutating webhook
+  release-bot (helm)   6 configmap creates failed by a fail-closed webhook whose backend is gone (500)
 
-plus 4 malformed lines in the JSON lines file and one CloudWatch message cut short.
+plus 4 malformed lines in the JSON lines file and one CloudWatch message cut short, three GKE cluster-management
+entries and two AKS kube-apiserver log records (not Kubernetes API audit events: skipped and counted), and one
+GKE entry delivered twice (counted once).
 Run: python3 samples/make-samples.py   (from the repository root)
 """
 import gzip
@@ -279,6 +282,19 @@ def main_log():
         ev.append(event(at(1000 + k * 40), lat(20), 'list', '/apis/apps/v1/namespaces/payments/deployments?limit=500', al,
                         'kubectl/v1.30.2 (darwin/arm64) kubernetes/3968350', '203.0.113.10', ref('deployments', 'payments', group='apps'),
                         imp={'username': 'system:serviceaccount:payments:deployer', 'groups': ['system:serviceaccounts']}))
+    # a fail-closed validating webhook whose backend is gone for two minutes: helm's configmap creates fail
+    # (own random numbers, so the rest of the samples stay as they were)
+    W = random.Random(44)
+    helm = {'username': 'system:serviceaccount:shop:release-bot', 'uid': str(uuid.UUID(int=W.getrandbits(128), version=4)),
+            'groups': ['system:serviceaccounts', 'system:serviceaccounts:shop', 'system:authenticated']}
+    for k in range(6):
+        e = event(at(1500 + k * 20), 3 + W.random(), 'create', '/api/v1/namespaces/shop/configmaps?fieldManager=helm', helm,
+                  'Helm/3.16.2', '10.0.75.9', ref('configmaps', 'shop', 'web-config-%d' % k), code=500,
+                  audit_id=str(uuid.UUID(int=W.getrandbits(128), version=4)))
+        e['responseStatus']['message'] = ('Internal error occurred: failed calling webhook "validate.policy.example.com": failed to call '
+                                          'webhook: Post "https://policy-webhook.policy.svc:443/validate?timeout=10s": dial tcp '
+                                          '10.100.3.4:443: connect: connection refused')
+        ev.append(e)
     # RequestReceived stage events (a policy that does not omit the stage) for five of the requests above
     for e in R.sample([e for e in ev if e['stage'] == 'ResponseComplete' and e['verb'] == 'get'], 5):
         rr = dict(e, stage='RequestReceived')
@@ -365,6 +381,24 @@ def write_exports():
                       'timestamp': ts(t), 'severity': 'INFO', 'logName': 'projects/demo/logs/cloudaudit.googleapis.com%2Fdata_access',
                       'operation': {'id': uid(), 'producer': 'k8s.io', 'first': True, 'last': True},
                       'receiveTimestamp': ts(t + timedelta(seconds=1)), 'labels': labels})
+    # a Cloud Logging export holds other services' entries too: cluster management by Terraform
+    # (serviceName container.googleapis.com) is not a Kubernetes API request (no random numbers drawn
+    # here, so the other files stay as they were)
+    for k, (method, rn) in enumerate([
+            ('google.container.v1.ClusterManager.CreateCluster', 'projects/demo/locations/europe-west1/clusters/gke-demo'),
+            ('google.container.v1.ClusterManager.CreateNodePool', 'projects/demo/locations/europe-west1/clusters/gke-demo/nodePools/pool-2'),
+            ('google.container.v1.ClusterManager.DeleteNodePool', 'projects/demo/locations/europe-west1/clusters/gke-demo/nodePools/pool-1')]):
+        t = at(450 + k * 60)
+        lines.append({'protoPayload': {'@type': 'type.googleapis.com/google.cloud.audit.AuditLog',
+                                       'authenticationInfo': {'principalEmail': 'terraform@demo.iam.gserviceaccount.com'},
+                                       'methodName': method, 'requestMetadata': {'callerIp': '203.0.113.40',
+                                                                                'callerSuppliedUserAgent': 'Terraform/1.9.5 terraform-provider-google/6.2.0'},
+                                       'resourceName': rn, 'serviceName': 'container.googleapis.com', 'status': {}},
+                      'insertId': 'mgmt-%d' % k, 'resource': {'type': 'gke_cluster', 'labels': {'cluster_name': 'gke-demo', 'location': 'europe-west1', 'project_id': 'demo'}},
+                      'timestamp': ts(t), 'severity': 'NOTICE', 'logName': 'projects/demo/logs/cloudaudit.googleapis.com%2Factivity',
+                      'operation': {'id': 'operation-%d' % k, 'producer': 'container.googleapis.com', 'first': True, 'last': True}})
+    # log shippers deliver at least once: the same entry twice
+    lines.append(lines[5])
     with open(os.path.join(OUT, 'gke-cloud-audit.jsonl'), 'w') as f:
         for l in lines:
             f.write(json.dumps(l, separators=(',', ':')) + '\n')
@@ -376,6 +410,12 @@ def write_exports():
         recs.append({'time': e['stageTimestamp'], 'resourceId': '/SUBSCRIPTIONS/0000/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-DEMO',
                      'category': 'kube-audit-admin' if i % 3 else 'kube-audit', 'operationName': 'Microsoft.ContainerService/managedClusters/diagnosticLogs/Read',
                      'properties': {'log': log, 'stream': 'stdout', 'pod': 'kube-apiserver-7d9c-%d' % (i % 2)}})
+    # the same diagnostic setting ships the API server's own log (category kube-apiserver): not audit events
+    for k in range(2):
+        recs.append({'time': ts(at(520 + k)), 'resourceId': recs[0]['resourceId'], 'category': 'kube-apiserver',
+                     'operationName': 'Microsoft.ContainerService/managedClusters/diagnosticLogs/Read',
+                     'properties': {'log': 'I1101 23:38:4%d.000000       1 controller.go:615] quota admission added evaluator for: leases' % k,
+                                    'stream': 'stderr', 'pod': 'kube-apiserver-7d9c-0'}})
     with open(os.path.join(OUT, 'aks-diagnostics.json'), 'w') as f:
         json.dump({'records': recs}, f, indent=2)
         f.write('\n')

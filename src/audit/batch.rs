@@ -10,8 +10,10 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use super::control_plane::Labeller;
 use super::event::{Need, RawEvent, client_of, parse_go_duration_ms, parse_uri};
 use super::schema::{COLUMNS, Col, Kind, LATENCY_ANNOTATIONS, audit_schema};
+use super::webhook;
 
 enum Builder {
     Str(StringBuilder),
@@ -100,6 +102,20 @@ pub fn need_for(cols: &[Col]) -> Need {
             | Col::LatDecodeMs
             | Col::LatTransformMs => n.annotations = true,
             Col::RequestObjectBytes | Col::ResponseObjectBytes => n.bodies = true,
+            Col::EffectiveUser | Col::Caller => {
+                n.user = true;
+                n.impersonated = true;
+            }
+            Col::ControlPlane => {
+                n.user = true;
+                n.user_groups = true;
+                n.impersonated = true;
+            }
+            Col::ResponseMessage => n.message = true,
+            Col::Webhook | Col::WebhookError => {
+                n.message = true;
+                n.annotations = true;
+            }
             Col::Source | Col::AuditId | Col::Stage | Col::Verb | Col::Subresource => {}
         }
     }
@@ -124,6 +140,7 @@ pub struct BatchBuilder {
     scratch: String,
     /// user agent → client: few distinct user agents, many rows
     clients: std::collections::HashMap<String, String>,
+    control_plane: Labeller,
 }
 
 impl BatchBuilder {
@@ -151,6 +168,7 @@ impl BatchBuilder {
             }),
             scratch: String::new(),
             clients: std::collections::HashMap::new(),
+            control_plane: Labeller::default(),
         }
     }
 
@@ -181,8 +199,43 @@ impl BatchBuilder {
         } else {
             (uri, Default::default())
         };
+        let effective = ev.impersonated_user.as_deref().or(ev.user_name.as_deref());
+        let mut hook: Option<Option<webhook::WebhookEvent<'_>>> = None;
         for (col, b) in self.cols.iter().zip(self.builders.iter_mut()) {
             match (col, b) {
+                (Col::EffectiveUser, Builder::Str(b)) => b.append_option(effective),
+                (Col::Caller, Builder::Str(b)) => {
+                    match (ev.impersonated_user.as_deref(), ev.user_name.as_deref()) {
+                        (Some(as_user), Some(by)) => {
+                            use std::fmt::Write;
+                            self.scratch.clear();
+                            let _ = write!(self.scratch, "{as_user} (via {by})");
+                            b.append_value(&self.scratch);
+                        }
+                        _ => b.append_option(effective),
+                    }
+                }
+                (Col::ControlPlane, Builder::Str(b)) => {
+                    let groups: &[std::borrow::Cow<'_, str>] = if ev.impersonated_user.is_some() {
+                        &ev.impersonated_groups
+                    } else {
+                        &ev.user_groups
+                    };
+                    b.append_option(self.control_plane.label(effective, groups))
+                }
+                (Col::ResponseMessage, Builder::Str(b)) => {
+                    b.append_option(ev.response_message.as_deref().map(webhook::bounded_message))
+                }
+                (Col::Webhook, Builder::Str(b)) => b.append_option(
+                    hook.get_or_insert_with(|| webhook_of(ev))
+                        .as_ref()
+                        .map(|w| w.name),
+                ),
+                (Col::WebhookError, Builder::Str(b)) => b.append_option(
+                    hook.get_or_insert_with(|| webhook_of(ev))
+                        .as_ref()
+                        .map(|w| w.error),
+                ),
                 (Col::Source, Builder::Str(b)) => {
                     use std::fmt::Write;
                     self.scratch.clear();
@@ -319,6 +372,19 @@ impl BatchBuilder {
             }
         }
     }
+}
+
+/// The webhook a response names (failed or denied), else the first that failed open.
+fn webhook_of<'e>(ev: &'e RawEvent<'_>) -> Option<webhook::WebhookEvent<'e>> {
+    ev.response_message
+        .as_deref()
+        .and_then(webhook::from_message)
+        .or_else(|| {
+            webhook::failed_open(&ev.annotations).map(|name| webhook::WebhookEvent {
+                name,
+                error: "failed open",
+            })
+        })
 }
 
 /// Columns of the full schema, by index.

@@ -17,6 +17,8 @@ pub struct Need {
     pub user_agent: bool,
     pub object_ref: bool,
     pub status: bool,
+    /// `responseStatus.message` (kept for the webhook columns).
+    pub message: bool,
     pub timestamps: bool,
     pub annotations: bool,
     pub annotation_map: bool,
@@ -36,6 +38,7 @@ impl Need {
             user_agent: true,
             object_ref: true,
             status: true,
+            message: true,
             timestamps: true,
             annotations: true,
             annotation_map: true,
@@ -69,6 +72,8 @@ pub struct RawEvent<'a> {
     pub user_groups: Vec<Cow<'a, str>>,
     pub user_pod_name: Option<Cow<'a, str>>,
     pub impersonated_user: Option<Cow<'a, str>>,
+    /// `impersonatedUser.groups`: the groups the request was authorized with when impersonating.
+    pub impersonated_groups: Vec<Cow<'a, str>>,
     pub source_ip: Option<Cow<'a, str>>,
     pub user_agent: Option<Cow<'a, str>>,
     pub resource: Option<Cow<'a, str>>,
@@ -79,6 +84,7 @@ pub struct RawEvent<'a> {
     pub api_version: Option<Cow<'a, str>>,
     pub response_code: Option<i64>,
     pub response_reason: Option<Cow<'a, str>>,
+    pub response_message: Option<Cow<'a, str>>,
     pub request_received: Option<Cow<'a, str>>,
     pub stage_timestamp: Option<Cow<'a, str>>,
     /// v1beta1's `timestamp` (and `metadata.creationTimestamp`), used when `requestReceivedTimestamp` is absent.
@@ -118,9 +124,14 @@ impl<'a> RawEvent<'a> {
                 b"user" => parse_user(&mut c, &mut ev, need)?,
                 b"impersonatedUser" => {
                     let mut tmp = RawEvent::default();
-                    parse_user(&mut c, &mut tmp, &Need::default())?;
+                    let groups = Need {
+                        user_groups: need.impersonated,
+                        ..Need::default()
+                    };
+                    parse_user(&mut c, &mut tmp, &groups)?;
                     if need.impersonated {
                         ev.impersonated_user = tmp.user_name;
+                        ev.impersonated_groups = tmp.user_groups;
                     }
                 }
                 b"sourceIPs" => {
@@ -131,7 +142,7 @@ impl<'a> RawEvent<'a> {
                 }
                 b"userAgent" if need.user_agent => ev.user_agent = c.str_or_null()?,
                 b"objectRef" => parse_object_ref(&mut c, &mut ev, need.object_ref)?,
-                b"responseStatus" => parse_status(&mut c, &mut ev, need.status)?,
+                b"responseStatus" => parse_status(&mut c, &mut ev, need)?,
                 b"requestReceivedTimestamp" => ev.request_received = c.str_or_null()?,
                 b"stageTimestamp" => ev.stage_timestamp = c.str_or_null()?,
                 b"timestamp" => ev.legacy_timestamp = c.str_or_null()?,
@@ -316,8 +327,9 @@ fn parse_object_ref<'a>(
 fn parse_status<'a>(
     c: &mut Cursor<'a>,
     ev: &mut RawEvent<'a>,
-    keep: bool,
+    need: &Need,
 ) -> Result<(), EventError> {
+    let keep = need.status;
     if c.peek() != Some(b'{') {
         c.skip_value()?;
         return Ok(());
@@ -328,6 +340,7 @@ fn parse_status<'a>(
         match k {
             b"code" if keep => ev.response_code = c.int_or_null()?,
             b"reason" if keep => ev.response_reason = c.str_or_null()?,
+            b"message" if need.message => ev.response_message = c.str_or_null()?,
             _ => {
                 c.skip_value()?;
             }

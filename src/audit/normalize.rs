@@ -13,6 +13,39 @@ use serde_json::{Map, Value, json};
 /// One event found in a wrapper: its JSON bytes, or why the wrapper entry holds no usable event.
 pub type Extracted = Result<Vec<u8>, String>;
 
+/// The start of the reason given for a record of a known export that is not a Kubernetes API audit
+/// event (a GKE entry of another Google Cloud service, an AKS record of another category, a
+/// CloudWatch event of another log stream): such records are counted and skipped, never malformed.
+pub const NOT_AUDIT: &str = "not a Kubernetes API audit event: ";
+
+fn not_audit(why: String) -> Extracted {
+    Err(format!("{NOT_AUDIT}{why}"))
+}
+
+/// True for a reason made by [`not_audit`].
+pub fn is_not_audit(reason: &[u8]) -> bool {
+    reason.starts_with(NOT_AUDIT.as_bytes())
+}
+
+/// CloudWatch streams that hold other logs than the audit log (EKS names its audit streams
+/// `kube-apiserver-audit-<id>`; the other control-plane logs are `kube-apiserver-<id>`,
+/// `authenticator-<id>`, `kube-controller-manager-<id>`, `kube-scheduler-<id>`,
+/// `cloud-controller-manager-<id>`).
+fn other_stream(name: Option<&Value>) -> Option<String> {
+    let name = name.and_then(Value::as_str)?;
+    let other = [
+        "kube-apiserver-",
+        "authenticator-",
+        "kube-controller-manager-",
+        "kube-scheduler-",
+        "cloud-controller-manager-",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+        && !name.contains("audit");
+    other.then(|| format!("CloudWatch event of log stream {name:?}"))
+}
+
 /// Walks one JSON value of any known export shape and appends every audit event it holds.
 pub fn extract(v: Value, out: &mut Vec<Extracted>) {
     match v {
@@ -25,7 +58,21 @@ pub fn extract(v: Value, out: &mut Vec<Extracted>) {
             } else if let Some(Value::Array(events)) =
                 m.remove("events").or_else(|| m.remove("logEvents"))
             {
+                // a subscription record names its stream once; filter-log-events names it per event
+                let record_stream =
+                    if m.get("messageType").and_then(Value::as_str) == Some("CONTROL_MESSAGE") {
+                        Some("CloudWatch subscription control message".to_string())
+                    } else {
+                        other_stream(m.get("logStream"))
+                    };
                 for e in events {
+                    if let Some(why) = record_stream
+                        .clone()
+                        .or_else(|| other_stream(e.get("logStreamName")))
+                    {
+                        out.push(not_audit(why));
+                        continue;
+                    }
                     match e {
                         Value::Object(mut em) => match em.remove("message") {
                             Some(Value::String(s)) => out.push(Ok(s.into_bytes())),
@@ -39,16 +86,20 @@ pub fn extract(v: Value, out: &mut Vec<Extracted>) {
             } else if let Some(Value::Array(records)) = m.remove("records") {
                 records.into_iter().for_each(|r| extract(r, out));
             } else if let Some(Value::Object(pp)) = m.remove("protoPayload") {
-                out.push(gke_entry(pp, &m));
+                match pp.get("serviceName").and_then(Value::as_str) {
+                    Some(svc) if svc != "k8s.io" => {
+                        let method = pp.get("methodName").and_then(Value::as_str).unwrap_or("?");
+                        out.push(not_audit(format!("GKE entry of {svc} ({method})")));
+                    }
+                    _ => out.push(gke_entry(pp, &m)),
+                }
             } else if let Some(props) = m.remove("properties") {
                 let category = m
                     .get("category")
                     .and_then(Value::as_str)
                     .unwrap_or("kube-audit");
                 if !category.starts_with("kube-audit") {
-                    out.push(Err(format!(
-                        "AKS record of category {category:?} is not an audit record"
-                    )));
+                    out.push(not_audit(format!("AKS record of category {category:?}")));
                     return;
                 }
                 match props.get("log") {
@@ -177,6 +228,7 @@ fn gke_entry(pp: Map<String, Value>, entry: &Map<String, Value>) -> Extracted {
     status.insert("code".into(), json!(rpc_to_http(rpc)));
     if let Some(r) = reason {
         status.insert("reason".into(), json!(r));
+        status.insert("message".into(), json!(r));
     }
     ev.insert("responseStatus".into(), Value::Object(status));
     if let Some(b) = pp.get("request") {
@@ -280,7 +332,53 @@ mod tests {
             json!({"records":[{"category":"kube-apiserver","properties":{"log":"I0101 started"}}]}),
             &mut out,
         );
-        assert!(out[0].as_ref().unwrap_err().contains("not an audit record"));
+        let reason = out[0].as_ref().unwrap_err();
+        assert!(is_not_audit(reason.as_bytes()), "{reason}");
+        assert!(reason.contains("kube-apiserver"), "{reason}");
+    }
+
+    #[test]
+    fn records_of_other_services_streams_and_categories_are_not_audit_events() {
+        let mut out = vec![];
+        extract(
+            json!({"protoPayload":{"serviceName":"container.googleapis.com","methodName":"google.container.v1.ClusterManager.CreateCluster"},
+                   "insertId":"i","timestamp":"2026-11-01T00:00:00Z"}),
+            &mut out,
+        );
+        extract(
+            json!({"messageType":"CONTROL_MESSAGE","logGroup":"","logStream":"","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}),
+            &mut out,
+        );
+        extract(
+            json!({"messageType":"DATA_MESSAGE","logStream":"authenticator-0123abcd","logEvents":[{"id":"1","timestamp":1,"message":"time=... msg=access granted"}]}),
+            &mut out,
+        );
+        extract(
+            json!({"events":[{"logStreamName":"kube-controller-manager-0123","timestamp":1,"message":"I1201 leader"}]}),
+            &mut out,
+        );
+        assert_eq!(out.len(), 4);
+        for o in &out {
+            let r = o.as_ref().unwrap_err();
+            assert!(is_not_audit(r.as_bytes()), "{r}");
+        }
+        assert!(
+            out[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("container.googleapis.com")
+        );
+        // a GKE entry of the Kubernetes API, and CloudWatch audit streams, are still events
+        let mut out = vec![];
+        extract(
+            json!({"messageType":"DATA_MESSAGE","logStream":"kube-apiserver-audit-0123","logEvents":[{"id":"1","timestamp":1,"message":"{\"auditID\":\"a\"}"}]}),
+            &mut out,
+        );
+        assert!(out[0].is_ok());
+        // malformed stays malformed
+        let mut out = vec![];
+        extract(json!({"hello":"world"}), &mut out);
+        assert!(!is_not_audit(out[0].as_ref().unwrap_err().as_bytes()));
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub struct IngestStats {
     pub merged_started: u64,
     /// `RequestReceived` events: skipped, the later stage of the same request is counted.
     pub skipped_request_received: u64,
+    /// Events delivered more than once (same `auditID`, `stage` and `stageTimestamp`, in any source):
+    /// counted once.
+    pub duplicates: u64,
+    /// Records of a known export that are not Kubernetes API audit events (GKE entries of other
+    /// services, AKS records of other categories, CloudWatch events of other log streams): skipped.
+    pub not_audit: u64,
     /// Events outside `--since`/`--until`.
     pub outside_window: u64,
     /// Sources that could not be read, or not to their end.
@@ -105,6 +111,8 @@ impl IngestStats {
         self.malformed += o.malformed;
         self.merged_started += o.merged_started;
         self.skipped_request_received += o.skipped_request_received;
+        self.duplicates += o.duplicates;
+        self.not_audit += o.not_audit;
         self.outside_window += o.outside_window;
         self.read_errors.extend(o.read_errors.iter().cloned());
         self.malformed_samples
@@ -135,6 +143,35 @@ struct Pending {
     bytes: Vec<u8>,
 }
 
+/// The events seen so far, to count an event delivered twice once. Each event is kept as a 64-bit
+/// hash of its `auditID`, `stage` and `stageTimestamp` (about 10 to 20 bytes of memory per event;
+/// two distinct events share a hash with a probability of about n²/2⁶⁵: 3·10⁻⁶ for 10 million
+/// events), in shards so that parse workers rarely wait on each other.
+struct Seen {
+    shards: Vec<Mutex<HashSet<u64>>>,
+}
+
+impl Seen {
+    const SHARDS: usize = 64;
+
+    fn new() -> Self {
+        Seen {
+            shards: (0..Self::SHARDS)
+                .map(|_| Mutex::new(HashSet::new()))
+                .collect(),
+        }
+    }
+
+    /// False when the same event was seen before.
+    fn first(&self, audit_id: &str, stage: &str, stage_ts: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (audit_id, stage, stage_ts).hash(&mut h);
+        let key = h.finish();
+        lock(&self.shards[(key >> 58) as usize % Self::SHARDS]).insert(key)
+    }
+}
+
 #[derive(Default)]
 struct Dedup {
     completed: HashSet<Box<str>>,
@@ -145,6 +182,7 @@ struct Dedup {
 struct Shared {
     reader: Mutex<ChunkReader>,
     dedup: Mutex<Dedup>,
+    seen: Seen,
     stats: Arc<Mutex<IngestStats>>,
     remaining: AtomicUsize,
     cols: Vec<Col>,
@@ -221,6 +259,7 @@ impl AuditTable {
         let shared = Arc::new(Shared {
             reader: Mutex::new(ChunkReader::new(self.sources.clone(), self.opts.chunk_size)),
             dedup: Mutex::new(Dedup::default()),
+            seen: Seen::new(),
             stats: stats.clone(),
             remaining: AtomicUsize::new(n),
             need: need_for(&cols),
@@ -470,7 +509,11 @@ fn parse_chunk(
             record_malformed(shared, local, prefix, chunk.source, n, reason)
         };
         if let Some(reason) = line.strip_prefix(b"\x00") {
-            malformed(local, String::from_utf8_lossy(reason).into_owned())?;
+            if normalize::is_not_audit(reason) {
+                local.not_audit += 1;
+            } else {
+                malformed(local, String::from_utf8_lossy(reason).into_owned())?;
+            }
             continue;
         }
         let mut ctx = LineCtx {
@@ -534,10 +577,18 @@ fn decode_line(c: &mut LineCtx<'_>, format: Format, line: &[u8]) -> Result<(), S
             c.extracted.clear();
             normalize::extract(v, c.extracted);
             if let [Err(reason)] = c.extracted.as_slice() {
-                return Err(reason.clone());
+                if !normalize::is_not_audit(reason.as_bytes()) {
+                    return Err(reason.clone());
+                }
             }
             // drained, not taken: the buffer is reused line after line
             for x in c.extracted.drain(..) {
+                if let Err(reason) = &x {
+                    if normalize::is_not_audit(reason.as_bytes()) {
+                        c.local.not_audit += 1;
+                        continue;
+                    }
+                }
                 let r = x.and_then(|bytes| {
                     event(
                         c.shared, c.source, c.n, &bytes, c.prefix, c.builder, c.local,
@@ -635,11 +686,19 @@ fn event(
         return Ok(());
     }
     let id = ev.audit_id.as_deref().unwrap_or_default();
+    if ev.stage.as_deref() == Some("RequestReceived") {
+        local.skipped_request_received += 1;
+        return Ok(());
+    }
+    if !shared.seen.first(
+        id,
+        ev.stage.as_deref().unwrap_or_default(),
+        ev.stage_timestamp.as_deref().unwrap_or_default(),
+    ) {
+        local.duplicates += 1;
+        return Ok(());
+    }
     match ev.stage.as_deref() {
-        Some("RequestReceived") => {
-            local.skipped_request_received += 1;
-            return Ok(());
-        }
         Some("ResponseStarted") => {
             let mut d = lock(&shared.dedup);
             if d.completed.remove(id) {

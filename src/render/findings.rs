@@ -132,6 +132,15 @@ pub(super) fn write_json(doc: &impl Serialize, w: &mut dyn Write) -> io::Result<
     writeln!(w)
 }
 
+/// The length of the window between two rendered timestamps, as the queries' `window` column says it.
+pub(super) fn window_of(first: &str, last: &str) -> String {
+    use crate::audit::event::parse_rfc3339_micros;
+    match (parse_rfc3339_micros(first), parse_rfc3339_micros(last)) {
+        (Some(a), Some(b)) => crate::query::window_label(b - a),
+        _ => "unknown length".into(),
+    }
+}
+
 fn summary_lines(r: &Report) -> Vec<String> {
     let i = &r.ingest;
     let mut lines = vec![format!(
@@ -143,8 +152,23 @@ fn summary_lines(r: &Report) -> Vec<String> {
         i.skipped_request_received,
         i.outside_window
     )];
+    if i.duplicates > 0 {
+        lines.push(format!(
+            "{} duplicate event(s) dropped (same auditID, stage and stageTimestamp delivered again)",
+            i.duplicates
+        ));
+    }
+    if i.not_audit > 0 {
+        lines.push(format!(
+            "{} record(s) are not Kubernetes API audit events (other services, categories or log streams): skipped",
+            i.not_audit
+        ));
+    }
     if let Some((a, b)) = &r.time_range {
-        lines.push(format!("time range: {a} .. {b}"));
+        lines.push(format!(
+            "window judged: {a} .. {b} ({}; rates and thresholds are per this window)",
+            window_of(a, b)
+        ));
     }
     if !i.fully_read() {
         lines.push(format!(

@@ -208,13 +208,30 @@ pub fn report(r: &Report, gate: &GateView<'_>, w: &mut dyn Write) -> io::Result<
     ));
     b.push_str(&format!("<li>Source: {}</li>", escape(&r.origin)));
     if let Some((a, z)) = &r.time_range {
-        b.push_str(&format!("<li>Window: {} to {}</li>", escape(a), escape(z)));
+        b.push_str(&format!(
+            "<li>Window judged: {} to {} ({})</li>",
+            escape(a),
+            escape(z),
+            escape(&super::findings::window_of(a, z))
+        ));
     }
     let i = &r.ingest;
     b.push_str(&format!(
         "<li>{} requests from {} line(s)</li>",
         i.events, i.lines
     ));
+    if i.duplicates > 0 {
+        b.push_str(&format!(
+            "<li>{} duplicate event(s) dropped</li>",
+            i.duplicates
+        ));
+    }
+    if i.not_audit > 0 {
+        b.push_str(&format!(
+            "<li>{} record(s) are not Kubernetes API audit events: skipped</li>",
+            i.not_audit
+        ));
+    }
     if !i.fully_read() {
         b.push_str(&format!(
             "<li class=\"sev-error\">Not fully read: {} malformed line(s), {} unreadable source(s)</li>",
