@@ -5,10 +5,10 @@
 --   the p99 latency and the number of errors.
 -- why: Narrows a top talker down to the call it repeats: a node patching its status, an operator
 --   updating one CRD's status in a loop, a user listing secrets.
--- columns: user_name, verb, resource, requests, p99_ms, errors
+-- columns: caller, verb, resource, requests, p99_ms, errors
 -- requires: Metadata
 SELECT
-  coalesce(user_name, '(none)') AS user_name,
+  coalesce(caller, '(none)') AS caller,
   verb,
   coalesce(resource || coalesce('/' || subresource, ''), path) AS resource,
   count(*) AS requests,
@@ -16,4 +16,4 @@ SELECT
   count(*) FILTER (WHERE response_code >= 400) AS errors
 FROM audit
 GROUP BY 1, 2, 3
-ORDER BY requests DESC, user_name, verb, resource
+ORDER BY requests DESC, caller, verb, resource

@@ -21,7 +21,7 @@ WITH a AS (
     count(*) FILTER (WHERE response_code IN (401, 403)) AS denied,
     date_trunc('second', max(request_received_ts)) AS last_seen
   FROM audit
-  WHERE user_name = 'system:anonymous'
+  WHERE effective_user = 'system:anonymous'
   GROUP BY 1, 2
 )
 SELECT *,

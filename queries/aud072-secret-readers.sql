@@ -5,10 +5,10 @@
 --   (all namespaces), and how many namespaces they touched.
 -- why: Reading Secrets is the most sensitive read in a cluster; a user or service account that lists
 --   or watches secrets cluster-wide holds every credential. Know who does, and whether they should.
--- columns: user_name, client, gets, lists, watches, cluster_wide, namespaces, last_seen
+-- columns: caller, client, gets, lists, watches, cluster_wide, namespaces, last_seen
 -- requires: Metadata
 SELECT
-  coalesce(user_name, '(none)') AS user_name,
+  coalesce(caller, '(none)') AS caller,
   coalesce(client, '(no user agent)') AS client,
   count(*) FILTER (WHERE verb = 'get') AS gets,
   count(*) FILTER (WHERE verb = 'list') AS lists,
@@ -19,4 +19,4 @@ SELECT
 FROM audit
 WHERE resource = 'secrets' AND api_group = '' AND verb IN ('get', 'list', 'watch') AND response_code < 400
 GROUP BY 1, 2
-ORDER BY cluster_wide DESC, gets + lists + watches DESC, user_name, client
+ORDER BY cluster_wide DESC, gets + lists + watches DESC, caller, client

@@ -38,8 +38,12 @@ fn main() -> ExitCode {
         .without_time()
         .init();
 
+    // DataFusion and Ballista plan and serialize plans recursively: a query with joins, window
+    // functions and subqueries (AUD030) overflowed the default 2 MiB worker stack in the Ballista
+    // scheduler. The stack is reserved, not committed: memory use grows only with real depth.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(r) => r,

@@ -302,10 +302,66 @@ pub fn bind(sql: &str, values: &Values) -> String {
 /// The placeholder fleet views group by: `cluster, ` over several clusters, nothing otherwise.
 pub const CLUSTER_KEY: &str = "${cluster_key}";
 
+/// Placeholders the engine expands in every query (and in `kscope sql`), so that a concept the
+/// queries share is written once:
+///
+/// - `${window}`: a one-row relation describing the window the input covers and the queries judge:
+///   `first_ts`, `last_ts`, `hours` (its length, at least one second) and `window` (the length as
+///   text: `45 s`, `12 min`, `3.5 h`, `2.1 d`, as [`window_label`] writes it).
+/// - `${ready}`: a one-row relation with `ready_ts`, when the API server was ready: the first
+///   `/readyz` answered 2xx, else the first `/healthz` answered 2xx, else the first response below
+///   400 (a log that starts long after start-up is ready at once). A separate relation, because a
+///   query plans only the columns it reads.
+/// - `${control_plane_note}`: an expression over a `control_plane` column: empty for everyone
+///   else, and for the control plane the sentence that tells an operator it is not theirs to change.
+pub const ENGINE_PLACEHOLDERS: &[(&str, &str)] = &[
+    (
+        "window",
+        "(SELECT first_ts, last_ts, hours, \
+CASE WHEN hours < 2.0 / 60 THEN CAST(round(hours * 3600) AS BIGINT) || ' s' \
+WHEN hours < 2 THEN CAST(round(hours * 60) AS BIGINT) || ' min' \
+WHEN hours < 48 THEN CAST(round(hours, 1) AS VARCHAR) || ' h' \
+ELSE CAST(round(hours / 24, 1) AS VARCHAR) || ' d' END AS window \
+FROM (SELECT min(request_received_ts) AS first_ts, max(request_received_ts) AS last_ts, \
+greatest(1.0 / 3600, (date_part('epoch', max(request_received_ts)) - date_part('epoch', min(request_received_ts))) / 3600.0) AS hours \
+FROM audit))",
+    ),
+    (
+        "ready",
+        "(SELECT coalesce(\
+min(request_received_ts) FILTER (WHERE path = '/readyz' AND response_code < 300), \
+min(request_received_ts) FILTER (WHERE path = '/healthz' AND response_code < 300), \
+min(request_received_ts) FILTER (WHERE response_code < 400), max(request_received_ts)) AS ready_ts \
+FROM audit)",
+    ),
+    (
+        "control_plane_note",
+        "CASE WHEN control_plane IS NULL THEN '' ELSE ' (control plane: ' || control_plane || \
+'; not something you change: check the version skew or the managed add-on)' END",
+    ),
+];
+
+/// The length of a window as the `${window}` relation writes it (used for the report's summary).
+pub fn window_label(micros: i64) -> String {
+    let hours = (micros as f64 / 3.6e9).max(1.0 / 3600.0);
+    if hours < 2.0 / 60.0 {
+        format!("{} s", (hours * 3600.0).round() as i64)
+    } else if hours < 2.0 {
+        format!("{} min", (hours * 60.0).round() as i64)
+    } else if hours < 48.0 {
+        format!("{:.1} h", hours)
+    } else {
+        format!("{:.1} d", hours / 24.0)
+    }
+}
+
 /// [`bind`], with `${cluster_key}` expanded for a fleet (`fleet`: the input spans several
-/// clusters, so per-client results are split per cluster).
+/// clusters, so per-client results are split per cluster), and the [`ENGINE_PLACEHOLDERS`].
 pub fn bind_fleet(sql: &str, values: &Values, fleet: bool) -> String {
     let mut out = sql.replace(CLUSTER_KEY, if fleet { "cluster, " } else { "" });
+    for (name, expansion) in ENGINE_PLACEHOLDERS {
+        out = out.replace(&format!("${{{name}}}"), expansion);
+    }
     for (k, v) in values {
         let lit = match v {
             Value::Number(n) => n.to_string(),
@@ -327,8 +383,16 @@ pub fn fill(template: &str, table: &Table, row: usize, values: &Values) -> Strin
             Some(close) => {
                 let key = &after[..close];
                 if let Some(ci) = table.columns.iter().position(|c| c == key) {
-                    let v = table.display(row, ci);
-                    out.push_str(if v.is_empty() { "n/a" } else { &v });
+                    // NULL is "n/a"; an empty string stays empty (an optional note)
+                    let null = matches!(
+                        table.rows.get(row).and_then(|r| r.get(ci)),
+                        None | Some(Value::Null)
+                    );
+                    if null {
+                        out.push_str("n/a");
+                    } else {
+                        out.push_str(&table.display(row, ci));
+                    }
                 } else if let Some(v) = values.get(key) {
                     out.push_str(&catalogue::display(v));
                 } else {

@@ -51,8 +51,13 @@ fn placeholders(sql: &str) -> Vec<String> {
                 .map(|(name, _)| name.trim().to_string())
         })
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        // `${cluster_key}` is the fleet placeholder, expanded by the engine
-        .filter(|n| n != "cluster_key")
+        // `${cluster_key}` (the fleet key) and the engine's placeholders are expanded by the engine
+        .filter(|n| {
+            n != "cluster_key"
+                && !crate::query::ENGINE_PLACEHOLDERS
+                    .iter()
+                    .any(|(p, _)| p == n)
+        })
         .collect();
     out.sort();
     out.dedup();

@@ -27,22 +27,20 @@ pub struct Identity {
     pub key: String,
 }
 
-/// The message without counts, thresholds, versions or line numbers: every run of digits is `#`.
+/// The message without counts, rates, thresholds, versions, window lengths or line numbers: every
+/// number (`30`, `30.1`) and every value not computed (`n/a`) is `#`, and a window's length
+/// (`# s`, `# min`, `# h`, `# d`) is `#`, so that the same problem seen over a shorter or longer
+/// window, or with other counts, keeps its identity.
 pub fn message_key(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut in_digits = false;
-    for c in message.chars() {
-        if c.is_ascii_digit() {
-            if !in_digits {
-                out.push('#');
-            }
-            in_digits = true;
-        } else {
-            in_digits = false;
-            out.push(c);
-        }
-    }
-    out
+    static NUMBER: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"[0-9]+(\.[0-9]+)?|\bn/a\b").ok());
+    static WINDOW: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"# (s|min|h|d)\b").ok());
+    let (Some(number), Some(window)) = (NUMBER.as_ref(), WINDOW.as_ref()) else {
+        return message.to_string();
+    };
+    let numbers = number.replace_all(message, "#");
+    window.replace_all(&numbers, "#").into_owned()
 }
 
 pub fn identity(f: &Finding) -> Identity {
@@ -236,7 +234,14 @@ mod tests {
         assert_eq!(fingerprint(&a), fingerprint(&b));
         let c = f("timeoutSeconds 25 is above the limit", 3);
         assert_ne!(fingerprint(&a), fingerprint(&c));
-        assert_eq!(message_key("v1.25 in 3 of 12"), "v#.# in # of #");
+        assert_eq!(message_key("v1.25 in 3 of 12"), "v# in # of #");
+        // the same problem over another window and with other counts
+        assert_eq!(
+            message_key("30 LISTs in 60 min (30.1 per hour, p99 n/a ms); threshold 5 in 60 min"),
+            message_key("15 LISTs in 1.5 h (10 per hour, p99 4.2 ms); threshold 8 in 1.5 h")
+        );
+        assert_ne!(message_key("in 3 min"), message_key("in 3 mins of"));
+        assert_eq!(message_key("9 short watches"), "# short watches");
     }
 }
 

@@ -8,7 +8,8 @@ SELECT
   a.api_version,
   a.resource,
   coalesce(a.client, '(no user agent)') AS client,
-  coalesce(a.user_name, '(none)') AS user_name,
+  -- the effective user: the impersonated one, shown with its impersonator
+  coalesce(a.caller, '(none)') AS user_name,
   coalesce(a.user_agent, '') AS user_agent,
   count(*) AS requests,
   date_trunc('second', min(a.request_received_ts)) AS first_seen,

@@ -186,7 +186,7 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
     ]);
     assert_eq!(
         json(&sql),
-        serde_json::json!([{"cluster": "alpha", "n": 2888}, {"cluster": "beta", "n": 2658}])
+        serde_json::json!([{"cluster": "alpha", "n": 2894}, {"cluster": "beta", "n": 2664}])
     );
 
     // the report on Ballista with `timeout`, an executor killed 1.5 s into it: its output and time

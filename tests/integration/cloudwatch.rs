@@ -224,7 +224,7 @@ fn op_calls(stats: &Value, op: &str) -> u64 {
 fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
     let mut h = Harness::start();
     let (seed, file) = h.seed();
-    assert_eq!(seed["events"], 2811);
+    assert_eq!(seed["events"], 2817);
     assert!(seed["same_ms_pairs"].as_u64().unwrap() > 400, "{seed}");
     let (start, end) = window(&seed);
     let expected = file_report(&file, &start, &end);
@@ -252,7 +252,7 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
     );
     assert_eq!(comparable(report), expected);
     let err = stderr(&o);
-    assert!(err.contains("2811 events (2811 downloaded"), "{err}");
+    assert!(err.contains("2817 events (2817 downloaded"), "{err}");
     // not a terminal: no progress bar
     assert!(!err.contains("events/s") && !err.contains('\r'), "{err}");
     let stats = h.stats();
@@ -271,7 +271,7 @@ fn cloudwatch_report_equals_the_file_report_with_and_without_faults() {
         let d = decoy.as_str().unwrap();
         assert!(!streams.contains_key(d), "decoy {d} was read: {stats}");
     }
-    // 2811 events, 100 per page: at least 29 pages
+    // 2817 events, 100 per page: at least 29 pages
     assert!(read_calls(&stats) >= 29, "{stats}");
     // both quotas in use: runs read with GetLogEvents and with FilterLogEvents
     assert!(

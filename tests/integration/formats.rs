@@ -153,7 +153,7 @@ fn a_directory_and_a_glob_name_the_same_files() {
         "--format",
         "csv",
     ]);
-    assert_eq!(stdout(&a), "n\n2888\n");
+    assert_eq!(stdout(&a), "n\n2894\n");
     assert_eq!(stdout(&a), stdout(&b));
 }
 

@@ -74,7 +74,7 @@ fn every_query_answers_the_same_over_the_store() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("ingested 2888 requests of cluster demo"),
+        stdout(&out).contains("ingested 2894 requests of cluster demo"),
         "{}",
         stdout(&out)
     );
@@ -181,7 +181,7 @@ fn ingesting_again_replaces_exactly_its_files_and_partial_files_stay_invisible()
         json(&o)[0]["n"].as_u64().unwrap()
     };
     let n = count();
-    assert_eq!(n, 2658 + 40);
+    assert_eq!(n, 2664 + 40);
     // a nightly job runs again: the same source replaces its own files, the other source stays
     let again = ingest(&store, &[src], "prod");
     assert!(stdout(&again).contains("replaced"), "{}", stdout(&again));
@@ -235,7 +235,7 @@ fn ingesting_again_replaces_exactly_its_files_and_partial_files_stay_invisible()
     // the same log is another source in another cluster
     let staged = ingest(&store, &[src], "staging");
     assert_eq!(staged.status.code(), Some(2));
-    assert_eq!(count(), n + 2658);
+    assert_eq!(count(), n + 2664);
 }
 
 #[test]
@@ -288,7 +288,7 @@ fn partitions_are_pruned_and_clusters_make_a_fleet() {
     );
     let beta = sql(&["--cluster-name", "beta"]);
     assert_eq!(beta.status.code(), Some(0), "{}", stderr(&beta));
-    assert_eq!(json(&beta)[0]["n"], 2658);
+    assert_eq!(json(&beta)[0]["n"], 2664);
     // the fleet: top clients per cluster, findings name the cluster
     let fleet = crate::kscope(&[
         "report",
