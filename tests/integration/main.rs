@@ -15,6 +15,7 @@ mod lint_live;
 mod lint_rules;
 mod memory;
 mod meta;
+mod precision;
 mod preflight;
 mod readme;
 mod store;

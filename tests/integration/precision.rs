@@ -1,0 +1,367 @@
+//! Precision: what a healthy control plane does is never a warning, a webhook outage is one finding,
+//! the impersonated user is the caller, an event delivered twice counts once, and every minimum a
+//! rate rests on is tested on both sides. The logs come from tests/fixtures/make-control-plane-log.py.
+
+use serde_json::Value;
+
+use crate::{json, kscope, root, stderr};
+
+const HEALTHY: &str = "tests/fixtures/audit/control-plane-healthy.jsonl.gz";
+const WEBHOOK_DOWN: &str = "tests/fixtures/audit/control-plane-webhook-down.jsonl.gz";
+const IMPERSONATION: &str = "tests/fixtures/audit/impersonation.jsonl";
+
+fn report(args: &[&str]) -> Value {
+    let mut a = vec!["report", "--format", "json"];
+    a.extend_from_slice(args);
+    let o = kscope(&a);
+    let doc = json(&o);
+    // 2 only for the samples' malformed lines
+    let malformed = doc["input"]["malformed"].as_u64().unwrap_or(0) > 0;
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)) || (o.status.code() == Some(2) && malformed),
+        "{:?}: {}",
+        o.status,
+        stderr(&o)
+    );
+    doc
+}
+
+/// `severity code subject: message` of the findings at warning or above.
+fn alarms(r: &Value) -> Vec<String> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| {
+            format!(
+                "{} {} {}: {}",
+                f["severity"].as_str().unwrap(),
+                f["code"].as_str().unwrap(),
+                f["subject"]["name"].as_str().unwrap(),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The rows of one query, as objects keyed by column.
+fn rows(r: &Value, code: &str) -> Vec<serde_json::Map<String, Value>> {
+    let q = r["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["code"] == code)
+        .unwrap_or_else(|| panic!("{code} not in the report"));
+    let cols: Vec<String> = q["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    q["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| match row {
+            Value::Object(m) => m.clone(),
+            Value::Array(vals) => cols.iter().cloned().zip(vals.iter().cloned()).collect(),
+            other => panic!("row {other}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_healthy_control_plane_raises_no_warning_and_keeps_its_rows() {
+    let r = report(&[HEALTHY]);
+    assert_eq!(alarms(&r), Vec::<String>::new());
+    // the rows are there, labelled as the control plane, judged as normal
+    let readyz = rows(&r, "AUD041");
+    let row = readyz
+        .iter()
+        .find(|row| row["resource"] == "/readyz")
+        .expect("the start-up /readyz 500s are listed");
+    assert_eq!(row["errors"], 20);
+    assert_eq!(
+        row["after_ready"], 0,
+        "all of them before the server was ready"
+    );
+    assert_eq!(row["control_plane"], "kube-apiserver");
+    let endpoints = rows(&r, "AUD060");
+    assert!(
+        endpoints
+            .iter()
+            .any(|row| row["api"] == "v1 endpoints" && row["removal"] == "no removal scheduled"),
+        "{endpoints:?}"
+    );
+    let quota = rows(&r, "AUD020");
+    assert!(
+        quota
+            .iter()
+            .any(|row| row["resource"] == "resourcequotas"
+                && row["control_plane"] == "kube-apiserver"),
+        "{quota:?}"
+    );
+    let forbidden = rows(&r, "AUD070");
+    assert!(
+        forbidden
+            .iter()
+            .any(|row| row["caller"] == "system:kube-scheduler" && row["forbidden"] == 30),
+        "{forbidden:?}"
+    );
+    let conflicts = rows(&r, "AUD042");
+    assert!(
+        conflicts.iter().any(|row| row["conflicts"] == 12),
+        "{conflicts:?}"
+    );
+    // CoreDNS is an add-on in kube-system, not the control plane: judged like anyone, and healthy
+    let churn = rows(&r, "AUD030");
+    let dns: Vec<_> = churn
+        .iter()
+        .filter(|row| row["client"] == "coredns")
+        .collect();
+    assert_eq!(dns.len(), 3);
+    assert!(dns.iter().all(|row| row["control_plane"].is_null()));
+    // the informers' watches were cut by the API server's stop at the end: not counted as churn
+    for row in &churn {
+        assert!(
+            row["completed"].as_u64().unwrap() < row["watches"].as_u64().unwrap(),
+            "{row:?}"
+        );
+    }
+}
+
+#[test]
+fn one_minute_cuts_of_the_healthy_log_raise_nothing_new() {
+    for (since, until) in [
+        ("2026-12-01T08:00:00Z", "2026-12-01T08:01:00Z"), // start-up: /readyz 500, RBAC 403s
+        ("2026-12-01T08:00:05Z", "2026-12-01T08:00:15Z"), // only start-up: nothing ready yet
+        ("2026-12-01T08:30:00Z", "2026-12-01T08:31:00Z"),
+        ("2026-12-01T08:59:00Z", "2026-12-01T09:00:00Z"), // the stop: every watch ends
+        ("2026-12-01T08:00:00Z", "2026-12-01T09:00:00Z"),
+    ] {
+        let r = report(&[HEALTHY, "--since", since, "--until", until]);
+        assert!(r["input"]["events"].as_u64().unwrap() > 0);
+        assert_eq!(alarms(&r), Vec::<String>::new(), "{since} .. {until}");
+    }
+}
+
+#[test]
+fn a_webhook_outage_is_the_webhook_finding_and_nothing_else() {
+    for cut in [
+        vec![WEBHOOK_DOWN],
+        vec![
+            WEBHOOK_DOWN,
+            "--since",
+            "2026-12-01T08:31:00Z",
+            "--until",
+            "2026-12-01T08:32:00Z",
+        ],
+    ] {
+        let r = report(&cut);
+        let a = alarms(&r);
+        assert_eq!(a.len(), 1, "{cut:?}: {a:#?}");
+        assert!(
+            a[0].starts_with("error AUD044 webhook lease-annotator.example.com: "),
+            "{}",
+            a[0]
+        );
+        for needle in [
+            "could not be called (connection refused)",
+            "callers kube-apiserver, kube-controller-manager/leader-election, kube-scheduler, kubelet (4 clients)",
+            "namespaces kube-node-lease, kube-system",
+            "failed calling webhook \"lease-annotator.example.com\"",
+        ] {
+            assert!(a[0].contains(needle), "{needle}: {}", a[0]);
+        }
+    }
+    // the timeline: 8 minutes of failures
+    let r = report(&[WEBHOOK_DOWN, "--query", "AUD045"]);
+    let minutes = rows(&r, "AUD045");
+    assert_eq!(minutes.len(), 8, "{minutes:?}");
+    // and the failed requests are not also reported as server errors
+    let r = report(&[WEBHOOK_DOWN, "--query", "AUD041"]);
+    assert!(
+        rows(&r, "AUD041")
+            .iter()
+            .all(|row| row["resource"] == "/readyz")
+    );
+}
+
+#[test]
+fn the_impersonated_user_is_the_caller_and_the_impersonator_is_named() {
+    let r = report(&[IMPERSONATION]);
+    let users: Vec<String> = rows(&r, "AUD002")
+        .iter()
+        .map(|row| row["caller"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        users,
+        ["alice (via system:admin)", "bob (via system:admin)"],
+        "nobody is counted as system:admin"
+    );
+    let a = alarms(&r);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].starts_with("warning AUD070 192.0.2.10 (alice (via system:admin)): "),
+        "{}",
+        a[0]
+    );
+    let o = kscope(&[
+        "sql",
+        "SELECT DISTINCT user_name, impersonated_user, effective_user FROM audit ORDER BY 3",
+        IMPERSONATION,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        crate::stdout(&o),
+        "user_name,impersonated_user,effective_user\nsystem:admin,alice,alice\nsystem:admin,bob,bob\n"
+    );
+}
+
+#[test]
+fn an_event_delivered_twice_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("samples/audit/eks-apiserver-audit.jsonl");
+    // a shipper that delivered the whole file twice, the second time gzipped under another name
+    std::fs::copy(&src, dir.path().join("a.jsonl")).unwrap();
+    let text = std::fs::read(&src).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &text).unwrap();
+    std::fs::write(dir.path().join("b.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let run = |p: &str| {
+        let o = kscope(&["report", p, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(2), "the sample's malformed lines");
+        json(&o)
+    };
+    let once = run("samples/audit/eks-apiserver-audit.jsonl");
+    let twice = run(dir.path().to_str().unwrap());
+    assert_eq!(once["input"]["duplicates"], 0);
+    assert_eq!(twice["input"]["events"], once["input"]["events"]);
+    // every event of the second copy (RequestReceived stages are skipped before)
+    let expected = once["input"]["events"].as_u64().unwrap()
+        + once["input"]["merged_started"].as_u64().unwrap();
+    assert_eq!(twice["input"]["duplicates"], expected);
+    let msgs = |r: &Value| -> Vec<String> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["message"].to_string())
+            .collect()
+    };
+    assert_eq!(msgs(&twice), msgs(&once));
+}
+
+/// `--param` a query with `value`, and whether `subject` is then a finding.
+fn fires(args: &[&str], code: &str, param: &str, subject: &str) -> bool {
+    let mut a = args.to_vec();
+    a.extend_from_slice(&["--query", code, "--param", param]);
+    report(&a)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["subject"]["name"].as_str().unwrap().contains(subject))
+}
+
+#[test]
+fn every_minimum_a_judgement_rests_on_is_tested_on_both_sides() {
+    let s = ["samples/audit"];
+    // AUD030: flaky-informer completed 116 watches inside the window, all shorter than 60 s, over
+    // a window of 59.9 minutes
+    let churn = "flaky-informer WATCH configmaps";
+    assert!(fires(&s, "AUD030", "AUD030.min_watches=116", churn));
+    assert!(!fires(&s, "AUD030", "AUD030.min_watches=117", churn));
+    // without the short-watch signal (none counts as short), the rate decides, and only in a
+    // long enough window
+    let r = report(&[
+        "samples/audit",
+        "--query",
+        "AUD030",
+        "--param",
+        "AUD030.short_watch_seconds=0",
+        "--param",
+        "AUD030.min_window_minutes=59",
+    ]);
+    assert!(alarms(&r).iter().any(|a| a.contains(churn)));
+    let r = report(&[
+        "samples/audit",
+        "--query",
+        "AUD030",
+        "--param",
+        "AUD030.short_watch_seconds=0",
+        "--param",
+        "AUD030.min_window_minutes=60",
+    ]);
+    assert!(alarms(&r).is_empty(), "{:?}", alarms(&r));
+    let row = rows(&r, "AUD030")
+        .into_iter()
+        .find(|row| row["client"] == "flaky-informer")
+        .unwrap();
+    assert!(
+        row["per_stream_hour"].is_null(),
+        "no rate from a window that is too short"
+    );
+    assert_eq!(row["note"], "too few observations to judge");
+    // AUD020: curl sent 6 unpaged LISTs of secrets in 59.9 minutes
+    let curl = "curl LIST secrets";
+    assert!(fires(&s, "AUD020", "AUD020.min_lists_per_hour=6", curl));
+    assert!(!fires(&s, "AUD020", "AUD020.min_lists_per_hour=7", curl));
+    assert!(fires(&s, "AUD020", "AUD020.min_lists=6", curl));
+    assert!(!fires(&s, "AUD020", "AUD020.min_lists=7", curl));
+    // over a window of 10 minutes, the same per-hour minimum asks for fewer (but min_lists)
+    let ten = [
+        "samples/audit",
+        "--since",
+        "2026-11-01T23:30:00Z",
+        "--until",
+        "2026-11-01T23:40:00Z",
+    ];
+    let r = report(&[&ten[..], &["--query", "AUD020"]].concat());
+    let thresholds: Vec<i64> = rows(&r, "AUD020")
+        .iter()
+        .map(|row| row["threshold"].as_i64().unwrap())
+        .collect();
+    assert!(thresholds.iter().all(|t| *t == 5), "{thresholds:?}");
+    // AUD041: three 504s of OpenAPI-Generator after the server was ready
+    let errors = "OpenAPI-Generator list pods";
+    assert!(fires(&s, "AUD041", "AUD041.min_errors=3", errors));
+    assert!(!fires(&s, "AUD041", "AUD041.min_errors=4", errors));
+    // AUD044: six failed configmap creates of one client
+    let hook = "validate.policy.example.com";
+    assert!(fires(&s, "AUD044", "AUD044.min_failed=6", hook));
+    assert!(!fires(&s, "AUD044", "AUD044.min_failed=7", hook));
+}
+
+#[test]
+fn the_window_is_printed_the_way_the_queries_say_it() {
+    for (since, until, unit) in [
+        ("2026-12-01T08:10:00Z", "2026-12-01T08:10:45Z", " s"),
+        ("2026-12-01T08:10:00Z", "2026-12-01T08:40:00Z", " min"),
+        ("2026-12-01T08:00:00Z", "2026-12-01T09:00:00Z", " min"),
+    ] {
+        let o = kscope(&[
+            "sql",
+            "SELECT window FROM ${window}",
+            HEALTHY,
+            "--since",
+            since,
+            "--until",
+            until,
+            "--format",
+            "csv",
+        ]);
+        let out = crate::stdout(&o);
+        let label = out.strip_prefix("window\n").unwrap().trim_end().to_string();
+        assert!(label.ends_with(unit), "{label}");
+        let o = kscope(&[
+            "report", HEALTHY, "--since", since, "--until", until, "--query", "AUD001",
+        ]);
+        let text = crate::stdout(&o);
+        assert!(
+            text.contains(&format!("({label}; rates")),
+            "{label}: {text}"
+        );
+    }
+}
