@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{and_list, selector_matches, selector_requires_label, strings};
 use crate::finding::Severity;
-use crate::inventory::{Inventory, Obj};
+use crate::inventory::{Availability, Inventory, Obj};
 use crate::rules::Ctx;
 
 /// One rule of a webhook (`rules[]`).
@@ -31,10 +31,27 @@ struct Hook<'a> {
     rules: Vec<HookRule>,
     ns_selector: Option<&'a Value>,
     obj_selector: Option<&'a Value>,
-    /// namespace, name
-    service: Option<(String, String)>,
+    service: Option<ServiceRef>,
     url: Option<String>,
     ca_bundle: Option<String>,
+}
+
+/// `clientConfig.service` of a webhook or a CRD conversion webhook.
+struct ServiceRef {
+    namespace: String,
+    name: String,
+    path: Option<String>,
+}
+
+impl ServiceRef {
+    fn from(svc: &Value) -> ServiceRef {
+        let f = |k: &str| svc.get(k).and_then(Value::as_str).map(String::from);
+        ServiceRef {
+            namespace: f("namespace").unwrap_or_default(),
+            name: f("name").unwrap_or_default(),
+            path: f("path"),
+        }
+    }
 }
 
 impl Hook<'_> {
@@ -103,15 +120,6 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
                 let failure_policy = s("failurePolicy")
                     .unwrap_or_else(|| if v1beta1 { "Ignore" } else { "Fail" }.into());
                 let cc = w.get("clientConfig");
-                let service = cc.and_then(|c| c.get("service")).map(|svc| {
-                    let f = |k: &str| {
-                        svc.get(k)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    (f("namespace"), f("name"))
-                });
                 let rules = w
                     .get("rules")
                     .and_then(Value::as_array)
@@ -154,7 +162,7 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
                     rules,
                     ns_selector: w.get("namespaceSelector"),
                     obj_selector: w.get("objectSelector"),
-                    service,
+                    service: cc.and_then(|c| c.get("service")).map(ServiceRef::from),
                     url: cc
                         .and_then(|c| c.get("url"))
                         .and_then(Value::as_str)
@@ -222,12 +230,13 @@ pub fn system_namespaces(ctx: &mut Ctx) {
             .cloned()
             .collect();
         let mut own = None;
-        if let Some((ns, _)) = &h.service {
+        let backend = backend_of(&h, ctx.inv);
+        if let Some(ns) = backend.as_ref().and_then(Backend::namespace) {
             let pods = ["pods", "deployments", "replicasets"]
                 .iter()
                 .any(|r| h.covers(if *r == "pods" { "" } else { "apps" }, r, true, "CREATE"));
-            if pods && !system.contains(ns) && h.selects_namespace(ctx.inv, ns) {
-                own = Some(ns.clone());
+            if pods && !system.iter().any(|s| s == ns) && h.selects_namespace(ctx.inv, ns) {
+                own = Some(ns.to_string());
             }
         }
         if hit.is_empty() && own.is_none() {
@@ -383,6 +392,111 @@ fn service<'a>(inv: &'a Inventory, ns: &str, name: &str) -> Option<&'a Obj> {
         .find(|s| s.name == name && s.namespace.as_deref() == Some(ns))
 }
 
+/// The API server's own Service: a webhook that names it reaches an aggregated API server through
+/// the APIService serving its path (as old cert-manager releases did).
+const API_SERVER: (&str, &str) = ("default", "kubernetes");
+
+/// Where the calls to a `clientConfig.service` go.
+enum Backend<'a> {
+    /// A Service: the one named, or, when that is the API server's own, the one of the APIService
+    /// the API server forwards the path to (with the APIService and the path).
+    Service {
+        namespace: String,
+        name: String,
+        via: Option<(&'a Obj, String)>,
+    },
+    /// The API server serves the path itself (an APIService without a Service).
+    ApiServer,
+    /// The API server's own Service on a path that no APIService in the input serves, with the
+    /// group and version an APIService would need (`None`: not an `/apis/GROUP/VERSION` path).
+    NoApiService {
+        path: String,
+        group_version: Option<(String, String)>,
+    },
+}
+
+/// `/apis/GROUP/VERSION[/...]` → (group, version).
+fn group_version(path: &str) -> Option<(String, String)> {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("apis"), Some(g), Some(v)) if !g.is_empty() && !v.is_empty() => {
+            Some((g.to_string(), v.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Follows a service reference to the Service that answers: through the APIService serving the
+/// path when the reference is the API server's own Service.
+fn resolve<'a>(inv: &'a Inventory, svc: &ServiceRef) -> Backend<'a> {
+    if (svc.namespace.as_str(), svc.name.as_str()) != API_SERVER {
+        return Backend::Service {
+            namespace: svc.namespace.clone(),
+            name: svc.name.clone(),
+            via: None,
+        };
+    }
+    let path = svc.path.clone().unwrap_or_else(|| "/".into());
+    let gv = group_version(&path);
+    let api = gv.as_ref().and_then(|(g, v)| {
+        inv.of("APIService").iter().find(|a| {
+            a.str("spec.group") == Some(g.as_str()) && a.str("spec.version") == Some(v.as_str())
+        })
+    });
+    match api {
+        Some(a) => match a.get("spec.service").filter(|s| !s.is_null()) {
+            Some(s) => {
+                let to = ServiceRef::from(s);
+                Backend::Service {
+                    namespace: to.namespace,
+                    name: to.name,
+                    via: Some((a, path)),
+                }
+            }
+            None => Backend::ApiServer,
+        },
+        None => Backend::NoApiService {
+            path,
+            group_version: gv,
+        },
+    }
+}
+
+impl Backend<'_> {
+    /// The namespace of the Service that answers.
+    fn namespace(&self) -> Option<&str> {
+        match self {
+            Backend::Service { namespace, .. } => Some(namespace),
+            _ => None,
+        }
+    }
+
+    /// `Service ns/name`, with the APIService it is reached through.
+    fn short(&self) -> String {
+        match self {
+            Backend::Service {
+                namespace,
+                name,
+                via,
+            } => match via {
+                None => format!("Service {namespace}/{name}"),
+                Some((a, _)) => format!("Service {namespace}/{name} behind APIService {}", a.name),
+            },
+            Backend::ApiServer | Backend::NoApiService { .. } => {
+                format!("the API server's Service {}/{}", API_SERVER.0, API_SERVER.1)
+            }
+        }
+    }
+}
+
+/// A call to the API server's own Service, for messages.
+fn on_api_server(path: &str) -> String {
+    format!(
+        "the API server (Service {}/{}) on {path}",
+        API_SERVER.0, API_SERVER.1
+    )
+}
+
 /// Ready endpoints of a Service, from its EndpointSlices.
 fn ready_endpoints(inv: &Inventory, ns: &str, name: &str) -> usize {
     inv.of("EndpointSlice")
@@ -409,39 +523,109 @@ fn ready_endpoints(inv: &Inventory, ns: &str, name: &str) -> usize {
         .count()
 }
 
-/// Checks a service reference: `missing` or `no-endpoints` (condition param); `None` when fine.
-fn backend_problem(inv: &Inventory, condition: &str, ns: &str, name: &str) -> Option<String> {
-    match (condition, service(inv, ns, name)) {
-        ("missing", None) => Some(format!("Service {ns}/{name} does not exist")),
-        ("no-endpoints", Some(svc)) => {
-            if svc.str("spec.type") == Some("ExternalName") {
-                return None;
+/// A backend that is missing or has no ready endpoints: what the webhook calls and what is wrong,
+/// and whether kscope knows it (`false`: it could not look).
+struct Problem {
+    text: String,
+    certain: bool,
+}
+
+/// Checks a backend: `missing` or `no-endpoints` (condition param); `None` when fine.
+fn backend_problem(inv: &Inventory, condition: &str, b: &Backend) -> Option<Problem> {
+    let certain = |text: String| {
+        Some(Problem {
+            text,
+            certain: true,
+        })
+    };
+    match (condition, b) {
+        (_, Backend::ApiServer) => None,
+        (
+            "missing",
+            Backend::NoApiService {
+                path,
+                group_version,
+            },
+        ) => {
+            let Some((g, v)) = group_version else {
+                return certain(format!(
+                    "{}, which is not the path of an aggregated API (/apis/GROUP/VERSION/...)",
+                    on_api_server(path)
+                ));
+            };
+            match inv.availability("APIService") {
+                Availability::Read => certain(format!(
+                    "{}, but no APIService serves {g}/{v}",
+                    on_api_server(path)
+                )),
+                Availability::Missing(why) => Some(Problem {
+                    text: format!(
+                        "{}; the APIService of {g}/{v} that would forward it to a Service could not be checked ({why})",
+                        on_api_server(path)
+                    ),
+                    certain: false,
+                }),
             }
-            (ready_endpoints(inv, ns, name) == 0)
-                .then(|| format!("Service {ns}/{name} has no ready endpoints"))
+        }
+        (
+            _,
+            Backend::Service {
+                namespace,
+                name,
+                via,
+            },
+        ) => {
+            let called = |state: &str| match via {
+                None => format!("Service {namespace}/{name}, which {state}"),
+                Some((a, path)) => format!(
+                    "{}, which APIService {} forwards to Service {namespace}/{name}; that Service {state}",
+                    on_api_server(path),
+                    a.name
+                ),
+            };
+            match (condition, service(inv, namespace, name)) {
+                ("missing", None) => certain(called("does not exist")),
+                ("no-endpoints", Some(svc)) => {
+                    if svc.str("spec.type") == Some("ExternalName") {
+                        return None;
+                    }
+                    (ready_endpoints(inv, namespace, name) == 0)
+                        .then(|| called("has no ready endpoints"))
+                        .and_then(certain)
+                }
+                _ => None,
+            }
         }
         _ => None,
     }
 }
 
-/// WH007, WH008: the Service behind a webhook is missing or has no ready endpoints.
+fn backend_of<'a>(h: &Hook, inv: &'a Inventory) -> Option<Backend<'a>> {
+    h.service.as_ref().map(|s| resolve(inv, s))
+}
+
+/// WH007, WH008: the Service behind a webhook is missing or has no ready endpoints (followed
+/// through the APIService when the webhook calls the API server's own Service).
 pub fn backend(ctx: &mut Ctx) {
     let condition = ctx.text("condition");
     for h in hooks(ctx.inv) {
-        let Some((ns, name)) = &h.service else {
+        let Some(b) = backend_of(&h, ctx.inv) else {
             continue;
         };
-        if let Some(p) = backend_problem(ctx.inv, &condition, ns, name) {
-            let sev = by_policy(ctx, &h);
+        if let Some(p) = backend_problem(ctx.inv, &condition, &b) {
+            let (sev, outcome) = match (p.certain, h.fail) {
+                (true, true) => (by_policy(ctx, &h), ": matching requests are rejected"),
+                (true, false) => (
+                    by_policy(ctx, &h),
+                    ": matching requests wait for the timeout",
+                ),
+                (false, _) => (Severity::Warning.min(ctx.rule.severity), ""),
+            };
             let msg = format!(
-                "{} (failurePolicy {}) calls {p}: matching requests {}",
+                "{} (failurePolicy {}) calls {}{outcome}",
                 h.label(),
                 h.failure_policy,
-                if h.fail {
-                    "are rejected"
-                } else {
-                    "wait for the timeout"
-                }
+                p.text
             );
             ctx.report_as(sev, h.cfg, msg);
         }
@@ -521,10 +705,13 @@ pub fn workload(ctx: &mut Ctx) {
         if !h.fail {
             continue;
         }
-        let Some((ns, name)) = &h.service else {
+        let Some(b) = backend_of(&h, ctx.inv) else {
             continue;
         };
-        let Some(svc) = service(ctx.inv, ns, name) else {
+        let Some(svc) = b.namespace().and_then(|ns| match &b {
+            Backend::Service { name, .. } => service(ctx.inv, ns, name),
+            _ => None,
+        }) else {
             continue;
         };
         for w in workloads_behind(ctx.inv, svc) {
@@ -553,9 +740,10 @@ pub fn workload(ctx: &mut Ctx) {
             if let Some(p) = problem {
                 if seen.insert((w.display(), h.cfg.display())) {
                     let msg = format!(
-                        "{} behind fail-closed {} (Service {ns}/{name}) {p}",
+                        "{} behind fail-closed {} ({}) {p}",
                         w.display(),
-                        h.label()
+                        h.label(),
+                        b.short()
                     );
                     ctx.report(w, msg);
                 }
@@ -742,23 +930,95 @@ pub fn crd_conversion(ctx: &mut Ctx) {
             .get("spec.conversion.webhook.clientConfig.service")
             .or_else(|| crd.get("spec.conversion.webhookClientConfig.service"));
         let Some(svc) = svc else { continue };
-        let ns = svc
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = svc.get("name").and_then(Value::as_str).unwrap_or_default();
-        let mut problem = backend_problem(ctx.inv, "missing", ns, name);
-        if problem.is_none()
-            && ctx.inv.availability("EndpointSlice") == crate::inventory::Availability::Read
-        {
-            problem = backend_problem(ctx.inv, "no-endpoints", ns, name);
+        let b = resolve(ctx.inv, &ServiceRef::from(svc));
+        let mut problem = backend_problem(ctx.inv, "missing", &b);
+        if problem.is_none() && ctx.inv.availability("EndpointSlice") == Availability::Read {
+            problem = backend_problem(ctx.inv, "no-endpoints", &b);
         }
         if let Some(p) = problem {
+            let (sev, outcome) = if p.certain {
+                (
+                    ctx.rule.severity,
+                    "; reads of stored versions other than the requested one fail",
+                )
+            } else {
+                (Severity::Warning.min(ctx.rule.severity), "")
+            };
             let msg = format!(
-                "conversion webhook of CRD {}: {p}; reads of stored versions other than the requested one fail",
-                crd.name
+                "conversion webhook of CRD {} calls {}{outcome}",
+                crd.name, p.text
             );
-            ctx.report(crd, msg);
+            ctx.report_as(sev, crd, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::manifests;
+
+    fn inventory(text: &str) -> Inventory {
+        let mut inv = Inventory::new("manifests", false);
+        manifests::add_text(&mut inv, "test.yaml", text);
+        assert!(inv.problems.is_empty(), "{:?}", inv.problems);
+        inv
+    }
+
+    #[test]
+    fn the_api_servers_own_service_is_followed_through_the_apiservice() {
+        assert_eq!(
+            group_version("/apis/webhook.cert-manager.io/v1beta1/mutations"),
+            Some(("webhook.cert-manager.io".into(), "v1beta1".into()))
+        );
+        assert_eq!(group_version("/apis/webhook.cert-manager.io"), None);
+        assert_eq!(group_version("/validate"), None);
+        let inv = inventory(
+            "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {name: v1beta1.webhook.cert-manager.io}\nspec: {group: webhook.cert-manager.io, version: v1beta1, service: {namespace: cert-manager, name: cert-manager-webhook}}\n---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {name: v1.apps}\nspec: {group: apps, version: v1}\n",
+        );
+        let to = |path: &str| {
+            resolve(
+                &inv,
+                &ServiceRef {
+                    namespace: "default".into(),
+                    name: "kubernetes".into(),
+                    path: Some(path.into()),
+                },
+            )
+        };
+        match to("/apis/webhook.cert-manager.io/v1beta1/mutations") {
+            Backend::Service {
+                namespace,
+                name,
+                via,
+            } => {
+                assert_eq!(
+                    (namespace.as_str(), name.as_str()),
+                    ("cert-manager", "cert-manager-webhook")
+                );
+                assert_eq!(
+                    via.map(|(a, _)| a.name.clone()).as_deref(),
+                    Some("v1beta1.webhook.cert-manager.io")
+                );
+            }
+            _ => panic!("not followed"),
+        }
+        assert!(matches!(to("/apis/apps/v1/x"), Backend::ApiServer));
+        assert!(matches!(
+            to("/apis/other.example.com/v1/x"),
+            Backend::NoApiService {
+                group_version: Some(_),
+                ..
+            }
+        ));
+        let other = ServiceRef {
+            namespace: "default".into(),
+            name: "other".into(),
+            path: Some("/apis/webhook.cert-manager.io/v1beta1/x".into()),
+        };
+        assert!(matches!(
+            resolve(&inv, &other),
+            Backend::Service { via: None, .. }
+        ));
     }
 }
