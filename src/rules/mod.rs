@@ -244,6 +244,7 @@ static REGISTRY: LazyLock<Result<Vec<Rule>, String>> = LazyLock::new(|| {
     // the data tables the checks rely on load here, so a broken table stops every lint loudly
     apis::table().map_err(|e| e.to_string())?;
     checks::apf_defaults().map_err(|e| e.to_string())?;
+    checks::system_traffic().map_err(|e| e.to_string())?;
     let mut out: Vec<Rule> = Vec::new();
     for (file, text) in RULE_FILES {
         let r = parse(file, text).map_err(|e| e.to_string())?;

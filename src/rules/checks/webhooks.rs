@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{and_list, selector_matches, selector_requires_label, strings};
+use super::traffic::{self, Traffic};
+use super::{and_list, selector_matches, selector_requires_label, selector_text, strings};
 use crate::finding::Severity;
 use crate::inventory::{Availability, Inventory, Obj};
 use crate::rules::Ctx;
@@ -12,9 +13,52 @@ use crate::rules::Ctx;
 /// One rule of a webhook (`rules[]`).
 struct HookRule {
     groups: Vec<String>,
+    versions: Vec<String>,
     resources: Vec<String>,
     operations: Vec<String>,
     scope: String,
+}
+
+/// One request as the API server's admission rule matcher sees it.
+struct Request<'a> {
+    group: &'a str,
+    /// `None`: whichever version (the rules' apiVersions are not compared).
+    version: Option<&'a str>,
+    /// `RESOURCE` or `RESOURCE/SUBRESOURCE`.
+    resource: &'a str,
+    operation: &'a str,
+    /// In a namespace (Namespace objects themselves are cluster-scoped).
+    namespaced: bool,
+}
+
+impl HookRule {
+    /// Whether the rule matches `req`, as k8s.io/apiserver's rule matcher decides
+    /// (pkg/admission/plugin/webhook/predicates/rules): `*` in apiGroups, apiVersions and operations;
+    /// `*` resources are every resource but no subresource, `*/*` everything, `RES/*` and `*/SUB`
+    /// what they say; scope Namespaced, Cluster or `*`. With matchPolicy Equivalent (`exact` false)
+    /// the API server converts a request to the version a rule names, so versions are not compared.
+    fn matches(&self, req: &Request, exact: bool) -> bool {
+        let any = |list: &[String], v: &str| list.iter().any(|x| x == "*" || x == v);
+        let (res, sub) = req.resource.split_once('/').unwrap_or((req.resource, ""));
+        let resource = self.resources.iter().any(|r| {
+            let (r_res, r_sub) = r.split_once('/').unwrap_or((r.as_str(), ""));
+            (r_res == "*" || r_res == res) && (r_sub == "*" || r_sub == sub)
+        });
+        let version = match req.version {
+            Some(v) if exact => any(&self.versions, v),
+            _ => true,
+        };
+        let scope = match self.scope.as_str() {
+            "Cluster" => !req.namespaced,
+            "Namespaced" => req.namespaced,
+            _ => true,
+        };
+        any(&self.groups, req.group)
+            && version
+            && resource
+            && any(&self.operations, req.operation)
+            && scope
+    }
 }
 
 /// One webhook of a Validating/MutatingWebhookConfiguration, with the defaults of its API version.
@@ -31,6 +75,8 @@ struct Hook<'a> {
     rules: Vec<HookRule>,
     ns_selector: Option<&'a Value>,
     obj_selector: Option<&'a Value>,
+    /// Names of its matchConditions (CEL, which kscope does not evaluate).
+    match_conditions: Vec<String>,
     service: Option<ServiceRef>,
     url: Option<String>,
     ca_bundle: Option<String>,
@@ -54,26 +100,29 @@ impl ServiceRef {
     }
 }
 
+/// The label every namespace carries (set by the API server), and the name kscope gives "any other
+/// namespace": not a valid namespace name, so no selector lists it.
+const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+const OTHER_NAMESPACE: &str = "<any other namespace>";
+
 impl Hook<'_> {
     fn label(&self) -> String {
         format!("webhook {}", self.name)
     }
 
-    /// Whether a rule of the hook covers `group`/`resource` (a main resource) for `op`.
+    fn matches(&self, req: &Request) -> bool {
+        let exact = self.match_policy == "Exact";
+        self.rules.iter().any(|r| r.matches(req, exact))
+    }
+
+    /// Whether a rule of the hook covers `group`/`resource` for `op`, in whichever version.
     fn covers(&self, group: &str, resource: &str, namespaced: bool, op: &str) -> bool {
-        self.rules.iter().any(|r| {
-            let g = r.groups.iter().any(|x| x == "*" || x == group);
-            let res = r
-                .resources
-                .iter()
-                .any(|x| x == "*" || x == "*/*" || x == resource);
-            let o = op.is_empty() || r.operations.iter().any(|x| x == "*" || x == op);
-            let s = match r.scope.as_str() {
-                "Cluster" => !namespaced,
-                "Namespaced" => namespaced,
-                _ => true,
-            };
-            g && res && o && s
+        self.matches(&Request {
+            group,
+            version: None,
+            resource,
+            operation: op,
+            namespaced,
         })
     }
 
@@ -84,7 +133,8 @@ impl Hook<'_> {
     }
 
     /// Whether the namespaceSelector selects namespace `ns` (labels from the inventory's
-    /// Namespace object, else the automatic `kubernetes.io/metadata.name` label).
+    /// Namespace object, else only the `kubernetes.io/metadata.name` label the API server sets).
+    /// [`OTHER_NAMESPACE`] stands for any namespace a selector does not name.
     fn selects_namespace(&self, inv: &Inventory, ns: &str) -> bool {
         let obj = inv.of("Namespace").iter().find(|n| n.name == ns);
         let lookup = |k: &str| -> Option<String> {
@@ -93,15 +143,223 @@ impl Hook<'_> {
                     return Some(v.to_string());
                 }
             }
-            (k == "kubernetes.io/metadata.name").then(|| ns.to_string())
+            (k == NAME_LABEL).then(|| ns.to_string())
         };
         selector_matches(self.ns_selector, &lookup)
     }
 
-    /// Whether the objectSelector lets unlabelled objects through.
-    fn sees_unlabelled(&self) -> bool {
-        !selector_requires_label(self.obj_selector)
+    /// Why what the hook matches depends on the objects themselves: an objectSelector that only
+    /// lets labelled objects through (the control plane's objects carry no such label unless
+    /// someone adds it), or matchConditions. Empty when it sees every object.
+    fn conditions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(sel) = self
+            .obj_selector
+            .filter(|s| selector_requires_label(Some(s)))
+        {
+            out.push(format!(
+                "only for objects labelled to match its objectSelector ({}), which the control plane's objects are not unless someone labels them",
+                selector_text(sel)
+            ));
+        }
+        if !self.match_conditions.is_empty() {
+            out.push(format!(
+                "unless its matchConditions ({}) exclude them (CEL, which kscope does not evaluate)",
+                self.match_conditions.join(", ")
+            ));
+        }
+        out
     }
+
+    /// The control plane's requests (`traffic`) that the hook's rules and namespaceSelector let
+    /// through, in the table's order. The objectSelector and matchConditions are left to
+    /// [`Hook::conditions`].
+    fn reaches<'t>(&self, inv: &Inventory, traffic: &'t [Traffic]) -> Vec<Reached<'t>> {
+        let system = traffic::system_namespaces(traffic);
+        let mut out = Vec::new();
+        for entry in traffic {
+            let namespaces = if let Some(ns) = &entry.namespace {
+                if !self.selects_namespace(inv, ns) {
+                    continue;
+                }
+                None
+            } else if entry.namespace_objects() {
+                // the namespaceSelector is matched against the Namespace being admitted
+                let of: Vec<&str> = system
+                    .iter()
+                    .copied()
+                    .filter(|ns| self.selects_namespace(inv, ns))
+                    .collect();
+                let others = self.selects_namespace(inv, OTHER_NAMESPACE);
+                if of.is_empty() && !others {
+                    continue;
+                }
+                Some(NamespaceObjects {
+                    system: system.clone(),
+                    of,
+                    others,
+                })
+            } else {
+                // cluster-scoped: a namespaceSelector does not apply
+                None
+            };
+            let mut resources = Vec::new();
+            for resource in &entry.resources {
+                let ops: Vec<&str> = entry
+                    .operations
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|op| {
+                        self.matches(&Request {
+                            group: &entry.group,
+                            version: Some(&entry.version),
+                            resource,
+                            operation: op,
+                            namespaced: entry.namespace.is_some(),
+                        })
+                    })
+                    .collect();
+                if !ops.is_empty() {
+                    resources.push((resource.as_str(), ops));
+                }
+            }
+            if !resources.is_empty() {
+                out.push(Reached {
+                    entry,
+                    resources,
+                    namespaces,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Namespace objects a hook sees (its namespaceSelector matched against each Namespace's labels).
+struct NamespaceObjects<'t> {
+    /// The system namespaces of the table.
+    system: Vec<&'t str>,
+    /// Those whose own Namespace object it sees.
+    of: Vec<&'t str>,
+    /// Whether it sees every other namespace.
+    others: bool,
+}
+
+/// A part of the control plane's requests that a hook reaches.
+struct Reached<'t> {
+    entry: &'t Traffic,
+    /// Resources of the entry the hook matches, with the operations it matches.
+    resources: Vec<(&'t str, Vec<&'t str>)>,
+    namespaces: Option<NamespaceObjects<'t>>,
+}
+
+impl Reached<'_> {
+    /// Cluster-scoped requests, other than those on Namespace objects: no namespaceSelector
+    /// excludes them.
+    fn cluster_wide(&self) -> bool {
+        self.entry.namespace.is_none() && self.namespaces.is_none()
+    }
+
+    /// Where the requests are (` in kube-system`, ` cluster-wide`, or nothing for Namespace
+    /// objects) and what they are, for messages.
+    fn place_and_note(&self) -> (String, String) {
+        let what = &self.entry.what;
+        match (&self.entry.namespace, &self.namespaces) {
+            (Some(ns), _) => (format!(" in {ns}"), what.clone()),
+            (None, Some(n)) => {
+                let names =
+                    |v: &[&str]| and_list(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+                let excluded: Vec<&str> = n
+                    .system
+                    .iter()
+                    .copied()
+                    .filter(|s| !n.of.contains(s))
+                    .collect();
+                let whose = if n.of.is_empty() {
+                    String::new()
+                } else if n.of.len() == 1 {
+                    format!("{}'s own Namespace object included", n.of[0])
+                } else {
+                    format!("the Namespace objects of {} included", names(&n.of))
+                };
+                let scope = match (n.others, excluded.is_empty()) {
+                    (true, true) => format!("every namespace, {whose}"),
+                    (true, false) if whose.is_empty() => {
+                        format!("every namespace but {}", names(&excluded))
+                    }
+                    (true, false) => format!("every namespace but {}, {whose}", names(&excluded)),
+                    (false, _) => format!("the Namespace objects of {} only", names(&n.of)),
+                };
+                (String::new(), format!("{scope}; {what}"))
+            }
+            (None, None) => (" cluster-wide".to_string(), what.clone()),
+        }
+    }
+}
+
+/// `CREATE/UPDATE of leases in kube-node-lease (node heartbeats)`: entries in the same place for the
+/// same reason share one phrase, and resources with the same operations one list.
+fn describe(reached: &[&Reached]) -> Vec<String> {
+    /// Requests in one place for one reason: operations (`CREATE/UPDATE`) and their resources.
+    struct Phrase<'t> {
+        place: String,
+        note: String,
+        parts: Vec<(String, Vec<&'t str>)>,
+    }
+    let mut phrases: Vec<Phrase> = Vec::new();
+    for r in reached {
+        let (place, note) = r.place_and_note();
+        if !phrases
+            .last()
+            .is_some_and(|p| p.place == place && p.note == note)
+        {
+            phrases.push(Phrase {
+                place,
+                note,
+                parts: Vec::new(),
+            });
+        }
+        let Some(phrase) = phrases.last_mut() else {
+            continue;
+        };
+        for (resource, ops) in &r.resources {
+            let ops = ops.join("/");
+            match phrase.parts.iter_mut().find(|(o, _)| *o == ops) {
+                Some((_, list)) => list.push(resource),
+                None => phrase.parts.push((ops, vec![resource])),
+            }
+        }
+    }
+    phrases
+        .iter()
+        .map(|p| {
+            let parts: Vec<String> = p
+                .parts
+                .iter()
+                .map(|(ops, rs)| format!("{ops} of {}", rs.join(", ")))
+                .collect();
+            format!("{}{} ({})", parts.join(" and "), p.place, p.note)
+        })
+        .collect()
+}
+
+/// Parts of a message listed, the first few of a long list (a catch-all webhook reaches nearly
+/// everything; WH002 says so).
+fn at_most(parts: &[String]) -> String {
+    const SHOWN: usize = 6;
+    if parts.len() <= SHOWN + 1 {
+        return and_list(parts);
+    }
+    format!(
+        "{} and {} more parts of the control plane's requests",
+        parts[..SHOWN].join(", "),
+        parts.len() - SHOWN
+    )
+}
+
+/// The control plane's requests (`rules/data/system-traffic.yaml`; loaded with the rule registry).
+fn traffic() -> &'static [Traffic] {
+    super::system_traffic().unwrap_or_default()
 }
 
 fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
@@ -127,6 +385,7 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
                         rs.iter()
                             .map(|r| HookRule {
                                 groups: strings(r.get("apiGroups")),
+                                versions: strings(r.get("apiVersions")),
                                 resources: strings(r.get("resources")),
                                 operations: strings(r.get("operations")),
                                 scope: r
@@ -134,6 +393,20 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
                                     .and_then(Value::as_str)
                                     .unwrap_or("*")
                                     .to_string(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let match_conditions = w
+                    .get("matchConditions")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| {
+                                c.get("name")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("(unnamed)")
+                                    .to_string()
                             })
                             .collect()
                     })
@@ -162,6 +435,7 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
                     rules,
                     ns_selector: w.get("namespaceSelector"),
                     obj_selector: w.get("objectSelector"),
+                    match_conditions,
                     service: cc.and_then(|c| c.get("service")).map(ServiceRef::from),
                     url: cc
                         .and_then(|c| c.get("url"))
@@ -179,25 +453,6 @@ fn hooks(inv: &Inventory) -> Vec<Hook<'_>> {
     out
 }
 
-/// Built-in cluster-scoped resources: a rule naming only these never touches a namespace.
-const CLUSTER_SCOPED: &[&str] = &[
-    "namespaces",
-    "nodes",
-    "persistentvolumes",
-    "clusterroles",
-    "clusterrolebindings",
-    "customresourcedefinitions",
-    "storageclasses",
-    "priorityclasses",
-    "validatingwebhookconfigurations",
-    "mutatingwebhookconfigurations",
-];
-
-/// Groups served by Kubernetes itself (not by CRDs or aggregated APIs).
-fn builtin_group(g: &str) -> bool {
-    g == "*" || g.is_empty() || !g.contains('.') || g.ends_with(".k8s.io")
-}
-
 /// Severity for a finding that matters most when the webhook fails closed.
 fn by_policy(ctx: &Ctx, h: &Hook) -> Severity {
     if h.fail {
@@ -207,58 +462,69 @@ fn by_policy(ctx: &Ctx, h: &Hook) -> Severity {
     }
 }
 
-/// WH001: fail-closed webhooks that intercept built-in objects in system namespaces or their own.
+/// The severity and message tail of a reach that depends on the objects (see [`Hook::conditions`]):
+/// at most a warning.
+fn conditional(sev: Severity, h: &Hook) -> (Severity, String) {
+    let c = h.conditions();
+    if c.is_empty() {
+        (sev, String::new())
+    } else {
+        (Severity::Warning.min(sev), format!(", {}", c.join(" and ")))
+    }
+}
+
+/// Requests in its own namespace that a webhook must not block: while it is down its pods could
+/// not come back.
+const OWN_NAMESPACE: &[(&str, &str, &str)] = &[
+    (
+        "",
+        "pods",
+        "its own pods cannot be recreated while it is down",
+    ),
+    (
+        "apps",
+        "replicasets",
+        "its own Deployment cannot roll out while it is down",
+    ),
+];
+
+/// WH001: fail-closed webhooks that reach what the control plane writes in the system namespaces,
+/// Namespace objects, or pod creation in their own namespace.
 pub fn system_namespaces(ctx: &mut Ctx) {
-    let system = ctx.list("namespaces");
+    let traffic = traffic();
+    let system = traffic::system_namespaces(traffic);
     for h in hooks(ctx.inv) {
-        if !h.fail || !h.sees_unlabelled() {
+        if !h.fail {
             continue;
         }
-        let namespaced_builtin = h.rules.iter().any(|r| {
-            r.scope != "Cluster"
-                && r.groups.iter().any(|g| builtin_group(g))
-                && r.resources
-                    .iter()
-                    .any(|res| !CLUSTER_SCOPED.contains(&res.split('/').next().unwrap_or_default()))
-        });
-        if !namespaced_builtin {
-            continue;
-        }
-        let mut hit: Vec<String> = system
-            .iter()
-            .filter(|ns| h.selects_namespace(ctx.inv, ns))
-            .cloned()
-            .collect();
-        let mut own = None;
+        // its own deadlock first, then the table's order
+        let mut parts = Vec::new();
         let backend = backend_of(&h, ctx.inv);
         if let Some(ns) = backend.as_ref().and_then(Backend::namespace) {
-            let pods = ["pods", "deployments", "replicasets"]
-                .iter()
-                .any(|r| h.covers(if *r == "pods" { "" } else { "apps" }, r, true, "CREATE"));
-            if pods && !system.iter().any(|s| s == ns) && h.selects_namespace(ctx.inv, ns) {
-                own = Some(ns.to_string());
+            if !system.contains(&ns) && h.selects_namespace(ctx.inv, ns) {
+                for (group, resource, why) in OWN_NAMESPACE {
+                    if h.covers(group, resource, true, "CREATE") {
+                        parts.push(format!(
+                            "CREATE of {resource} in its own namespace {ns:?} ({why})"
+                        ));
+                    }
+                }
             }
         }
-        if hit.is_empty() && own.is_none() {
+        let reached = h.reaches(ctx.inv, traffic);
+        let system_parts: Vec<&Reached> = reached.iter().filter(|r| !r.cluster_wide()).collect();
+        parts.extend(describe(&system_parts));
+        if parts.is_empty() {
             continue;
         }
-        let mut parts = Vec::new();
-        if !hit.is_empty() {
-            hit.iter_mut().for_each(|n| *n = format!("{n:?}"));
-            parts.push(format!("intercepts namespace {}", and_list(&hit)));
-        }
-        if let Some(ns) = own {
-            parts.push(format!(
-                "intercepts pod creation in its own namespace {ns:?} (when its pods are down they cannot be recreated)"
-            ));
-        }
+        let (sev, tail) = conditional(ctx.rule.severity, &h);
         let msg = format!(
-            "{} has failurePolicy Fail and {}; its namespaceSelector does not exclude {}",
+            "{} has failurePolicy Fail and reaches {}{tail}; its namespaceSelector does not exclude {}",
             h.label(),
-            parts.join(" and "),
+            at_most(&parts),
             if parts.len() > 1 { "them" } else { "it" }
         );
-        ctx.report(h.cfg, msg);
+        ctx.report_as(sev, h.cfg, msg);
     }
 }
 
@@ -277,40 +543,28 @@ pub fn catch_all(ctx: &mut Ctx) {
     }
 }
 
-/// WH003: webhooks on objects the control plane itself depends on.
+/// WH003: webhooks on requests the control plane cannot do without (the `critical` entries of the
+/// traffic table).
 pub fn critical_resources(ctx: &mut Ctx) {
+    let traffic = traffic();
     for h in hooks(ctx.inv) {
-        if !h.sees_unlabelled() {
+        let all = h.reaches(ctx.inv, traffic);
+        let reached: Vec<&Reached> = all.iter().filter(|r| r.entry.critical).collect();
+        if reached.is_empty() {
             continue;
         }
-        let mut hit = Vec::new();
-        for entry in ctx.list("cluster_resources") {
-            let (group, resource) = entry.split_once('/').unwrap_or(("", entry.as_str()));
-            if h.covers(group, resource, false, "") {
-                hit.push(format!(
-                    "{resource} (cluster-scoped: a namespaceSelector cannot exclude it)"
-                ));
-            }
-        }
-        for entry in ctx.list("namespaced_resources") {
-            // group/resource@namespace
-            let (gr, ns) = entry
-                .split_once('@')
-                .unwrap_or((entry.as_str(), "kube-system"));
-            let (group, resource) = gr.split_once('/').unwrap_or(("", gr));
-            if h.covers(group, resource, true, "") && h.selects_namespace(ctx.inv, ns) {
-                hit.push(format!("{resource} in {ns}"));
-            }
-        }
-        if hit.is_empty() {
-            continue;
-        }
-        let sev = by_policy(ctx, &h);
+        let parts = describe(&reached);
+        let cluster = if reached.iter().any(|r| r.cluster_wide()) {
+            "; a namespaceSelector cannot exclude cluster-wide requests"
+        } else {
+            ""
+        };
+        let (sev, tail) = conditional(by_policy(ctx, &h), &h);
         let msg = format!(
-            "{} (failurePolicy {}) intercepts {}",
+            "{} (failurePolicy {}) intercepts {}{tail}{cluster}",
             h.label(),
             h.failure_policy,
-            and_list(&hit)
+            at_most(&parts)
         );
         ctx.report_as(sev, h.cfg, msg);
     }
@@ -963,6 +1217,122 @@ mod tests {
         manifests::add_text(&mut inv, "test.yaml", text);
         assert!(inv.problems.is_empty(), "{:?}", inv.problems);
         inv
+    }
+
+    /// One fail-closed webhook with `rules` and `extra` fields (YAML flow mappings).
+    fn hook(rules: &str, extra: &str) -> Inventory {
+        inventory(&format!(
+            "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: c}}\nwebhooks:\n- name: h.example.com\n  clientConfig: {{service: {{namespace: hooks, name: svc}}}}\n  rules: {rules}\n{extra}"
+        ))
+    }
+
+    fn req<'a>(
+        group: &'a str,
+        resource: &'a str,
+        operation: &'a str,
+        namespaced: bool,
+    ) -> Request<'a> {
+        Request {
+            group,
+            version: Some("v1"),
+            resource,
+            operation,
+            namespaced,
+        }
+    }
+
+    #[test]
+    fn rules_match_as_the_api_server_matches_them() {
+        let inv = hook(
+            r#"[{apiGroups: [""], apiVersions: [v1], resources: ["*"], operations: [CREATE]}, {apiGroups: [apps], apiVersions: [v1beta1], resources: ["*/status"], operations: ["*"], scope: Namespaced}]"#,
+            "",
+        );
+        let hs = hooks(&inv);
+        let h = &hs[0];
+        // `*` is every resource, no subresource
+        assert!(h.matches(&req("", "pods", "CREATE", true)));
+        assert!(!h.matches(&req("", "pods/binding", "CREATE", true)));
+        assert!(!h.matches(&req("", "pods", "DELETE", true)));
+        // `*/status`, namespaced only; Equivalent: the API server converts v1 requests to v1beta1
+        assert!(h.matches(&req("apps", "deployments/status", "UPDATE", true)));
+        assert!(!h.matches(&req("apps", "deployments", "UPDATE", true)));
+        let exact = hook(
+            r#"[{apiGroups: [apps], apiVersions: [v1beta1], resources: ["*/status"], operations: ["*"]}]"#,
+            "  matchPolicy: Exact\n",
+        );
+        assert!(!hooks(&exact)[0].matches(&req("apps", "deployments/status", "UPDATE", true)));
+        // Namespace objects are cluster-scoped
+        let ns = hook(
+            r#"[{apiGroups: [""], apiVersions: ["*"], resources: ["namespaces", "pods/*"], operations: [CREATE, UPDATE], scope: Cluster}]"#,
+            "",
+        );
+        let h = &hooks(&ns)[0];
+        assert!(h.matches(&req("", "namespaces", "CREATE", false)));
+        assert!(!h.matches(&req("", "pods/status", "UPDATE", true)));
+    }
+
+    fn namespace_objects(extra: &str) -> Option<(Vec<String>, bool)> {
+        let inv = hook(
+            r#"[{apiGroups: [""], apiVersions: ["*"], resources: [namespaces], operations: [CREATE]}]"#,
+            extra,
+        );
+        let h = &hooks(&inv)[0];
+        let reached = h.reaches(&inv, traffic());
+        let r = reached.iter().find(|r| r.entry.namespace_objects())?;
+        let n = r.namespaces.as_ref()?;
+        Some((n.of.iter().map(|s| s.to_string()).collect(), n.others))
+    }
+
+    /// The namespaceSelector of a webhook on namespaces is matched against the Namespace admitted.
+    #[test]
+    fn a_webhook_on_namespaces_sees_the_namespaces_its_selector_selects() {
+        let everything = namespace_objects("").unwrap();
+        assert_eq!(
+            everything,
+            (
+                vec![
+                    "default".into(),
+                    "kube-node-lease".into(),
+                    "kube-system".into()
+                ],
+                true
+            )
+        );
+        let not_system = namespace_objects(
+            "  namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}]}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            not_system,
+            (vec!["default".into(), "kube-node-lease".into()], true)
+        );
+        let only_system = namespace_objects(
+            "  namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [kube-system]}]}\n",
+        )
+        .unwrap();
+        assert_eq!(only_system, (vec!["kube-system".into()], false));
+        // an opt-in label: no namespace carries it
+        assert_eq!(
+            namespace_objects("  namespaceSelector: {matchLabels: {policy: enforced}}\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_opt_in_object_selector_and_match_conditions_are_conditions() {
+        let inv = hook(
+            r#"[{apiGroups: [""], apiVersions: [v1], resources: [pods], operations: [CREATE]}]"#,
+            "  objectSelector: {matchLabels: {inject: \"true\"}}\n  matchConditions: [{name: not-system, expression: \"true\"}]\n",
+        );
+        let c = hooks(&inv)[0].conditions();
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert!(c[0].contains("objectSelector (inject=true)"), "{c:?}");
+        assert!(c[1].contains("matchConditions (not-system)"), "{c:?}");
+        let opt_out = hook(
+            r#"[{apiGroups: [""], apiVersions: [v1], resources: [pods], operations: [CREATE]}]"#,
+            "  objectSelector: {matchExpressions: [{key: control-plane, operator: DoesNotExist}]}\n",
+        );
+        assert!(hooks(&opt_out)[0].conditions().is_empty());
     }
 
     #[test]
