@@ -46,12 +46,12 @@ pub struct CrdStat {
     pub objects: Option<u64>,
 }
 
-/// What a live scan must read for `rules`: their kinds (metadata only where the kind table says so),
-/// and for `*` rules the kinds of the API removal table that kscope can list.
+/// What a live scan must read for `rules`: their kinds, needs and reads (metadata only where the kind
+/// table says so), and for `*` rules the kinds of the API removal table that kscope can list.
 pub fn needs(rules: &[&Rule]) -> Needs {
     let mut n = Needs::default();
     for r in rules {
-        for k in r.kinds.iter().chain(&r.needs) {
+        for k in r.kinds.iter().chain(&r.needs).chain(&r.reads) {
             match k.as_str() {
                 NEED_METRICS => n.metrics = true,
                 NEED_CR_COUNTS => n.cr_counts = true,

@@ -41,6 +41,9 @@ pub fn rule_explain(r: &Rule, w: &mut dyn Write) -> io::Result<()> {
     if !r.needs.is_empty() {
         writeln!(w, "Also needs: {}", r.needs.join(", "))?;
     }
+    if !r.reads.is_empty() {
+        writeln!(w, "Also reads (when it can): {}", r.reads.join(", "))?;
+    }
     if r.from.is_some() || r.until.is_some() {
         let v = |x: Option<crate::inventory::Version>| x.map(|v| v.to_string()).unwrap_or_default();
         writeln!(w, "Kubernetes versions: {}..{}", v(r.from), v(r.until))?;

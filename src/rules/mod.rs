@@ -69,6 +69,8 @@ struct RuleDoc {
     #[serde(default)]
     needs: Vec<String>,
     #[serde(default)]
+    reads: Vec<String>,
+    #[serde(default)]
     versions: Option<WindowDoc>,
     #[serde(default)]
     params: serde_json::Map<String, Value>,
@@ -120,6 +122,9 @@ pub struct Rule {
     pub kinds: Vec<String>,
     /// Other kinds or data it needs (`metrics`, `custom-object-counts`).
     pub needs: Vec<String>,
+    /// Kinds it reads when they can be read (a live scan lists them), without which it still runs:
+    /// the labels of Namespaces, the APIServices behind webhooks.
+    pub reads: Vec<String>,
     /// The rule applies to target versions `from..=until` (either end open).
     pub from: Option<Version>,
     pub until: Option<Version>,
@@ -210,6 +215,9 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
             return Err(def(format!("unknown kind or need {k:?}")));
         }
     }
+    if let Some(k) = doc.reads.iter().find(|k| kinds::info(k).is_none()) {
+        return Err(def(format!("reads: unknown kind {k:?}")));
+    }
     Ok(Rule {
         file: file.to_string(),
         code: doc.code,
@@ -218,6 +226,7 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
         severity,
         kinds: doc.kinds,
         needs: doc.needs,
+        reads: doc.reads,
         from,
         until,
         params,
@@ -235,6 +244,7 @@ static REGISTRY: LazyLock<Result<Vec<Rule>, String>> = LazyLock::new(|| {
     // the data tables the checks rely on load here, so a broken table stops every lint loudly
     apis::table().map_err(|e| e.to_string())?;
     checks::apf_defaults().map_err(|e| e.to_string())?;
+    checks::system_traffic().map_err(|e| e.to_string())?;
     let mut out: Vec<Rule> = Vec::new();
     for (file, text) in RULE_FILES {
         let r = parse(file, text).map_err(|e| e.to_string())?;

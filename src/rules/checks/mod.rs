@@ -5,10 +5,12 @@ mod apf;
 mod apis;
 mod crds;
 mod garbage;
+mod traffic;
 pub mod upgrade;
 mod webhooks;
 
 pub use apf::apf_defaults;
+pub use traffic::system_traffic;
 
 use serde_json::Value;
 
@@ -90,9 +92,9 @@ fn suppressions(_: &mut Ctx) {}
 /// Every check, by key.
 #[rustfmt::skip]
 pub const CHECKS: &[Check] = &[
-    Check { key: "webhook-system-namespaces", run: webhooks::system_namespaces, params: &[("namespaces", List)] },
+    Check { key: "webhook-system-namespaces", run: webhooks::system_namespaces, params: &[] },
     Check { key: "webhook-catch-all", run: webhooks::catch_all, params: &[] },
-    Check { key: "webhook-critical-resources", run: webhooks::critical_resources, params: &[("cluster_resources", List), ("namespaced_resources", List)] },
+    Check { key: "webhook-critical-resources", run: webhooks::critical_resources, params: &[] },
     Check { key: "webhook-timeout", run: webhooks::timeout, params: &[("fires_at_seconds", Num), ("fail_closed_only", Bool)] },
     Check { key: "mutating-timeout-sum", run: webhooks::mutating_timeout_sum, params: &[("max_total_seconds", Num), ("resources", List)] },
     Check { key: "webhook-backend", run: webhooks::backend, params: &[("condition", Text)] },
@@ -195,6 +197,30 @@ pub fn selector_requires_label(selector: Option<&Value>) -> bool {
     has_labels || has_positive
 }
 
+/// A label selector as kubectl writes it: `a=b,c in (d,e),!f`.
+pub fn selector_text(selector: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(ml) = selector.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in ml {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    if let Some(exprs) = selector.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+            let values = strings(e.get("values")).join(",");
+            parts.push(match e.get("operator").and_then(Value::as_str) {
+                Some("In") => format!("{key} in ({values})"),
+                Some("NotIn") => format!("{key} notin ({values})"),
+                Some("Exists") => key.to_string(),
+                Some("DoesNotExist") => format!("!{key}"),
+                other => format!("{key} {} ({values})", other.unwrap_or("?")),
+            });
+        }
+    }
+    parts.join(",")
+}
+
 /// Strings of a JSON array (empty when absent).
 pub fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
@@ -224,6 +250,19 @@ pub fn and_list(items: &[String]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn selectors_read_like_kubectl() {
+        let s = json!({"matchLabels": {"app": "x"}, "matchExpressions": [
+            {"key": "inject", "operator": "In", "values": ["true"]},
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["a", "b"]},
+            {"key": "e", "operator": "Exists"},
+            {"key": "d", "operator": "DoesNotExist"}]});
+        assert_eq!(
+            selector_text(&s),
+            "app=x,inject in (true),kubernetes.io/metadata.name notin (a,b),e,!d"
+        );
+    }
 
     #[test]
     fn a_rule_may_set_only_the_parameters_its_check_declares() {
