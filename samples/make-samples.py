@@ -291,8 +291,8 @@ def main_log():
         e = event(at(1500 + k * 20), 3 + W.random(), 'create', '/api/v1/namespaces/shop/configmaps?fieldManager=helm', helm,
                   'Helm/3.16.2', '10.0.75.9', ref('configmaps', 'shop', 'web-config-%d' % k), code=500,
                   audit_id=str(uuid.UUID(int=W.getrandbits(128), version=4)))
-        e['responseStatus']['message'] = ('Internal error occurred: failed calling webhook "validate.policy.example.com": failed to call '
-                                          'webhook: Post "https://policy-webhook.policy.svc:443/validate?timeout=10s": dial tcp '
+        e['responseStatus']['message'] = ('Internal error occurred: failed calling webhook "validate.policy-agent.example.com": failed to call '
+                                          'webhook: Post "https://policy-agent.policy-agent.svc:443/validate?timeout=30s": dial tcp '
                                           '10.100.3.4:443: connect: connection refused')
         ev.append(e)
     # RequestReceived stage events (a policy that does not omit the stage) for five of the requests above

@@ -385,6 +385,37 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub params: ParamArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Where `report` reads the webhook configurations that explain AUD044's webhook failures.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Webhook configurations")]
+pub struct WebhookArgs {
+    /// Manifest files or directories holding the cluster's webhook configurations (and their
+    /// Services, Deployments and APIServices): each AUD044 finding then names its configuration,
+    /// failurePolicy, timeoutSeconds and selectors, and what `kscope lint`'s WH rules say about it.
+    #[arg(long = "webhooks", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+
+    /// Read those webhook configurations from the live cluster of this kubeconfig context instead
+    /// ("" for the current context); read only when there is a webhook failure to explain.
+    #[arg(
+        long = "webhooks-context",
+        value_name = "CTX",
+        conflicts_with = "files"
+    )]
+    pub context: Option<String>,
+
+    /// Kubeconfig file for --webhooks-context (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(
+        long = "webhooks-kubeconfig",
+        value_name = "PATH",
+        env = "KSCOPE_KUBECONFIG"
+    )]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

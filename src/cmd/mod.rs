@@ -15,6 +15,7 @@ pub mod queries;
 pub mod report;
 pub mod rules;
 pub mod sql;
+pub mod webhooks;
 
 use std::io::Write;
 

@@ -92,7 +92,8 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     );
     report_input_problems(&report.ingest);
     report_memory(&report.memory);
-    let findings = std::mem::take(&mut report.findings);
+    let mut findings = std::mem::take(&mut report.findings);
+    super::webhooks::explain(&a.webhooks, cfg, &mut findings).await?;
     let gated = gate::apply(&a.output, cfg, Objects::default(), findings)?;
     report.findings = gated.findings.clone();
     // a query checks the whole input: its subjects are what it found

@@ -118,7 +118,7 @@ fn report_findings_are_exact() {
     // the fail-closed webhook whose backend is gone: one finding naming it, not a server error
     assert!(has(
         "warning AUD044",
-        "admission webhook validate.policy.example.com could not be called (connection refused) on 6 requests"
+        "admission webhook validate.policy-agent.example.com could not be called (connection refused) on 6 requests"
     ));
     assert!(
         !findings

@@ -329,7 +329,7 @@ fn every_minimum_a_judgement_rests_on_is_tested_on_both_sides() {
     assert!(fires(&s, "AUD041", "AUD041.min_errors=3", errors));
     assert!(!fires(&s, "AUD041", "AUD041.min_errors=4", errors));
     // AUD044: six failed configmap creates of one client
-    let hook = "validate.policy.example.com";
+    let hook = "validate.policy-agent.example.com";
     assert!(fires(&s, "AUD044", "AUD044.min_failed=6", hook));
     assert!(!fires(&s, "AUD044", "AUD044.min_failed=7", hook));
 }
@@ -364,4 +364,80 @@ fn the_window_is_printed_the_way_the_queries_say_it() {
             "{label}: {text}"
         );
     }
+}
+
+#[test]
+fn a_webhook_failure_names_its_configuration_and_the_rules_that_say_what_to_change() {
+    let r = report(&[
+        "samples/audit",
+        "--query",
+        "AUD044",
+        "--webhooks",
+        "samples/manifests",
+    ]);
+    let f = &r["findings"][0];
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "Configured in ValidatingWebhookConfiguration/policy-agent (samples/manifests/webhooks.yaml:2): \
+             failurePolicy Fail, timeoutSeconds 30, namespaceSelector none (everything)"
+        ),
+        "{msg}"
+    );
+    let fix = f["remediation"].as_str().unwrap();
+    assert!(fix.contains("WH001 (error), WH003 (error)"), "{fix}");
+    // a webhook no configuration names says so
+    let r = report(&[
+        WEBHOOK_DOWN,
+        "--query",
+        "AUD044",
+        "--webhooks",
+        "samples/manifests",
+    ]);
+    let msg = r["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("No webhook configuration in manifests names lease-annotator.example.com"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_configurations_are_read_live_only_when_a_webhook_failed() {
+    let api = crate::apiserver::FakeApi::from_files(
+        &[root().join("samples/manifests/webhooks.yaml")],
+        "v1.33.2",
+        None,
+    )
+    .await;
+    let kc = api.kubeconfig().display().to_string();
+    let run = |src: &'static str| {
+        let kc = kc.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::kscope(&[
+                "report",
+                src,
+                "--query",
+                "AUD044",
+                "--webhooks-context",
+                "",
+                "--webhooks-kubeconfig",
+                &kc,
+                "--format",
+                "json",
+            ])
+        })
+    };
+    let healthy = run(HEALTHY).await.unwrap();
+    assert_eq!(healthy.status.code(), Some(0), "{}", stderr(&healthy));
+    assert!(api.log().is_empty(), "nothing to explain, nothing read");
+    let failed = run("samples/audit").await.unwrap();
+    let doc = json(&failed);
+    let msg = doc["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Configured in ValidatingWebhookConfiguration/policy-agent (cluster"),
+        "{msg}"
+    );
+    let log = api.log();
+    assert!(!log.is_empty());
+    assert!(log.iter().all(|l| l.method == "GET"), "read-only");
 }
