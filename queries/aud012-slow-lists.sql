@@ -3,6 +3,8 @@
 -- title: Slowest LISTs by client and resource
 -- finds: LIST latency by client and resource (count, p50, p99, max), for pairs with at least
 --   `min_count` LISTs; rows whose p99 reaches `warn_p99_ms` are warnings, `error_p99_ms` errors.
+-- never: A (client, resource) pair with fewer than `min_count` LISTs (one slow LIST is noise);
+--   LISTs whose p99 stays under `warn_p99_ms`.
 -- why: Latency is measured from the request's receipt to its last byte (stageTimestamp minus
 --   requestReceivedTimestamp, correct across midnight, unlike regex arithmetic on the timestamps).
 --   Slow LISTs hold API Priority and Fairness seats and memory for their whole duration, and

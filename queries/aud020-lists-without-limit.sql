@@ -1,14 +1,15 @@
 -- code: AUD020
 -- name: lists-without-limit
 -- title: LISTs missing paging
--- finds: LISTs without `limit` (and not a later page) that the watch cache does not serve, by client and
---   resource, for pairs with at least `min_lists` such LISTs. Excluded: `resourceVersion=0` and
---   `resourceVersionMatch=NotOlderThan` (cache reads, where a limit is ignored anyway) and LISTs of one
---   object by `metadata.name=` field selector. A pair is judged against the window: it needs
---   `min_lists` in any window and `min_lists_per_hour` for every hour the input covers (so a day of log
---   needs 24 times an hour's). Cluster-wide rows whose p99 reaches `error_p99_ms` are errors, the rest
---   warnings. Never flagged: the control plane's own LISTs (kube-apiserver's quota and admission
---   LISTs, the controllers' informers at start): shown, labelled, not judged.
+-- finds: LISTs without `limit` (and not a later page) that the watch cache does not serve, by
+--   client and resource, for pairs with at least `min_lists` such LISTs. Excluded:
+--   `resourceVersion=0` and `resourceVersionMatch=NotOlderThan` (cache reads, where a limit is
+--   ignored anyway) and LISTs of one object by `metadata.name=` field selector. A pair is judged
+--   against the window: it needs `min_lists` in any window and `min_lists_per_hour` for every hour
+--   the input covers (so a day of log needs 24 times an hour's). Cluster-wide rows whose p99
+--   reaches `error_p99_ms` are errors, the rest warnings.
+-- never: The control plane's own LISTs (kube-apiserver's quota and admission LISTs, the
+--   controllers' informers at start): shown, labelled, not judged.
 -- why: Without `limit`, the API server reads the whole collection from etcd, decodes and holds every
 --   object in memory and writes one huge response; on large clusters that is the classic cause of
 --   API-server OOMs and etcd latency. Paging (limit=500, as client-go's pager and kubectl do) bounds

@@ -4,15 +4,15 @@
 -- finds: WATCH requests by client and resource, per watch stream (one identity watching one
 --   namespace/selector from one address), with the LISTs of the same pair (relists) and the median
 --   watch duration. Churn is judged on the watches that completed inside the window: watches still
---   open, and watches that ended in the last `edge_seconds` of the log (at most a tenth of the window)
---   or just before a gap of at least `gap_seconds` without any request (the API server stopped), ended
---   because the log or the server did, not because they failed. Two signals, each needing
---   `min_watches` observations: watches that lasted less than `short_watch_seconds` (seen directly, in
---   any window), and the rate of completed watches per stream per hour (judged only in a window of at
---   least `min_window_minutes`; shorter windows show no rate). A pair with neither signal judged says
---   "too few observations to judge" and has no severity. Never flagged: a healthy informer's cycle (one
---   watch per 5-10 minutes), one or two watches seen in a short window, watches cut by the end of the
---   log or an API-server restart.
+--   open, and watches that ended in the last `edge_seconds` of the log (at most a tenth of the
+--   window) or just before a gap of at least `gap_seconds` without any request (the API server
+--   stopped), ended because the log or the server did, not because they failed. Two signals, each
+--   needing `min_watches` observations: watches that lasted less than `short_watch_seconds` (seen
+--   directly, in any window), and the rate of completed watches per stream per hour (judged only in
+--   a window of at least `min_window_minutes`; shorter windows show no rate). A pair with neither
+--   signal judged says "too few observations to judge" and has no severity.
+-- never: A healthy informer's cycle (one watch per 5-10 minutes), one or two watches seen in a
+--   short window, watches cut by the end of the log or an API-server restart.
 -- why: A healthy informer keeps one watch open and re-opens it every 5-10 minutes (timeoutSeconds), so
 --   about 6-12 per stream per hour. Far more, or watches that last seconds, means watches are failing or
 --   closed early, and each failure usually means a relist: an informer relist storm that multiplies

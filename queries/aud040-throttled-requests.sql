@@ -2,11 +2,11 @@
 -- name: throttled-requests
 -- title: Throttled requests (429) by client, user and resource
 -- finds: HTTP 429 responses by client, user and resource, split by cause: `apf` (API Priority and
---   Fairness or max-inflight rejected the request) and `pdb-eviction` (an eviction refused because it
---   would violate a PodDisruptionBudget, which is expected during drains). APF rejections of at least
---   `min_throttled` requests are warnings, the control plane's too (with a note: its flow schemas are
---   the system ones); evictions are listed as info. Never flagged: a handful of 429s (below
---   `min_throttled`), PDB-refused evictions during a drain.
+--   Fairness or max-inflight rejected the request) and `pdb-eviction` (an eviction refused because
+--   it would violate a PodDisruptionBudget, which is expected during drains). APF rejections of at
+--   least `min_throttled` requests are warnings, the control plane's too (with a note: its flow
+--   schemas are the system ones); evictions are listed as info.
+-- never: A handful of 429s (below `min_throttled`), PDB-refused evictions during a drain.
 -- why: APF rejects requests when a priority level's seats and queues are full: the client's flow
 --   schema is too small for its traffic, or another flow in the same level is starving it. Clients
 --   retry, so rejections feed more load.

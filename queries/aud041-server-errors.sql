@@ -2,10 +2,10 @@
 -- name: server-errors
 -- title: Server errors (5xx)
 -- finds: Responses with a 5xx status by client, verb, resource, code and reason, with how many came
---   after the API server was ready (`ready_ts` of the window: the first `/readyz` answered 200, else the
---   first success). Groups with at least `min_errors` errors after that are warnings.
---   Never flagged: errors while the API server was starting (its own `/readyz` checks answering 500,
---   requests before it was ready) and errors an admission webhook caused (AUD044 reports those, per
+--   after the API server was ready (`ready_ts` of the window: the first `/readyz` answered 200,
+--   else the first success). Groups with at least `min_errors` errors after that are warnings.
+-- never: Errors while the API server was starting (its own `/readyz` checks answering 500, requests
+--   before it was ready) and errors an admission webhook caused (AUD044 reports those, per
 --   webhook).
 -- why: 500s usually come from etcd (request timed out, leader changes) or a failing admission webhook or
 --   aggregated API; 503 from an unavailable aggregated API; 504 from requests that exceeded the server's

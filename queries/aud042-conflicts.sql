@@ -1,11 +1,11 @@
 -- code: AUD042
 -- name: conflicts
 -- title: Write conflicts (409) by client, verb and resource
--- finds: HTTP 409 responses (Conflict on update, AlreadyExists on create) by client, verb and resource,
---   with the share of that client's writes of that kind that conflicted. Groups with at least
---   `min_conflicts` conflicts and a conflict ratio of at least `min_ratio` are warnings. Never flagged:
---   the control plane's conflicts (leader election and controllers retry on 409 by design): shown,
---   labelled, not judged.
+-- finds: HTTP 409 responses (Conflict on update, AlreadyExists on create) by client, verb and
+--   resource, with the share of that client's writes of that kind that conflicted. Groups with at
+--   least `min_conflicts` conflicts and a conflict ratio of at least `min_ratio` are warnings.
+-- never: The control plane's conflicts (leader election and controllers retry on 409 by design):
+--   shown, labelled, not judged.
 -- why: A few conflicts are normal optimistic concurrency. A high ratio means a controller fights another
 --   writer or works from a stale cache, and every conflict is a wasted write plus a re-read.
 -- columns: client, control_plane, verb, resource, conflicts, writes, ratio, window, severity

@@ -5,12 +5,16 @@
 --   status message `failed calling webhook "NAME": … <why>` and from the `failed-open.*` admission
 --   annotations): the requests it failed (fail-closed: the API server answered 500) or let through
 --   after failing to answer (fail-open: each waited up to the webhook's timeout), how many clients,
---   callers, resources and namespaces it hit, how many of those requests were the control plane's or
---   touched what keeps the cluster running (leases, nodes, pods, anything in kube-system), first and
---   last seen, and one status message as the API server wrote it. Fail-closed failures are errors when
---   they hit the control plane or the system namespaces or at least `min_clients` clients, warnings
---   from `min_failed` requests; fail-open failures are warnings from `min_failed`. Denials
---   (`admission webhook "…" denied the request`) are policy decisions, not outages: never flagged.
+--   callers, resources and namespaces it hit, how many of those requests were the control plane's
+--   or touched what keeps the cluster running (leases, nodes, pods, anything in kube-system), first
+--   and last seen, and one status message as the API server wrote it. Fail-closed failures are
+--   errors when they hit the control plane or the system namespaces or at least `min_clients`
+--   clients, warnings from `min_failed` requests; fail-open failures are warnings from
+--   `min_failed`. Denials (`admission webhook "…" denied the request`) are policy decisions, not
+--   outages: never flagged.
+-- never: Denials (`admission webhook "…" denied the request`: the webhook answered, a policy said
+--   no); webhooks that failed fewer than `min_failed` requests and touched neither the control
+--   plane nor the system namespaces.
 -- why: A fail-closed webhook that cannot be reached fails every request it matches: when it matches
 --   leases, nodes or kube-system, the control plane's own requests fail (node heartbeats, leader
 --   election), which is how a webhook outage becomes a cluster outage. The audit log names the webhook

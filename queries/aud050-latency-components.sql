@@ -1,10 +1,13 @@
 -- code: AUD050
 -- name: latency-components
 -- title: Where slow requests spend their time
--- finds: For requests that carry `apiserver.latency.k8s.io/*` annotations (the API server adds them to
---   slow requests), by verb and resource: count, p99 total latency and the mean time in each component:
---   APF queue wait, etcd, mutating and validating admission webhooks, response serialisation and write.
---   Rows whose mean webhook time reaches `max_webhook_ms` or mean APF wait reaches `max_apf_wait_ms` are warnings.
+-- finds: For requests that carry `apiserver.latency.k8s.io/*` annotations (the API server adds them
+--   to slow requests), by verb and resource: count, p99 total latency and the mean time in each
+--   component: APF queue wait, etcd, mutating and validating admission webhooks, response
+--   serialisation and write. Rows whose mean webhook time reaches `max_webhook_ms` or mean APF wait
+--   reaches `max_apf_wait_ms` are warnings.
+-- never: Requests without latency annotations (the API server writes them for slow requests only);
+--   webhook and APF averages under the thresholds.
 -- why: A slow request is slow somewhere: etcd (storage latency, large objects), admission webhooks (a
 --   slow or failing webhook on the critical path), APF queuing (the priority level is saturated) or
 --   serialisation (huge responses). Total latency is computed from the timestamps; the annotation

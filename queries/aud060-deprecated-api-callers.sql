@@ -1,13 +1,14 @@
 -- code: AUD060
 -- name: deprecated-api-callers
 -- title: Deprecated API callers
--- finds: Requests the API server marked `k8s.io/deprecated=true`, by client, user and API (group/version
---   resource), with the release that removes the API (`k8s.io/removed-release`), the count and when it
---   was last called: the table EKS Upgrade Insights shows, for any cluster and any window. An API with
---   a removal scheduled is a warning, the control plane's calls too (with a note: an old component
---   against a newer server is version skew). An API deprecated with no removal scheduled (core/v1
---   Endpoints from 1.33) is info for workloads. Never flagged: the control plane's use of an API with no
---   removal scheduled (kube-apiserver and kube-controller-manager still maintain v1 Endpoints).
+-- finds: Requests the API server marked `k8s.io/deprecated=true`, by client, user and API
+--   (group/version resource), with the release that removes the API (`k8s.io/removed-release`), the
+--   count and when it was last called: the table EKS Upgrade Insights shows, for any cluster and
+--   any window. An API with a removal scheduled is a warning, the control plane's calls too (with a
+--   note: an old component against a newer server is version skew). An API deprecated with no
+--   removal scheduled (core/v1 Endpoints from 1.33) is info for workloads.
+-- never: The control plane's use of an API with no removal scheduled (kube-apiserver and
+--   kube-controller-manager still maintain v1 Endpoints).
 -- why: After the removal release those calls fail with 404. Manifests can be fixed ahead of time, but
 --   only the audit log shows which running clients still call the old version.
 -- columns: client, caller, control_plane, api, removed_release, requests, last_seen, window, removal, note, severity

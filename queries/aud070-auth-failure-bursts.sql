@@ -1,11 +1,12 @@
 -- code: AUD070
 -- name: auth-failure-bursts
 -- title: Authentication and authorization failures (401/403) by source IP and user
--- finds: 401 (unauthenticated) and 403 (forbidden) responses by source IP and user (the impersonated
---   user when the request used impersonation: Kubernetes authorizes that one), how many, the peak per
---   minute, the resources tried and the time span. Groups whose peak reaches `min_per_minute` are
---   warnings. Never flagged: the control plane's failures before the API server was ready (components
---   that start before RBAC's bootstrap roles exist are forbidden for a few seconds).
+-- finds: 401 (unauthenticated) and 403 (forbidden) responses by source IP and user (the
+--   impersonated user when the request used impersonation: Kubernetes authorizes that one), how
+--   many, the peak per minute, the resources tried and the time span. Groups whose peak reaches
+--   `min_per_minute` are warnings.
+-- never: The control plane's failures before the API server was ready (components that start before
+--   RBAC's bootstrap roles exist are forbidden for a few seconds).
 -- why: Bursts of 401s are expired or stolen tokens being retried, bursts of 403s a workload missing RBAC
 --   (and retrying in a loop) or someone probing permissions. Both cost the API server authentication
 --   and authorization work on every attempt.

@@ -1,8 +1,11 @@
 -- code: AUD071
 -- name: anonymous-requests
 -- title: Anonymous requests
--- finds: Requests by `system:anonymous` by source IP and path, with how many were allowed. Anonymous
---   requests that were allowed to anything but the health and version endpoints are errors.
+-- finds: Requests by `system:anonymous` by source IP and path, with how many were allowed.
+--   Anonymous requests that were allowed to anything but the health and version endpoints are
+--   errors.
+-- never: Anonymous requests that were denied, and allowed anonymous health and version checks
+--   (`/healthz`, `/livez`, `/readyz`, `/version`).
 -- why: With anonymous auth enabled, any network peer can call the API server. Allowed anonymous access
 --   beyond /healthz, /livez, /readyz and /version means RBAC grants something to system:anonymous or
 --   system:unauthenticated, a common misconfiguration behind cluster takeovers.

@@ -33,6 +33,8 @@ pub struct Query {
     pub message: Option<String>,
     pub remediation: Option<String>,
     pub reference: Option<String>,
+    /// What the query never flags (the normal behaviour it knows), for queries with a severity.
+    pub never: Option<String>,
     /// How the HTML report draws the result (`-- chart: timeseries x=minute y=lists series=client`).
     pub chart: Option<ChartSpec>,
     #[serde(skip)]
@@ -205,6 +207,7 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         "remediation",
         "reference",
         "chart",
+        "never",
     ];
     if let Some((k, _)) = fields.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
         return Err(err(format!("unknown header key `{k}`")));
@@ -248,15 +251,20 @@ pub fn parse(file: &str, text: &str) -> Result<Query, QueryError> {
         message: get("message"),
         remediation: get("remediation"),
         reference: get("reference"),
+        never: get("never"),
         chart,
         sql: text[body_start..].trim().trim_end_matches(';').to_string(),
         text: text.to_string(),
     };
     if q.severity.is_some()
-        && (q.subject.is_none() || q.message.is_none() || q.remediation.is_none())
+        && (q.subject.is_none()
+            || q.message.is_none()
+            || q.remediation.is_none()
+            || q.never.is_none())
     {
         return Err(err(
-            "a query with a severity needs `subject`, `message` and `remediation`".into(),
+            "a query with a severity needs `subject`, `message`, `remediation` and `never` (what it never flags)"
+                .into(),
         ));
     }
     Ok(q)
@@ -464,7 +472,7 @@ mod tests {
 
     const Q: &str = "-- code: T001\n-- name: test-query\n-- title: A test\n-- finds: things\n--   over two lines\n\
 -- why: because\n-- columns: a, b\n-- param: min = 3 | the minimum\n-- param: who = x | a name\n-- severity: warning\n\
--- requires: Metadata\n-- subject: {a}\n-- message: {a} has {b} (min {min})\n-- remediation: fix {a}\n\nSELECT 1 AS a WHERE 1 >= ${min} AND 'x' = ${who};\n";
+-- requires: Metadata\n-- subject: {a}\n-- message: {a} has {b} (min {min})\n-- remediation: fix {a}\n-- never: b below min\n\nSELECT 1 AS a WHERE 1 >= ${min} AND 'x' = ${who};\n";
 
     #[test]
     fn parses_header_and_binds_params() {

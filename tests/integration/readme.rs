@@ -34,13 +34,15 @@ fn tables() -> Vec<(&'static str, String)> {
             cell(c.doc)
         ));
     }
-    let mut queries = String::from("| code | title | severity |\n|---|---|---|\n");
+    let mut queries =
+        String::from("| code | title | severity | never flags |\n|---|---|---|---|\n");
     for q in kscope::query::registry().unwrap() {
         queries.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {} |\n",
             q.code,
             cell(&q.title),
-            q.severity.map(|s| s.as_str()).unwrap_or("-")
+            q.severity.map(|s| s.as_str()).unwrap_or("-"),
+            q.never.as_deref().map(cell).unwrap_or_else(|| "-".into())
         ));
     }
     let mut rules = String::from("| code | name | severity | flags |\n|---|---|---|---|\n");
