@@ -33,7 +33,7 @@ WITH l AS (
     coalesce(client, '(no user agent)') AS client,
     resource,
     -- the label only when every LIST of the pair came from the control plane
-    CASE WHEN count(control_plane) = count(*) THEN max(control_plane) END AS control_plane,
+    ${control_plane_of_group} AS control_plane,
     count(*) AS lists,
     count(*) FILTER (WHERE namespace IS NULL) AS cluster_wide,
     count(DISTINCT effective_user) AS users,

@@ -45,27 +45,28 @@ stops AS (
   WHERE date_part('epoch', next_sec) - date_part('epoch', sec) >= ${gap_seconds}
 ),
 near_stop AS (
-  -- watches that ended with the API server (just before a stop)
-  SELECT DISTINCT a.source
+  -- watches that ended from edge_seconds before a stop to gap_seconds after it ended with the API
+  -- server (stops are few: one per silence)
+  SELECT DISTINCT a.source, a.audit_id
   FROM audit a JOIN stops s
-    ON date_part('epoch', a.stage_ts) BETWEEN date_part('epoch', s.stop_ts) - ${edge_seconds}
-                                          AND date_part('epoch', s.stop_ts) + 1
-  WHERE a.verb = 'watch'
+    ON date_part('epoch', a.stage_ts) >= date_part('epoch', s.stop_ts) - ${edge_seconds}
+   AND date_part('epoch', a.stage_ts) < date_part('epoch', s.stop_ts) + ${gap_seconds}
+  WHERE a.verb = 'watch' AND a.stage = 'ResponseComplete'
 ),
 wt AS (
   SELECT a.*,
     a.verb = 'watch' AND a.stage = 'ResponseComplete'
       AND date_part('epoch', w.last_ts) - date_part('epoch', a.stage_ts) > least(${edge_seconds}, w.hours * 360)
-      AND n.source IS NULL AS inside
+      AND n.audit_id IS NULL AS inside
   FROM audit a CROSS JOIN ${window} AS w
-    LEFT JOIN near_stop n ON a.source = n.source
+    LEFT JOIN near_stop n ON a.source = n.source AND a.audit_id = n.audit_id
   WHERE a.verb IN ('watch', 'list') AND a.resource IS NOT NULL
 ),
 p AS (
   SELECT
     coalesce(client, '(no user agent)') AS client,
     resource,
-    CASE WHEN count(control_plane) = count(*) THEN max(control_plane) END AS control_plane,
+    ${control_plane_of_group} AS control_plane,
     count(DISTINCT concat_ws('|', effective_user, source_ip, namespace, label_selector, field_selector)) FILTER (WHERE verb = 'watch') AS streams,
     count(*) FILTER (WHERE verb = 'watch') AS watches,
     count(*) FILTER (WHERE inside) AS completed,

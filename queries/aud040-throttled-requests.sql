@@ -15,7 +15,7 @@
 -- severity: warning
 -- subject: {client} ({caller}) {resource}
 -- message: {throttled} requests of {client} as {caller} for {resource} were rejected with 429 ({cause})
---   in {window}, between {first_seen} and {last_seen}; threshold {min_throttled}{note}
+--   in {window}, between {first_seen} and {last_seen}; threshold {min_throttled} per window{note}
 -- remediation: For apf: find the flow schema and priority level that match this user
 --   (X-Kubernetes-PF-FlowSchema-UID response header, apiserver_flowcontrol_* metrics), reduce the
 --   client's request rate or give it its own FlowSchema and level. For pdb-eviction: expected while a

@@ -15,14 +15,14 @@
 -- subject: {client} {verb} {resource}
 -- message: {conflicts} of {writes} {verb} requests of {resource} by {client} conflicted (409, ratio {ratio})
 --   in {window};
---   thresholds {min_conflicts} and {min_ratio}
+--   thresholds {min_conflicts} per window and a ratio of {min_ratio}
 -- remediation: Make the controller read from its informer cache and retry with backoff, use server-side
 --   apply or patches instead of full updates, or find the second writer of the same objects.
 -- requires: Metadata
 WITH c AS (
   SELECT
     coalesce(client, '(no user agent)') AS client,
-    CASE WHEN count(control_plane) = count(*) THEN max(control_plane) END AS control_plane,
+    ${control_plane_of_group} AS control_plane,
     verb,
     coalesce(resource || coalesce('/' || subresource, ''), path) AS resource,
     count(*) FILTER (WHERE response_code = 409) AS conflicts,

@@ -315,13 +315,19 @@ pub const CLUSTER_KEY: &str = "${cluster_key}";
 ///
 /// - `${window}`: a one-row relation describing the window the input covers and the queries judge:
 ///   `first_ts`, `last_ts`, `hours` (its length, at least one second) and `window` (the length as
-///   text: `45 s`, `12 min`, `3.5 h`, `2.1 d`, as [`window_label`] writes it).
-/// - `${ready}`: a one-row relation with `ready_ts`, when the API server was ready: the first
-///   `/readyz` answered 2xx, else the first `/healthz` answered 2xx, else the first response below
-///   400 (a log that starts long after start-up is ready at once). A separate relation, because a
-///   query plans only the columns it reads.
+///   text: `45 s`, `12 min`, `3.5 h`, `2.1 d`). The window starts at the first request received
+///   that is not long-running: the completion of a watch, `exec`, `attach`, `portforward`, `log` or
+///   `proxy` request carries a receipt time from before the log began (a file that holds the end of a
+///   3-hour port-forward is not a 3-hour window); a log of only such requests starts at the first.
+/// - `${ready}`: a one-row relation with `ready_ts`, when the API server was ready. Only a log that
+///   shows the API server starting (a health check `/readyz`, `/livez` or `/healthz` answered 5xx)
+///   has a start-up: it ends at the first `/readyz` answered 2xx, else the first `/healthz` answered
+///   2xx, else the first success, else the log's end. Any other log is ready from its first request.
+///   A separate relation, because a query plans only the columns it reads.
 /// - `${control_plane_note}`: an expression over a `control_plane` column: empty for everyone
 ///   else, and for the control plane the sentence that tells an operator it is not theirs to change.
+/// - `${control_plane_of_group}`: an aggregate: the group's `control_plane` label when every request
+///   of the group is the control plane's, else NULL (a group that mixes in anyone else is judged).
 pub const ENGINE_PLACEHOLDERS: &[(&str, &str)] = &[
     (
         "window",
@@ -330,16 +336,19 @@ CASE WHEN hours < 2.0 / 60 THEN CAST(round(hours * 3600) AS BIGINT) || ' s' \
 WHEN hours < 2 THEN CAST(round(hours * 60) AS BIGINT) || ' min' \
 WHEN hours < 48 THEN CAST(round(hours, 1) AS VARCHAR) || ' h' \
 ELSE CAST(round(hours / 24, 1) AS VARCHAR) || ' d' END AS window \
-FROM (SELECT min(request_received_ts) AS first_ts, max(request_received_ts) AS last_ts, \
-greatest(1.0 / 3600, (date_part('epoch', max(request_received_ts)) - date_part('epoch', min(request_received_ts))) / 3600.0) AS hours \
-FROM audit))",
+FROM (SELECT first_ts, last_ts, \
+greatest(1.0 / 3600, (date_part('epoch', last_ts) - date_part('epoch', first_ts)) / 3600.0) AS hours \
+FROM (SELECT coalesce(min(request_received_ts) FILTER (WHERE verb NOT IN ('watch', 'proxy') \
+AND coalesce(subresource, '') NOT IN ('exec', 'attach', 'portforward', 'log', 'proxy')), \
+min(request_received_ts)) AS first_ts, max(request_received_ts) AS last_ts FROM audit)))",
     ),
     (
         "ready",
-        "(SELECT coalesce(\
+        "(SELECT CASE WHEN count(*) FILTER (WHERE path IN ('/readyz', '/livez', '/healthz') \
+AND response_code >= 500) = 0 THEN min(request_received_ts) ELSE coalesce(\
 min(request_received_ts) FILTER (WHERE path = '/readyz' AND response_code < 300), \
 min(request_received_ts) FILTER (WHERE path = '/healthz' AND response_code < 300), \
-min(request_received_ts) FILTER (WHERE response_code < 400), max(request_received_ts)) AS ready_ts \
+min(request_received_ts) FILTER (WHERE response_code < 400), max(request_received_ts)) END AS ready_ts \
 FROM audit)",
     ),
     (
@@ -347,21 +356,14 @@ FROM audit)",
         "CASE WHEN control_plane IS NULL THEN '' ELSE ' (control plane: ' || control_plane || \
 '; not something you change: check the version skew or the managed add-on)' END",
     ),
+    (
+        "control_plane_of_group",
+        "CASE WHEN count(control_plane) = count(*) THEN max(control_plane) END",
+    ),
 ];
 
-/// The length of a window as the `${window}` relation writes it (used for the report's summary).
-pub fn window_label(micros: i64) -> String {
-    let hours = (micros as f64 / 3.6e9).max(1.0 / 3600.0);
-    if hours < 2.0 / 60.0 {
-        format!("{} s", (hours * 3600.0).round() as i64)
-    } else if hours < 2.0 {
-        format!("{} min", (hours * 60.0).round() as i64)
-    } else if hours < 48.0 {
-        format!("{:.1} h", hours)
-    } else {
-        format!("{:.1} d", hours / 24.0)
-    }
-}
+/// The report's window: its first and last request and its length as the queries say it.
+pub const RANGE_SQL: &str = "SELECT first_ts AS first, last_ts AS last, window FROM ${window}";
 
 /// [`bind`], with `${cluster_key}` expanded for a fleet (`fleet`: the input spans several
 /// clusters, so per-client results are split per cluster), and the [`ENGINE_PLACEHOLDERS`].

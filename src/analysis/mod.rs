@@ -48,6 +48,8 @@ pub struct Report {
     pub ingest: IngestStats,
     /// First and last request time in the input.
     pub time_range: Option<(String, String)>,
+    /// The window's length as the queries judged it (`60 min`).
+    pub window: Option<String>,
     pub origin: String,
     pub memory: MemoryUse,
 }
@@ -340,6 +342,7 @@ pub async fn report(
         findings: ran.findings,
         ingest,
         time_range: ran.time_range,
+        window: ran.window,
         origin,
         memory: MemoryUse {
             budget: opts.memory.describe(),
@@ -428,7 +431,10 @@ async fn plan_all<'a>(
 ) -> Result<(Bound<'a>, Vec<String>), AnalysisError> {
     let bound = bind_all(queries, params, fleet);
     let mut cols = std::collections::BTreeSet::new();
-    cols.insert("request_received_ts".to_string());
+    // the report's time range and window (query::RANGE_SQL)
+    for c in ["request_received_ts", "verb", "subresource"] {
+        cols.insert(c.to_string());
+    }
     if fleet {
         cols.insert("cluster".to_string());
     }
@@ -454,6 +460,7 @@ struct Ran {
     outputs: Vec<QueryOutput>,
     findings: Vec<Finding>,
     time_range: Option<(String, String)>,
+    window: Option<String>,
     spilled_bytes: u64,
     spilled_queries: Vec<String>,
 }
@@ -540,6 +547,7 @@ async fn run_bound(
         outputs: Vec::new(),
         findings: Vec::new(),
         time_range: None,
+        window: None,
         spilled_bytes: 0,
         spilled_queries: Vec::new(),
     };
@@ -566,22 +574,22 @@ async fn run_bound(
     crate::finding::sort_and_dedup(&mut ran.findings);
 
     let range = collect(
-        ctx.sql(RANGE_SQL).await?,
+        ctx.sql(&range_sql()).await?,
         timeout,
         "the time range",
         partials.map(|p| p.as_ref()),
     )
     .await?;
-    ran.time_range = range.first().and_then(|b| {
-        let t = Table::from_batches(b.schema().as_ref(), std::slice::from_ref(b));
-        match (
-            t.rows.first()?.first()?.as_str(),
-            t.rows.first()?.get(1)?.as_str(),
-        ) {
-            (Some(a), Some(b)) => Some((a.to_string(), b.to_string())),
-            _ => None,
-        }
-    });
+    let range = range
+        .first()
+        .map(|b| Table::from_batches(b.schema().as_ref(), std::slice::from_ref(b)));
+    let cell = |i: usize| {
+        range
+            .as_ref()
+            .and_then(|t| t.rows.first()?.get(i)?.as_str().map(str::to_string))
+    };
+    ran.time_range = cell(0).zip(cell(1));
+    ran.window = cell(2);
     Ok(ran)
 }
 
@@ -737,7 +745,7 @@ pub async fn warm_partials(
         let statements = bind_all(queries, params, fleet)
             .into_iter()
             .map(|(q, sql, _)| (Some(q.clone()), sql))
-            .chain([COUNT_SQL, RANGE_SQL].map(|sql| (None, sql.to_string())));
+            .chain([COUNT_SQL.to_string(), range_sql()].map(|sql| (None, sql)));
         let tasks = statements.map(|(q, sql)| {
             let (ctx, partials) = (ctx.clone(), partials.clone());
             async move {
@@ -788,8 +796,10 @@ fn log_spill(bytes: u64, opts: &ScanOptions) {
 /// The requests in `audit` (every report says how many it read).
 const COUNT_SQL: &str = "SELECT count(*) AS n FROM audit";
 /// The first and last request (every report's time range).
-const RANGE_SQL: &str =
-    "SELECT min(request_received_ts) AS first, max(request_received_ts) AS last FROM audit";
+/// The report's time range and window ([`query::RANGE_SQL`], its placeholders expanded).
+fn range_sql() -> String {
+    query::bind(query::RANGE_SQL, &Default::default())
+}
 
 /// Rows of `audit`.
 async fn count_rows(
@@ -826,6 +836,7 @@ fn store_report(ran: Ran, events: u64, origin: String) -> Report {
             ..Default::default()
         },
         time_range: ran.time_range,
+        window: ran.window,
         origin,
         memory: MemoryUse {
             budget: String::new(),

@@ -216,12 +216,13 @@ impl BatchBuilder {
                     }
                 }
                 (Col::ControlPlane, Builder::Str(b)) => {
-                    let groups: &[std::borrow::Cow<'_, str>] = if ev.impersonated_user.is_some() {
-                        &ev.impersonated_groups
+                    // someone impersonating a control-plane identity is not the control plane:
+                    // judged like anyone else
+                    if ev.impersonated_user.is_some() {
+                        b.append_null()
                     } else {
-                        &ev.user_groups
-                    };
-                    b.append_option(self.control_plane.label(effective, groups))
+                        b.append_option(self.control_plane.label(effective, &ev.user_groups))
+                    }
                 }
                 (Col::ResponseMessage, Builder::Str(b)) => {
                     b.append_option(ev.response_message.as_deref().map(webhook::bounded_message))

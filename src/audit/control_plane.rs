@@ -1,7 +1,8 @@
 //! Who the control plane is: the identities of Kubernetes' own components and of the managed
-//! platforms' (EKS, GKE, AKS), from `rules/data/control-plane.yaml`. A request whose effective user
-//! (the impersonated one when there is one), or one of its groups, matches is labelled with the
-//! component in the `control_plane` column; queries keep those rows and judge them differently.
+//! platforms' (EKS, GKE, AKS), from `rules/data/control-plane.yaml`. A request whose user, or one of
+//! its groups, matches is labelled with the component in the `control_plane` column (a request that
+//! impersonates such an identity is not: a person acting as the control plane is judged like anyone);
+//! queries keep those rows and judge them differently.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

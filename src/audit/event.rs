@@ -72,8 +72,6 @@ pub struct RawEvent<'a> {
     pub user_groups: Vec<Cow<'a, str>>,
     pub user_pod_name: Option<Cow<'a, str>>,
     pub impersonated_user: Option<Cow<'a, str>>,
-    /// `impersonatedUser.groups`: the groups the request was authorized with when impersonating.
-    pub impersonated_groups: Vec<Cow<'a, str>>,
     pub source_ip: Option<Cow<'a, str>>,
     pub user_agent: Option<Cow<'a, str>>,
     pub resource: Option<Cow<'a, str>>,
@@ -124,14 +122,9 @@ impl<'a> RawEvent<'a> {
                 b"user" => parse_user(&mut c, &mut ev, need)?,
                 b"impersonatedUser" => {
                     let mut tmp = RawEvent::default();
-                    let groups = Need {
-                        user_groups: need.impersonated,
-                        ..Need::default()
-                    };
-                    parse_user(&mut c, &mut tmp, &groups)?;
+                    parse_user(&mut c, &mut tmp, &Need::default())?;
                     if need.impersonated {
                         ev.impersonated_user = tmp.user_name;
-                        ev.impersonated_groups = tmp.user_groups;
                     }
                 }
                 b"sourceIPs" => {

@@ -66,9 +66,16 @@ pub fn extract(v: Value, out: &mut Vec<Extracted>) {
                         other_stream(m.get("logStream"))
                     };
                 for e in events {
+                    // a stream's name alone never discards an audit event: a self-managed cluster
+                    // may ship its audit log to a stream named like EKS's other logs
+                    let holds_event = e
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .is_some_and(|m| m.contains("\"auditID\""));
                     if let Some(why) = record_stream
                         .clone()
                         .or_else(|| other_stream(e.get("logStreamName")))
+                        .filter(|_| !holds_event)
                     {
                         out.push(not_audit(why));
                         continue;
@@ -372,6 +379,13 @@ mod tests {
         let mut out = vec![];
         extract(
             json!({"messageType":"DATA_MESSAGE","logStream":"kube-apiserver-audit-0123","logEvents":[{"id":"1","timestamp":1,"message":"{\"auditID\":\"a\"}"}]}),
+            &mut out,
+        );
+        assert!(out[0].is_ok());
+        // an audit event in a stream named like another log is still an audit event
+        let mut out = vec![];
+        extract(
+            json!({"events":[{"logStreamName":"kube-apiserver-fluentbit","timestamp":1,"message":"{\"auditID\":\"a\"}"}]}),
             &mut out,
         );
         assert!(out[0].is_ok());

@@ -148,7 +148,7 @@ struct Pending {
 /// two distinct events share a hash with a probability of about n²/2⁶⁵: 3·10⁻⁶ for 10 million
 /// events), in shards so that parse workers rarely wait on each other.
 struct Seen {
-    shards: Vec<Mutex<HashSet<u64>>>,
+    shards: Vec<Mutex<HashSet<u64, foldhash::fast::FixedState>>>,
 }
 
 impl Seen {
@@ -157,17 +157,17 @@ impl Seen {
     fn new() -> Self {
         Seen {
             shards: (0..Self::SHARDS)
-                .map(|_| Mutex::new(HashSet::new()))
+                .map(|_| Mutex::new(HashSet::with_hasher(foldhash::fast::FixedState::default())))
                 .collect(),
         }
     }
 
     /// False when the same event was seen before.
     fn first(&self, audit_id: &str, stage: &str, stage_ts: &str) -> bool {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        (audit_id, stage, stage_ts).hash(&mut h);
-        let key = h.finish();
+        use std::hash::BuildHasher;
+        // a fixed seed: the same event has the same key in every worker and every run
+        let key = foldhash::quality::FixedState::with_seed(0x6b73_636f_7065)
+            .hash_one((audit_id, stage, stage_ts));
         lock(&self.shards[(key >> 58) as usize % Self::SHARDS]).insert(key)
     }
 }
@@ -690,11 +690,18 @@ fn event(
         local.skipped_request_received += 1;
         return Ok(());
     }
-    if !shared.seen.first(
-        id,
-        ev.stage.as_deref().unwrap_or_default(),
-        ev.stage_timestamp.as_deref().unwrap_or_default(),
-    ) {
+    // the same event delivered again; events without an audit ID cannot be told apart, and an
+    // event without a stage timestamp (GKE) is told apart by its receipt time
+    if !id.is_empty()
+        && !shared.seen.first(
+            id,
+            ev.stage.as_deref().unwrap_or_default(),
+            ev.stage_timestamp
+                .as_deref()
+                .or(ev.request_received.as_deref())
+                .unwrap_or_default(),
+        )
+    {
         local.duplicates += 1;
         return Ok(());
     }

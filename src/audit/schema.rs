@@ -84,7 +84,7 @@ columns! {
     ResponseObjectBytes "response_object_bytes" Int64 "Size of `responseObject` as logged, in bytes (level `RequestResponse`)";
     EffectiveUser "effective_user" Str "The user the request was authorized as: `impersonated_user` when set, else `user_name`. Every user-based query groups by this (through `caller`)";
     Caller "caller" Str "`effective_user`, followed by the impersonator when there is one (`alice (via system:admin)`): the user column the queries show";
-    ControlPlane "control_plane" Str "The control-plane or managed-platform component the effective user (or one of its groups) belongs to (`kube-apiserver`, `kubelet`, `EKS control plane (eks)`), from `rules/data/control-plane.yaml`; NULL for everyone else";
+    ControlPlane "control_plane" Str "The control-plane or managed-platform component the user (or one of its groups) belongs to (`kube-apiserver`, `kubelet`, `EKS control plane`), from `rules/data/control-plane.yaml`; NULL for everyone else, and for a request that impersonates such an identity (a person acting as the control plane is judged like anyone)";
     ResponseMessage "response_message" Str "`responseStatus.message`, cut to 512 bytes (with `…`)";
     Webhook "webhook" Str "The admission webhook the response names: the one that failed the call (`failed calling webhook \"NAME\"`), denied it, or failed open (`failed-open.*.webhook.admission.k8s.io` annotation)";
     WebhookError "webhook_error" Str "What went wrong with `webhook`: `connection refused`, `timeout`, `TLS`, `no endpoints`, `service not found`, `bad response`, `unreachable`, `connection reset`, `error`; `failed open` (the request went through), `denied` (a policy decision, not an outage)";

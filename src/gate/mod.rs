@@ -33,13 +33,24 @@ pub struct Identity {
 /// window, or with other counts, keeps its identity.
 pub fn message_key(message: &str) -> String {
     static NUMBER: std::sync::LazyLock<Option<regex::Regex>> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"[0-9]+(\.[0-9]+)?|\bn/a\b").ok());
+        std::sync::LazyLock::new(|| regex::Regex::new(r"[0-9]+").ok());
+    match NUMBER.as_ref() {
+        Some(number) => normalize_key(&number.replace_all(message, "#")),
+        None => message.to_string(),
+    }
+}
+
+/// A key whose numbers are already `#` in the form [`message_key`] gives: `#.#` and `n/a` are `#`,
+/// a window length is `#`. Keys of baselines written by earlier versions (`#.#`) read the same.
+pub fn normalize_key(key: &str) -> String {
+    static DECIMAL: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"#(\.#)+|\bn/a\b").ok());
     static WINDOW: std::sync::LazyLock<Option<regex::Regex>> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"# (s|min|h|d)\b").ok());
-    let (Some(number), Some(window)) = (NUMBER.as_ref(), WINDOW.as_ref()) else {
-        return message.to_string();
+    let (Some(decimal), Some(window)) = (DECIMAL.as_ref(), WINDOW.as_ref()) else {
+        return key.to_string();
     };
-    let numbers = number.replace_all(message, "#");
+    let numbers = decimal.replace_all(key, "#");
     window.replace_all(&numbers, "#").into_owned()
 }
 
@@ -242,6 +253,12 @@ mod tests {
         );
         assert_ne!(message_key("in 3 min"), message_key("in 3 mins of"));
         assert_eq!(message_key("9 short watches"), "# short watches");
+        // a key an earlier version wrote reads as today's
+        assert_eq!(
+            normalize_key("p#.# latency of # LISTs"),
+            message_key("p99.5 latency of 3 LISTs")
+        );
+        assert_eq!(normalize_key(&message_key("x 1.2.3 y")), "x # y");
     }
 }
 

@@ -132,15 +132,6 @@ pub(super) fn write_json(doc: &impl Serialize, w: &mut dyn Write) -> io::Result<
     writeln!(w)
 }
 
-/// The length of the window between two rendered timestamps, as the queries' `window` column says it.
-pub(super) fn window_of(first: &str, last: &str) -> String {
-    use crate::audit::event::parse_rfc3339_micros;
-    match (parse_rfc3339_micros(first), parse_rfc3339_micros(last)) {
-        (Some(a), Some(b)) => crate::query::window_label(b - a),
-        _ => "unknown length".into(),
-    }
-}
-
 fn summary_lines(r: &Report) -> Vec<String> {
     let i = &r.ingest;
     let mut lines = vec![format!(
@@ -167,7 +158,7 @@ fn summary_lines(r: &Report) -> Vec<String> {
     if let Some((a, b)) = &r.time_range {
         lines.push(format!(
             "window judged: {a} .. {b} ({}; rates and thresholds are per this window)",
-            window_of(a, b)
+            r.window.as_deref().unwrap_or("length unknown")
         ));
     }
     if !i.fully_read() {

@@ -212,7 +212,7 @@ pub fn report(r: &Report, gate: &GateView<'_>, w: &mut dyn Write) -> io::Result<
             "<li>Window judged: {} to {} ({})</li>",
             escape(a),
             escape(z),
-            escape(&super::findings::window_of(a, z))
+            escape(r.window.as_deref().unwrap_or("length unknown"))
         ));
     }
     let i = &r.ingest;

@@ -56,15 +56,7 @@ async fn realistic_cluster_findings_and_a_well_behaved_client() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            format!(
-                "{} {} {}: {}",
-                f["severity"].as_str().unwrap(),
-                f["code"].as_str().unwrap(),
-                f["subject"]["name"].as_str().unwrap(),
-                f["message"].as_str().unwrap()
-            )
-        })
+        .map(crate::finding_line)
         .collect();
     insta::assert_snapshot!("realistic_cluster_findings", findings.join("\n"));
 

@@ -80,3 +80,14 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
 }
+
+/// One finding of a JSON document as `severity code subject: message`.
+pub fn finding_line(f: &serde_json::Value) -> String {
+    format!(
+        "{} {} {}: {}",
+        f["severity"].as_str().unwrap(),
+        f["code"].as_str().unwrap(),
+        f["subject"]["name"].as_str().unwrap(),
+        f["message"].as_str().unwrap()
+    )
+}

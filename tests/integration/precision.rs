@@ -8,6 +8,7 @@ use crate::{json, kscope, root, stderr};
 
 const HEALTHY: &str = "tests/fixtures/audit/control-plane-healthy.jsonl.gz";
 const WEBHOOK_DOWN: &str = "tests/fixtures/audit/control-plane-webhook-down.jsonl.gz";
+const RESTART: &str = "tests/fixtures/audit/control-plane-restart.jsonl.gz";
 const IMPERSONATION: &str = "tests/fixtures/audit/impersonation.jsonl";
 
 fn report(args: &[&str]) -> Value {
@@ -33,15 +34,7 @@ fn alarms(r: &Value) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|f| f["severity"] != "info")
-        .map(|f| {
-            format!(
-                "{} {} {}: {}",
-                f["severity"].as_str().unwrap(),
-                f["code"].as_str().unwrap(),
-                f["subject"]["name"].as_str().unwrap(),
-                f["message"].as_str().unwrap()
-            )
-        })
+        .map(crate::finding_line)
         .collect()
 }
 
@@ -168,11 +161,18 @@ fn a_webhook_outage_is_the_webhook_finding_and_nothing_else() {
         );
         for needle in [
             "could not be called (connection refused)",
-            "callers kube-apiserver, kube-controller-manager/leader-election, kube-scheduler, kubelet (4 clients)",
-            "namespaces kube-node-lease, kube-system",
-            "failed calling webhook \"lease-annotator.example.com\"",
+            "failed (failurePolicy Fail) and 0 went through without it (Ignore), from 4 clients",
+            "of them the control plane's",
         ] {
             assert!(a[0].contains(needle), "{needle}: {}", a[0]);
+        }
+        let fix = r["findings"][0]["remediation"].as_str().unwrap();
+        for needle in [
+            "clients kube-apiserver, kube-controller-manager/leader-election, kube-scheduler, kubelet;",
+            "namespaces kube-node-lease, kube-system;",
+            "failed calling webhook \"lease-annotator.example.com\"",
+        ] {
+            assert!(fix.contains(needle), "{needle}: {fix}");
         }
     }
     // the timeline: 8 minutes of failures
@@ -191,21 +191,40 @@ fn a_webhook_outage_is_the_webhook_finding_and_nothing_else() {
 #[test]
 fn the_impersonated_user_is_the_caller_and_the_impersonator_is_named() {
     let r = report(&[IMPERSONATION]);
-    let users: Vec<String> = rows(&r, "AUD002")
+    let users: Vec<(String, Value)> = rows(&r, "AUD002")
         .iter()
-        .map(|row| row["caller"].as_str().unwrap().to_string())
+        .map(|row| {
+            (
+                row["caller"].as_str().unwrap().to_string(),
+                row["control_plane"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         users,
-        ["alice (via system:admin)", "bob (via system:admin)"],
+        [
+            ("alice (via system:admin)".to_string(), Value::Null),
+            ("bob (via system:admin)".to_string(), Value::Null),
+            // a person acting as the controller manager is not the control plane
+            (
+                "system:kube-controller-manager (via system:admin)".to_string(),
+                Value::Null
+            ),
+        ],
         "nobody is counted as system:admin"
     );
     let a = alarms(&r);
-    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a.len(), 2, "{a:?}");
     assert!(
-        a[0].starts_with("warning AUD070 192.0.2.10 (alice (via system:admin)): "),
-        "{}",
-        a[0]
+        a.iter()
+            .any(|a| a.starts_with("warning AUD070 192.0.2.10 (alice (via system:admin)): ")),
+        "{a:?}"
+    );
+    // and is judged like anyone: six LISTs of every Secret without limit
+    assert!(
+        a.iter()
+            .any(|a| a.starts_with("warning AUD020 kubectl LIST secrets: kubectl sent 6 LISTs")),
+        "{a:?}"
     );
     let o = kscope(&[
         "sql",
@@ -216,7 +235,8 @@ fn the_impersonated_user_is_the_caller_and_the_impersonator_is_named() {
     ]);
     assert_eq!(
         crate::stdout(&o),
-        "user_name,impersonated_user,effective_user\nsystem:admin,alice,alice\nsystem:admin,bob,bob\n"
+        "user_name,impersonated_user,effective_user\nsystem:admin,alice,alice\nsystem:admin,bob,bob\n\
+         system:admin,system:kube-controller-manager,system:kube-controller-manager\n"
     );
 }
 
@@ -275,25 +295,19 @@ fn every_minimum_a_judgement_rests_on_is_tested_on_both_sides() {
     assert!(!fires(&s, "AUD030", "AUD030.min_watches=117", churn));
     // without the short-watch signal (none counts as short), the rate decides, and only in a
     // long enough window
-    let r = report(&[
-        "samples/audit",
-        "--query",
-        "AUD030",
-        "--param",
-        "AUD030.short_watch_seconds=0",
-        "--param",
-        "AUD030.min_window_minutes=59",
-    ]);
-    assert!(alarms(&r).iter().any(|a| a.contains(churn)));
-    let r = report(&[
-        "samples/audit",
-        "--query",
-        "AUD030",
-        "--param",
-        "AUD030.short_watch_seconds=0",
-        "--param",
-        "AUD030.min_window_minutes=60",
-    ]);
+    let rate_only = |min_window: &str| {
+        report(&[
+            "samples/audit",
+            "--query",
+            "AUD030",
+            "--param",
+            "AUD030.short_watch_seconds=0",
+            "--param",
+            &format!("AUD030.min_window_minutes={min_window}"),
+        ])
+    };
+    assert!(alarms(&rate_only("59")).iter().any(|a| a.contains(churn)));
+    let r = rate_only("60");
     assert!(alarms(&r).is_empty(), "{:?}", alarms(&r));
     let row = rows(&r, "AUD030")
         .into_iter()
@@ -376,7 +390,7 @@ fn a_webhook_failure_names_its_configuration_and_the_rules_that_say_what_to_chan
         "samples/manifests",
     ]);
     let f = &r["findings"][0];
-    let msg = f["message"].as_str().unwrap();
+    let msg = f["remediation"].as_str().unwrap();
     assert!(
         msg.contains(
             "Configured in ValidatingWebhookConfiguration/policy-agent (samples/manifests/webhooks.yaml:2): \
@@ -384,8 +398,10 @@ fn a_webhook_failure_names_its_configuration_and_the_rules_that_say_what_to_chan
         ),
         "{msg}"
     );
-    let fix = f["remediation"].as_str().unwrap();
-    assert!(fix.contains("WH001 (error), WH003 (error)"), "{fix}");
+    assert!(msg.contains("WH001 (error), WH003 (error)"), "{msg}");
+    // the message, and so the finding's identity in a baseline, is the same without --webhooks
+    let plain = report(&["samples/audit", "--query", "AUD044"]);
+    assert_eq!(plain["findings"][0]["message"], f["message"]);
     // a webhook no configuration names says so
     let r = report(&[
         WEBHOOK_DOWN,
@@ -394,7 +410,7 @@ fn a_webhook_failure_names_its_configuration_and_the_rules_that_say_what_to_chan
         "--webhooks",
         "samples/manifests",
     ]);
-    let msg = r["findings"][0]["message"].as_str().unwrap();
+    let msg = r["findings"][0]["remediation"].as_str().unwrap();
     assert!(
         msg.contains("No webhook configuration in manifests names lease-annotator.example.com"),
         "{msg}"
@@ -432,7 +448,7 @@ async fn webhook_configurations_are_read_live_only_when_a_webhook_failed() {
     assert!(api.log().is_empty(), "nothing to explain, nothing read");
     let failed = run("samples/audit").await.unwrap();
     let doc = json(&failed);
-    let msg = doc["findings"][0]["message"].as_str().unwrap();
+    let msg = doc["findings"][0]["remediation"].as_str().unwrap();
     assert!(
         msg.contains("Configured in ValidatingWebhookConfiguration/policy-agent (cluster"),
         "{msg}"
@@ -440,4 +456,127 @@ async fn webhook_configurations_are_read_live_only_when_a_webhook_failed() {
     let log = api.log();
     assert!(!log.is_empty());
     assert!(log.iter().all(|l| l.method == "GET"), "read-only");
+}
+
+#[test]
+fn distinct_events_that_share_an_audit_id_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = |stage: &str, stage_ts: &str| {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"same-id","stage":"{stage}","requestURI":"/api/v1/namespaces/a/pods","verb":"list","user":{{"username":"u"}},"sourceIPs":["10.0.0.1"],"userAgent":"c/1","objectRef":{{"resource":"pods","namespace":"a","apiVersion":"v1"}},"responseStatus":{{"code":200}},"requestReceivedTimestamp":"2026-12-01T08:00:00.000000Z","stageTimestamp":"{stage_ts}"}}"#
+        )
+    };
+    let lines = [
+        ev("ResponseComplete", "2026-12-01T08:00:00.100000Z"),
+        // another event under the same ID (it happens in real files): kept
+        ev("ResponseComplete", "2026-12-01T08:00:00.200000Z"),
+        // the first one delivered again: dropped
+        ev("ResponseComplete", "2026-12-01T08:00:00.100000Z"),
+    ];
+    let f = dir.path().join("a.jsonl");
+    std::fs::write(&f, lines.join("\n")).unwrap();
+    let r = report(&[f.to_str().unwrap(), "--query", "AUD001"]);
+    assert_eq!(r["input"]["events"], 2);
+    assert_eq!(r["input"]["duplicates"], 1);
+}
+
+#[test]
+fn a_log_of_errors_only_is_judged_from_its_first_request() {
+    // what `jq 'select(.responseStatus.code >= 500)'` leaves of a log: no success, no start-up
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(root().join("samples/audit/eks-apiserver-audit.jsonl")).unwrap();
+    let errors: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| l.windows(9).any(|w| w == br#""code":50"#))
+        .collect();
+    assert!(errors.len() >= 6);
+    let f = dir.path().join("errors.jsonl");
+    std::fs::write(&f, errors.join(&b'\n')).unwrap();
+    let a = alarms(&report(&[f.to_str().unwrap(), "--query", "AUD041"]));
+    assert!(
+        a.iter()
+            .any(|a| a.contains("3 list requests of pods by OpenAPI-Generator failed with 504")),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_file_cut_by_line_is_judged_over_the_time_it_covers() {
+    // the last 20 minutes of the healthy hour, cut by line as a rotated file is: the watches that
+    // complete in it were received up to 10 minutes before it starts
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(root().join(HEALTHY)).unwrap());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut gz, &mut text).unwrap();
+    let tail: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains(r#""stageTimestamp":"2026-12-01T08:4"#)
+                || l.contains(r#""stageTimestamp":"2026-12-01T08:5"#)
+        })
+        .collect();
+    let f = dir.path().join("tail.jsonl");
+    std::fs::write(&f, tail.join("\n")).unwrap();
+    let o = kscope(&[
+        "sql",
+        "SELECT first_ts >= '2026-12-01T08:39:59Z' AS from_the_cut, window FROM ${window}",
+        f.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(crate::stdout(&o), "from_the_cut,window\ntrue,20 min\n");
+    let o = kscope(&[
+        "sql",
+        "SELECT min(request_received_ts) < '2026-12-01T08:35:00Z' AS older FROM audit",
+        f.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        crate::stdout(&o),
+        "older\ntrue\n",
+        "the cut holds watches received before it"
+    );
+    assert_eq!(
+        alarms(&report(&[f.to_str().unwrap()])),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_api_server_restart_is_not_an_alarm() {
+    let r = report(&[RESTART]);
+    assert_eq!(alarms(&r), Vec::<String>::new());
+    // the second start-up is in the tables: its /readyz 500s after the first ready, its 403s
+    let readyz = rows(&r, "AUD041");
+    let row = readyz
+        .iter()
+        .find(|row| row["resource"] == "/readyz")
+        .unwrap();
+    assert_eq!(row["errors"], 40);
+    assert_eq!(row["after_ready"], 20, "the second start-up's checks");
+    // every watch ended when the server stopped: none of those is churn
+    let churn = rows(&r, "AUD030");
+    let kubelet = churn
+        .iter()
+        .find(|row| row["client"] == "kubelet" && row["resource"] == "pods")
+        .unwrap();
+    assert!(
+        kubelet["completed"].as_u64().unwrap() + 6 <= kubelet["watches"].as_u64().unwrap(),
+        "the six watches cut by the stop and the end are not counted: {kubelet:?}"
+    );
+    // the control plane's start-up 403s after the restart span one minute: below the minimum
+    let cp = "system:kube-scheduler";
+    assert!(!fires(
+        &[RESTART],
+        "AUD070",
+        "AUD070.min_minutes_control_plane=2",
+        cp
+    ));
+    assert!(fires(
+        &[RESTART],
+        "AUD070",
+        "AUD070.min_minutes_control_plane=1",
+        cp
+    ));
 }
