@@ -12,7 +12,7 @@ SELECT
   coalesce(client, '(no user agent)') AS client,
   count(*) AS requests,
   round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,
-  count(DISTINCT effective_user) AS users,
+  count(DISTINCT caller) AS users,
   count(*) FILTER (WHERE verb = 'list') AS lists,
   count(*) FILTER (WHERE verb = 'watch') AS watches,
   count(*) FILTER (WHERE verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')) AS writes,

@@ -36,7 +36,7 @@ WITH l AS (
     ${control_plane_of_group} AS control_plane,
     count(*) AS lists,
     count(*) FILTER (WHERE namespace IS NULL) AS cluster_wide,
-    count(DISTINCT effective_user) AS users,
+    count(DISTINCT caller) AS users,
     round(percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms), 1) AS p99_ms,
     count(*) FILTER (WHERE response_code = 429) AS throttled
   FROM audit

@@ -47,7 +47,8 @@ stops AS (
 near_stop AS (
   -- watches that ended from edge_seconds before a stop to gap_seconds after it ended with the API
   -- server (stops are few: one per silence)
-  SELECT DISTINCT a.source, a.audit_id
+  -- a watch is known by its receipt and end (microseconds): no string key to load or hash
+  SELECT DISTINCT a.request_received_ts, a.stage_ts
   FROM audit a JOIN stops s
     ON date_part('epoch', a.stage_ts) >= date_part('epoch', s.stop_ts) - ${edge_seconds}
    AND date_part('epoch', a.stage_ts) < date_part('epoch', s.stop_ts) + ${gap_seconds}
@@ -57,9 +58,9 @@ wt AS (
   SELECT a.*,
     a.verb = 'watch' AND a.stage = 'ResponseComplete'
       AND date_part('epoch', w.last_ts) - date_part('epoch', a.stage_ts) > least(${edge_seconds}, w.hours * 360)
-      AND n.audit_id IS NULL AS inside
+      AND n.stage_ts IS NULL AS inside
   FROM audit a CROSS JOIN ${window} AS w
-    LEFT JOIN near_stop n ON a.source = n.source AND a.audit_id = n.audit_id
+    LEFT JOIN near_stop n ON a.request_received_ts = n.request_received_ts AND a.stage_ts = n.stage_ts
   WHERE a.verb IN ('watch', 'list') AND a.resource IS NOT NULL
 ),
 p AS (
@@ -67,7 +68,7 @@ p AS (
     coalesce(client, '(no user agent)') AS client,
     resource,
     ${control_plane_of_group} AS control_plane,
-    count(DISTINCT concat_ws('|', effective_user, source_ip, namespace, label_selector, field_selector)) FILTER (WHERE verb = 'watch') AS streams,
+    count(DISTINCT concat_ws('|', caller, source_ip, namespace, label_selector, field_selector)) FILTER (WHERE verb = 'watch') AS streams,
     count(*) FILTER (WHERE verb = 'watch') AS watches,
     count(*) FILTER (WHERE inside) AS completed,
     count(*) FILTER (WHERE inside AND latency_ms < ${short_watch_seconds} * 1000) AS short,

@@ -24,7 +24,7 @@ WITH a AS (
     count(*) FILTER (WHERE response_code IN (401, 403)) AS denied,
     date_trunc('second', max(request_received_ts)) AS last_seen
   FROM audit
-  WHERE effective_user = 'system:anonymous'
+  WHERE caller = 'system:anonymous'
   GROUP BY 1, 2
 )
 SELECT *,

@@ -362,6 +362,14 @@ FROM audit)",
     ),
 ];
 
+/// The SQL an engine placeholder (`window`, `ready`) expands to.
+pub fn expansion(name: &str) -> Option<&'static str> {
+    ENGINE_PLACEHOLDERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, e)| *e)
+}
+
 /// The report's window: its first and last request and its length as the queries say it.
 pub const RANGE_SQL: &str = "SELECT first_ts AS first, last_ts AS last, window FROM ${window}";
 

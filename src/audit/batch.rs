@@ -108,7 +108,7 @@ pub fn need_for(cols: &[Col]) -> Need {
             }
             Col::ControlPlane => {
                 n.user = true;
-                n.user_groups = true;
+                n.user_groups_raw = true;
                 n.impersonated = true;
             }
             Col::ResponseMessage => n.message = true,
@@ -221,7 +221,10 @@ impl BatchBuilder {
                     if ev.impersonated_user.is_some() {
                         b.append_null()
                     } else {
-                        b.append_option(self.control_plane.label(effective, &ev.user_groups))
+                        b.append_option(
+                            self.control_plane
+                                .label(effective, ev.user_groups_raw.unwrap_or_default()),
+                        )
                     }
                 }
                 (Col::ResponseMessage, Builder::Str(b)) => {

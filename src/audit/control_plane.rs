@@ -133,30 +133,31 @@ impl ControlPlane {
     }
 }
 
-/// Remembers the component of each user seen (few identities, many rows); groups are checked per
-/// row only when the user itself is not the control plane's.
+/// Remembers the component of each user seen (few identities, many rows): a user's groups are read
+/// (from the raw JSON array) only the first time the user is seen, or every time once 10 000 users
+/// are known.
 #[derive(Debug, Default)]
 pub struct Labeller {
     users: HashMap<String, Option<String>>,
 }
 
 impl Labeller {
-    pub fn label<S: AsRef<str>>(&mut self, user: Option<&str>, groups: &[S]) -> Option<String> {
+    pub fn label(&mut self, user: Option<&str>, groups_json: &[u8]) -> Option<&str> {
         let cp = ControlPlane::get();
-        let by_user = match user {
-            None => None,
-            Some(u) => match self.users.get(u) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = cp.user_component(u).map(str::to_string);
-                    if self.users.len() < 10_000 {
-                        self.users.insert(u.to_string(), c.clone());
-                    }
-                    c
-                }
-            },
+        let compute = || {
+            let groups = super::event::string_array(groups_json);
+            cp.component(user, &groups).map(str::to_string)
         };
-        by_user.or_else(|| cp.group_component(groups).map(str::to_string))
+        let key = user.unwrap_or_default();
+        if !self.users.contains_key(key) {
+            if self.users.len() >= 10_000 {
+                // no allocation-free answer to cache: find it again (still bounded per row)
+                let groups = super::event::string_array(groups_json);
+                return cp.component(user, &groups);
+            }
+            self.users.insert(key.to_string(), compute());
+        }
+        self.users.get(key).and_then(|c| c.as_deref())
     }
 }
 

@@ -11,6 +11,8 @@ pub struct Need {
     pub uri: bool,
     pub user: bool,
     pub user_groups: bool,
+    /// `user.groups` kept as its raw JSON (parsed only when needed: the control-plane label).
+    pub user_groups_raw: bool,
     pub user_extra: bool,
     pub impersonated: bool,
     pub source_ip: bool,
@@ -32,6 +34,7 @@ impl Need {
             uri: true,
             user: true,
             user_groups: true,
+            user_groups_raw: true,
             user_extra: true,
             impersonated: true,
             source_ip: true,
@@ -70,6 +73,8 @@ pub struct RawEvent<'a> {
     pub request_uri: Option<Cow<'a, str>>,
     pub user_name: Option<Cow<'a, str>>,
     pub user_groups: Vec<Cow<'a, str>>,
+    /// The raw JSON array of `user.groups` (with [`Need::user_groups_raw`]).
+    pub user_groups_raw: Option<&'a [u8]>,
     pub user_pod_name: Option<Cow<'a, str>>,
     pub impersonated_user: Option<Cow<'a, str>>,
     pub source_ip: Option<Cow<'a, str>>,
@@ -225,7 +230,7 @@ fn body_len(c: &Cursor<'_>, s: usize, e: usize) -> Option<i64> {
 }
 
 /// The strings of a JSON array, read leniently from an already-delimited span.
-fn string_array(span: &[u8]) -> Vec<Cow<'_, str>> {
+pub fn string_array(span: &[u8]) -> Vec<Cow<'_, str>> {
     let mut out = Vec::new();
     let mut c = Cursor::new(span);
     if c.expect(b'[', "'['").is_err() {
@@ -272,6 +277,9 @@ fn parse_user<'a>(
             b"username" => ev.user_name = c.str_or_null()?,
             b"groups" => {
                 let (s, e) = c.skip_value()?;
+                if need.user_groups_raw {
+                    ev.user_groups_raw = Some(c.slice(s, e));
+                }
                 if need.user_groups {
                     ev.user_groups = string_array(c.slice(s, e));
                 }

@@ -82,8 +82,8 @@ columns! {
     LatTransformMs "lat_transform_ms" Float64 "`apiserver.latency.k8s.io/transform-response-object` in ms";
     RequestObjectBytes "request_object_bytes" Int64 "Size of `requestObject` as logged, in bytes (level `Request` or higher)";
     ResponseObjectBytes "response_object_bytes" Int64 "Size of `responseObject` as logged, in bytes (level `RequestResponse`)";
-    EffectiveUser "effective_user" Str "The user the request was authorized as: `impersonated_user` when set, else `user_name`. Every user-based query groups by this (through `caller`)";
-    Caller "caller" Str "`effective_user`, followed by the impersonator when there is one (`alice (via system:admin)`): the user column the queries show";
+    EffectiveUser "effective_user" Str "The user the request was authorized as: `impersonated_user` when set, else `user_name` (the queries use `caller`, which holds it)";
+    Caller "caller" Str "`effective_user`, followed by the impersonator when there is one (`alice (via system:admin)`): the user column the queries group, count and show";
     ControlPlane "control_plane" Str "The control-plane or managed-platform component the user (or one of its groups) belongs to (`kube-apiserver`, `kubelet`, `EKS control plane`), from `rules/data/control-plane.yaml`; NULL for everyone else, and for a request that impersonates such an identity (a person acting as the control plane is judged like anyone)";
     ResponseMessage "response_message" Str "`responseStatus.message`, cut to 512 bytes (with `…`)";
     Webhook "webhook" Str "The admission webhook the response names: the one that failed the call (`failed calling webhook \"NAME\"`), denied it, or failed open (`failed-open.*.webhook.admission.k8s.io` annotation)";
