@@ -141,6 +141,9 @@ pub struct BatchBuilder {
     /// user agent → client: few distinct user agents, many rows
     clients: std::collections::HashMap<String, String>,
     control_plane: Labeller,
+    /// Per row, the key that tells whether the same event was delivered before (kept by the scan,
+    /// which drops the duplicates when the batch is finished); not part of the batch.
+    pub keys: Vec<Option<u64>>,
 }
 
 impl BatchBuilder {
@@ -169,6 +172,7 @@ impl BatchBuilder {
             scratch: String::new(),
             clients: std::collections::HashMap::new(),
             control_plane: Labeller::default(),
+            keys: Vec::new(),
         }
     }
 

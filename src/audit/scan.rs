@@ -148,8 +148,13 @@ struct Pending {
 /// two distinct events share a hash with a probability of about n²/2⁶⁵: 3·10⁻⁶ for 10 million
 /// events), in shards so that parse workers rarely wait on each other.
 struct Seen {
-    shards: Vec<Mutex<HashSet<u64, foldhash::fast::FixedState>>>,
+    shards: Vec<Shard>,
 }
+
+/// One shard on its own cache lines: workers inserting into different shards do not contend for
+/// the same line.
+#[repr(align(128))]
+struct Shard(Mutex<HashSet<u64, foldhash::fast::FixedState>>);
 
 impl Seen {
     const SHARDS: usize = 64;
@@ -157,18 +162,52 @@ impl Seen {
     fn new() -> Self {
         Seen {
             shards: (0..Self::SHARDS)
-                .map(|_| Mutex::new(HashSet::with_hasher(foldhash::fast::FixedState::default())))
+                .map(|_| {
+                    Shard(Mutex::new(HashSet::with_capacity_and_hasher(
+                        4096,
+                        foldhash::fast::FixedState::default(),
+                    )))
+                })
                 .collect(),
         }
     }
 
-    /// False when the same event was seen before.
-    fn first(&self, audit_id: &str, stage: &str, stage_ts: &str) -> bool {
+    /// An event's key: a hash of its audit ID, stage and stage time (with a fixed seed, the same
+    /// in every worker and every run).
+    fn key(audit_id: &str, stage: &str, stage_ts: &str) -> u64 {
         use std::hash::BuildHasher;
-        // a fixed seed: the same event has the same key in every worker and every run
-        let key = foldhash::quality::FixedState::with_seed(0x6b73_636f_7065)
-            .hash_one((audit_id, stage, stage_ts));
-        lock(&self.shards[(key >> 58) as usize % Self::SHARDS]).insert(key)
+        foldhash::quality::FixedState::with_seed(0x6b73_636f_7065)
+            .hash_one((audit_id, stage, stage_ts))
+    }
+
+    fn shard(key: u64) -> usize {
+        (key >> 58) as usize % Self::SHARDS
+    }
+
+    /// False when the same event was seen before.
+    fn first(&self, key: u64) -> bool {
+        lock(&self.shards[Self::shard(key)].0).insert(key)
+    }
+
+    /// [`Seen::first`] for the keys of a chunk's rows (None: not judged, kept), one lock per shard
+    /// rather than one per event (two workers taking a lock per event spent a tenth of the scan
+    /// passing the locks' cache lines between cores). Within a shard the keys go in row order, so
+    /// the first of two equal rows is the one kept.
+    fn first_all(&self, keys: &[Option<u64>]) -> Vec<bool> {
+        let mut keep = vec![true; keys.len()];
+        let mut order: Vec<(usize, usize, u64)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (Self::shard(k), i, k)))
+            .collect();
+        order.sort_unstable();
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            let mut set = lock(&self.shards[run[0].0].0);
+            for &(_, i, k) in run {
+                keep[i] = set.insert(k);
+            }
+        }
+        keep
     }
 }
 
@@ -421,10 +460,25 @@ fn worker(shared: &Shared, tx: &tokio::sync::mpsc::Sender<BatchResult>) {
             let _ = tx.blocking_send(Err(e));
             return;
         }
+        // the rows whose event was delivered before (in this chunk or anywhere else) go
+        let mut keys = std::mem::take(&mut builder.keys);
+        keys.resize(builder.len(), None);
+        let keep = shared.seen.first_all(&keys);
+        let dropped = keep.iter().filter(|k| !**k).count() as u64;
+        local.duplicates += dropped;
+        local.events -= dropped;
         lock(&shared.stats).merge(&local);
         spent = Some(chunk.data);
         if !builder.is_empty() {
             let batch = builder.finish().map_err(DataFusionError::from);
+            let batch = match batch {
+                Ok(b) if dropped > 0 => datafusion::arrow::compute::filter_record_batch(
+                    &b,
+                    &datafusion::arrow::array::BooleanArray::from(keep),
+                )
+                .map_err(DataFusionError::from),
+                other => other,
+            };
             if tx.blocking_send(batch).is_err() {
                 return; // the consumer is gone (LIMIT reached, or an error elsewhere)
             }
@@ -691,9 +745,11 @@ fn event(
         return Ok(());
     }
     // the same event delivered again; events without an audit ID cannot be told apart, and an
-    // event without a stage timestamp (GKE) is told apart by its receipt time
-    if !id.is_empty()
-        && !shared.seen.first(
+    // event without a stage timestamp (GKE) is told apart by its receipt time. The stages of a
+    // long-running request are judged at once (they are merged below); any other row is judged
+    // with the rest of its chunk ([`Seen::first_all`]).
+    let key = (!id.is_empty()).then(|| {
+        Seen::key(
             id,
             ev.stage.as_deref().unwrap_or_default(),
             ev.stage_timestamp
@@ -701,7 +757,9 @@ fn event(
                 .or(ev.request_received.as_deref())
                 .unwrap_or_default(),
         )
-    {
+    });
+    let long = ev.stage.as_deref() == Some("ResponseStarted") || ev.is_long_running();
+    if long && key.is_some_and(|k| !shared.seen.first(k)) {
         local.duplicates += 1;
         return Ok(());
     }
@@ -734,6 +792,10 @@ fn event(
             }
         }
     }
+    // rows appended without a key (the long-running requests emitted at the end) are kept
+    let rows = builder.len();
+    builder.keys.resize(rows, None);
+    builder.keys.push(if long { None } else { key });
     builder.append(
         &ev,
         &RowMeta {
