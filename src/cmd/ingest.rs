@@ -30,7 +30,7 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     let (mut rows, mut files, mut replaced, mut skipped) = (0u64, 0usize, 0usize, 0usize);
     let mut fully_read = input.problems.is_empty();
     for p in &input.problems {
-        eprintln!("kscope: unreadable: {p}");
+        eprintln!("kscope: unreadable: {}", crate::render::escape::terminal(p));
     }
     for source in input.sources {
         // CloudWatch slices are keyed by slice; a slice already in the store is not read again

@@ -187,7 +187,11 @@ pub fn report_input_problems(stats: &IngestStats) {
             stats.malformed
         );
         for m in &stats.malformed_samples {
-            eprintln!("kscope: malformed: {}: {}", m.source, m.reason);
+            eprintln!(
+                "kscope: malformed: {}: {}",
+                crate::render::escape::terminal(&m.source),
+                crate::render::escape::terminal(&m.reason)
+            );
         }
         if stats.malformed as usize > stats.malformed_samples.len() {
             eprintln!(
@@ -197,6 +201,6 @@ pub fn report_input_problems(stats: &IngestStats) {
         }
     }
     for e in &stats.read_errors {
-        eprintln!("kscope: unreadable: {e}");
+        eprintln!("kscope: unreadable: {}", crate::render::escape::terminal(e));
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(a: LintArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outco
         started.elapsed()
     );
     for p in &report.problems {
-        eprintln!("kscope: invalid: {p}");
+        eprintln!("kscope: invalid: {}", crate::render::escape::terminal(p));
     }
     let checks = lint::checks(&inv, &selected, &report.outcome);
     let findings = std::mem::take(&mut report.outcome.findings);

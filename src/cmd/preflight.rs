@@ -176,7 +176,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
     }
 
     for p in &problems {
-        eprintln!("kscope: invalid: {p}");
+        eprintln!("kscope: invalid: {}", crate::render::escape::terminal(p));
     }
     fully_read &= problems.is_empty();
     let scanned: Vec<&Inventory> = live_inv.iter().chain(files_inv.iter()).collect();

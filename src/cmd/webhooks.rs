@@ -55,7 +55,7 @@ pub async fn explain(a: &WebhookArgs, cfg: &Config, findings: &mut [Finding]) ->
         }
     };
     for p in &inv.problems {
-        eprintln!("kscope: invalid: {p}");
+        eprintln!("kscope: invalid: {}", crate::render::escape::terminal(p));
     }
     let target = lint::target(&inv, None)?;
     let linted = lint::run(&inv, &wh, target, &Overrides::default());

@@ -3,6 +3,7 @@
 //! `lint`, `report` and `preflight`; the command hands in everything (findings, the rules that ran
 //! and what they checked, where the repository root is).
 
+use super::escape::terminal;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
@@ -342,11 +343,25 @@ pub fn junit(doc: &CiDoc<'_>, w: &mut dyn Write) -> io::Result<()> {
         }
         report.add_test_suite(suite);
     }
-    report.serialize(&mut *w).map_err(io::Error::other)?;
+    // characters XML 1.0 forbids (a user agent may carry them) are replaced, not written: the
+    // document stays well-formed; they can only come from data, never from the markup
+    let mut xml = Vec::new();
+    report.serialize(&mut xml).map_err(io::Error::other)?;
+    let text = String::from_utf8_lossy(&xml);
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect();
+    w.write_all(clean.as_bytes())?;
     writeln!(w)
 }
 
-/// GitHub Actions workflow command data: `%`, CR and LF escaped (and `:`/`,` in properties).
+/// GitHub Actions workflow command data: `%`, CR and LF escaped (and `:`/`,` in properties); what
+/// a log viewer would interpret (terminal controls, bidi characters) escaped first.
 fn gh_escape(s: &str, property: bool) -> String {
     let mut t = s
         .replace('%', "%25")
@@ -377,7 +392,10 @@ pub fn github(doc: &CiDoc<'_>, w: &mut dyn Write) -> io::Result<()> {
         *n += 1;
         let mut props = Vec::new();
         if let Some(l) = &f.location {
-            props.push(format!("file={}", gh_escape(&doc.rel_path(&l.file), true)));
+            props.push(format!(
+                "file={}",
+                gh_escape(&terminal(&doc.rel_path(&l.file)), true)
+            ));
             props.push(format!("line={}", l.start_line));
             props.push(format!("endLine={}", l.end_line));
         }
@@ -392,7 +410,10 @@ pub fn github(doc: &CiDoc<'_>, w: &mut dyn Write) -> io::Result<()> {
             gh_escape(
                 &format!(
                     "{}: {} ({})\nFix: {}",
-                    f.subject.name, f.message, f.subject.origin, f.remediation
+                    terminal(&f.subject.name),
+                    terminal(&f.message),
+                    terminal(&f.subject.origin),
+                    terminal(&f.remediation)
                 ),
                 false
             )

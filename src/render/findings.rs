@@ -132,7 +132,15 @@ pub(super) fn write_json(doc: &impl Serialize, w: &mut dyn Write) -> io::Result<
     writeln!(w)
 }
 
+/// The summary of a report, each line escaped for a text medium (it quotes input: origins, reasons).
 fn summary_lines(r: &Report) -> Vec<String> {
+    raw_summary_lines(r)
+        .iter()
+        .map(|l| super::escape::terminal(l).into_owned())
+        .collect()
+}
+
+fn raw_summary_lines(r: &Report) -> Vec<String> {
     let i = &r.ingest;
     let mut lines = vec![format!(
         "input: {} source(s), {} lines, {} requests ({} ResponseStarted merged with their completion, {} RequestReceived skipped, {} outside the window)",
@@ -332,7 +340,15 @@ fn lint_table(findings: &[&Finding]) -> Table {
     }
 }
 
+/// The summary of a lint, each line escaped for a text medium.
 fn lint_summary(r: &LintReport) -> Vec<String> {
+    raw_lint_summary(r)
+        .iter()
+        .map(|l| super::escape::terminal(l).into_owned())
+        .collect()
+}
+
+fn raw_lint_summary(r: &LintReport) -> Vec<String> {
     let o = &r.outcome;
     let mut lines = vec![
         format!(

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod catalogue;
 pub mod charts;
 pub mod ci;
+pub mod escape;
 pub mod findings;
 pub mod html;
 pub mod preflight;

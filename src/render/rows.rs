@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, ContentArrangement, presets};
 use serde_json::Value;
 
+use super::escape::{self, terminal};
 use super::{TableFormat, WIDTH};
 use crate::table::Table;
 
@@ -18,7 +19,7 @@ pub fn text_table(t: &Table, max_rows: usize) -> String {
     ct.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(WIDTH)
-        .set_header(t.columns.iter().map(String::as_str));
+        .set_header(t.columns.iter().map(|c| terminal(c).into_owned()));
     let n = if max_rows == 0 {
         t.rows.len()
     } else {
@@ -26,7 +27,7 @@ pub fn text_table(t: &Table, max_rows: usize) -> String {
     };
     for r in 0..n {
         ct.add_row((0..t.columns.len()).map(|c| {
-            let cell = comfy_table::Cell::new(t.display(r, c));
+            let cell = comfy_table::Cell::new(terminal(&t.display(r, c)));
             if t.rows[r].get(c).is_some_and(is_numeric) {
                 cell.set_alignment(CellAlignment::Right)
             } else {
@@ -44,27 +45,27 @@ pub fn text_table(t: &Table, max_rows: usize) -> String {
     s
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 pub fn csv(t: &Table, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "{}",
         t.columns
             .iter()
-            .map(|c| csv_field(c))
+            .map(|c| escape::csv_text(c))
             .collect::<Vec<_>>()
             .join(",")
     )?;
     for r in 0..t.rows.len() {
         let line: Vec<String> = (0..t.columns.len())
-            .map(|c| csv_field(&t.display(r, c)))
+            .map(|c| {
+                let v = t.display(r, c);
+                // numbers stay numbers (a negative one is not a formula)
+                if t.rows[r].get(c).is_some_and(is_numeric) {
+                    v
+                } else {
+                    escape::csv_text(&v)
+                }
+            })
             .collect();
         writeln!(w, "{}", line.join(","))?;
     }
@@ -72,7 +73,7 @@ pub fn csv(t: &Table, w: &mut dyn Write) -> io::Result<()> {
 }
 
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    escape::markdown_cell(s)
 }
 
 pub fn markdown(t: &Table, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {

@@ -351,3 +351,115 @@ fn aws_errors_are_one_clear_line() {
     // three attempts with 200 ms and 400 ms backoff (a guard, not a benchmark: it was 50 s)
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
+
+/// Audit events whose client-chosen strings carry what terminals, spreadsheets and browsers
+/// interpret: ESC sequences (OSC title, clear screen, colour), BEL, a C1 CSI, U+202E, a CSV
+/// formula, markup and table delimiters. Six unpaged LISTs of Secrets and twelve 403s, so the
+/// strings reach findings' subjects and messages as well as the tables.
+fn hostile_log(dir: &Path) -> std::path::PathBuf {
+    const UA: &str =
+        "=cmd|' /C calc'!A0\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31m\u{9b}1m\u{202e}</script>|`x`/1.0";
+    const USER: &str = "mallory\u{1b}[8m\u{202e}</script><b>@example.com";
+    let mut lines = Vec::new();
+    for k in 0..18 {
+        let code = if k < 6 { 200 } else { 403 };
+        let ev = serde_json::json!({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+            "auditID": format!("h-{k}"), "stage": "ResponseComplete",
+            "requestURI": "/api/v1/secrets?x=\u{1b}[2J",
+            "verb": "list",
+            "user": {"username": USER, "groups": ["system:authenticated"]},
+            "sourceIPs": ["203.0.113.66"], "userAgent": UA,
+            "objectRef": {"resource": "secrets", "apiVersion": "v1", "name": "n\u{202e}ame\n|x"},
+            "responseStatus": {"code": code},
+            "requestReceivedTimestamp": format!("2026-12-01T08:00:{:02}.000000Z", k),
+            "stageTimestamp": format!("2026-12-01T08:00:{:02}.002000Z", k),
+        });
+        lines.push(ev.to_string());
+    }
+    let p = dir.join("hostile.jsonl");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p
+}
+
+/// A character a terminal or viewer would interpret.
+fn interpreted(c: char) -> bool {
+    (c < ' ' && c != '\n')
+        || ('\u{7f}'..='\u{9f}').contains(&c)
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+#[test]
+fn strings_clients_choose_are_neutralised_in_every_format_meant_for_eyes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = hostile_log(dir.path());
+    let log = log.to_str().unwrap();
+    let run = |format: &str| {
+        let o = crate::kscope(&["report", log, "--format", format, "--fail-on", "none"]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", crate::stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // the client's strings reached the findings at all
+    let json = run("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let subjects: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["subject"]["name"].as_str().unwrap().to_string())
+        .collect();
+    // JSON is lossless: the exact strings, escaped only as JSON escapes them
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("mallory\u{1b}[8m\u{202e}</script><b>@")),
+        "{subjects:?}"
+    );
+    for format in ["table", "markdown", "github"] {
+        let out = run(format);
+        let bad: Vec<char> = out.chars().filter(|c| interpreted(*c)).collect();
+        assert!(bad.is_empty(), "{format}: {bad:?} in\n{out}");
+        assert!(
+            out.contains("mallory\\") && out.contains("x1b[8m"),
+            "{format}: {out}"
+        );
+        assert!(out.contains("\\u{202e}"), "{format}");
+    }
+    // markdown: the client's `|` and backticks do not end a cell or open code
+    let md = run("markdown");
+    assert!(md.contains("=cmd\\|'"), "{md}");
+    // CSV: no cell a spreadsheet reads as a formula
+    let csv = run("csv");
+    for line in csv.lines() {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '@']),
+                "formula cell {cell:?} in {line}"
+            );
+        }
+    }
+    assert!(csv.contains("'=cmd"), "{csv}");
+    // HTML: no markup of the client's
+    let html = run("html");
+    assert!(!html.contains("</script><b>"), "raw markup in the page");
+    assert!(html.contains("&lt;/script&gt;&lt;b&gt;"));
+    // JUnit: well-formed XML (characters XML forbids are replaced)
+    let junit = run("junit");
+    assert!(
+        !junit
+            .chars()
+            .any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
+    );
+    assert!(
+        !junit.contains("&#x1b;") && !junit.contains("&#27;"),
+        "{junit}"
+    );
+    // stderr: the malformed line's reason quotes what it found, escaped
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "\u{1b}]0;owned\u{7}not json\n").unwrap();
+    let o = crate::kscope(&["report", bad.to_str().unwrap(), "--format", "json"]);
+    let err = crate::stderr(&o);
+    assert!(!err.chars().any(interpreted), "{err:?}");
+}
