@@ -150,10 +150,7 @@ pub fn from_table(title: &str, spec: &ChartSpec, t: &Table) -> Option<Chart> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    super::escape::html(s)
 }
 
 fn hhmm(secs: i64) -> String {

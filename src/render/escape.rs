@@ -38,6 +38,18 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// For HTML text and attributes (and SVG inside it): what the terminal would interpret shown
+/// escaped as for [`terminal`] (a bidi override reorders a page too), then the markup characters as
+/// entities.
+pub fn html(s: &str) -> String {
+    terminal(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 /// For a Markdown table cell: [`terminal`], then `|`, backticks and line breaks that would end the
 /// cell or start code.
 pub fn markdown_cell(s: &str) -> String {
@@ -85,6 +97,14 @@ mod tests {
     #[test]
     fn markdown_cells_cannot_end_the_cell_or_start_code() {
         assert_eq!(markdown_cell("a|b`c`\nd"), "a\\|b\\`c\\`\\\\x0ad");
+    }
+
+    #[test]
+    fn html_escapes_markup_and_shows_controls() {
+        assert_eq!(
+            html("<b a=\"x\">'&\u{202e}\u{1b}"),
+            "&lt;b a=&quot;x&quot;&gt;&#39;&amp;\\u{202e}\\x1b"
+        );
     }
 
     #[test]

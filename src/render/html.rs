@@ -75,10 +75,7 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
 const MAX_ROWS: usize = 200;
 
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    super::escape::html(s)
 }
 
 fn severity_counts(findings: &[Finding]) -> String {

@@ -81,7 +81,8 @@ fn item_rows(items: &[&Item]) -> Table {
 
 fn write_wrapped(w: &mut dyn Write, first: &str, rest: &str, text: &str) -> io::Result<()> {
     let width = WIDTH as usize - first.chars().count();
-    let body = wrap(text, width.max(40));
+    // subjects, messages and evidence quote manifests and audit events: escaped for the terminal
+    let body = wrap(&super::escape::terminal(text), width.max(40));
     let mut lines = body.lines();
     if let Some(l) = lines.next() {
         writeln!(w, "{first}{l}")?;

@@ -463,3 +463,43 @@ fn strings_clients_choose_are_neutralised_in_every_format_meant_for_eyes() {
     let err = crate::stderr(&o);
     assert!(!err.chars().any(interpreted), "{err:?}");
 }
+
+#[test]
+fn names_in_a_pull_request_s_manifests_are_neutralised_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("evil.yaml");
+    std::fs::write(
+        &m,
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\n\
+         metadata:\n  name: \"evil\\e]0;owned\\a\\u202Ename\"\nwebhooks:\n\
+         - name: \"hook\\e[2J.example.com\"\n  admissionReviewVersions: [\"v1\"]\n  sideEffects: None\n\
+         \x20 failurePolicy: Fail\n  timeoutSeconds: 30\n  clientConfig:\n    url: \"https://localhost/\\e[31m\"\n\
+         \x20 rules:\n  - apiGroups: [\"*\"]\n    apiVersions: [\"*\"]\n    resources: [\"*\"]\n    operations: [\"CREATE\"]\n",
+    )
+    .unwrap();
+    let p = m.to_str().unwrap();
+    let run = |format: &str| kscope(&["lint", "-f", p, "--format", format, "--fail-on", "none"]);
+    let json = run("json");
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["subject"]["name"]
+                .as_str()
+                .unwrap()
+                .contains("\u{1b}]0;owned\u{7}")),
+        "the names reached the findings: {doc}"
+    );
+    for format in ["table", "markdown", "github", "csv"] {
+        let o = run(format);
+        let out = crate::stdout(&o);
+        let bad: Vec<char> = out.chars().filter(|c| interpreted(*c)).collect();
+        assert!(
+            bad.is_empty() || format == "csv",
+            "{format}: {bad:?} in\n{out}"
+        );
+        assert!(!crate::stderr(&o).chars().any(interpreted));
+    }
+}
