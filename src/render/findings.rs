@@ -38,6 +38,52 @@ fn findings_table(findings: &[Finding]) -> Table {
     }
 }
 
+/// Findings for a terminal, the way compilers print them: per finding one header line
+/// `severity[CODE] subject  origin` (never broken), the message wrapped under it; the findings of
+/// one rule or query together, and what to do printed once for the group. An origin every finding
+/// shares (`common`: the report's input, named in its summary) is not repeated.
+fn findings_text(findings: &[&Finding], common: Option<&str>, w: &mut dyn Write) -> io::Result<()> {
+    let esc = |s: &str| super::escape::terminal(s).into_owned();
+    let mut codes: Vec<&str> = Vec::new();
+    for f in findings {
+        if !codes.contains(&f.code.as_str()) {
+            codes.push(&f.code);
+        }
+    }
+    for code in codes {
+        let group: Vec<&&Finding> = findings.iter().filter(|f| f.code == code).collect();
+        for f in &group {
+            let origin = match &f.location {
+                Some(l) => format!("  {}:{}", l.file, l.start_line),
+                None if common == Some(f.subject.origin.as_str()) => String::new(),
+                None => format!("  {}", f.subject.origin),
+            };
+            writeln!(
+                w,
+                "{}[{}] {}{}",
+                f.severity.as_str(),
+                f.code,
+                esc(&f.subject.name),
+                esc(&origin)
+            )?;
+            for l in wrap(&esc(&f.message), WIDTH as usize - 2).lines() {
+                writeln!(w, "  {l}")?;
+            }
+        }
+        if let Some(f) = group.first() {
+            let fix = format!("= fix ({}): {}", f.code, esc(&f.remediation));
+            for (i, l) in wrap(&fix, WIDTH as usize - 4).lines().enumerate() {
+                writeln!(w, "{}{l}", if i == 0 { "  " } else { "    " })?;
+            }
+            if let Some(r) = &f.reference {
+                writeln!(w, "  = see: {}", esc(r))?;
+            }
+        }
+        writeln!(w)?;
+    }
+    Ok(())
+}
+
 /// Counts of findings per severity, highest first.
 pub fn severity_counts(findings: &[Finding]) -> Vec<(Severity, usize)> {
     [Severity::Error, Severity::Warning, Severity::Info]
@@ -313,8 +359,9 @@ pub fn report(
                 }
             }
             if !r.findings.is_empty() {
-                writeln!(w, "\nFindings")?;
-                writeln!(w, "{}", text_table(&findings_table(&r.findings), 0))?;
+                writeln!(w, "\nFindings\n")?;
+                let all: Vec<&Finding> = r.findings.iter().collect();
+                findings_text(&all, Some(&r.origin), w)?;
             }
             write_gate(gate, false, w)
         }
@@ -423,8 +470,8 @@ pub fn lint(
                     markdown(&lint_table(&group), 0, w)?;
                     writeln!(w)?;
                 } else {
-                    writeln!(w, "{title}")?;
-                    writeln!(w, "{}\n", text_table(&lint_table(&group), 0))?;
+                    writeln!(w, "{title}\n")?;
+                    findings_text(&group, None, w)?;
                 }
             }
             if md {

@@ -159,7 +159,12 @@ fn every_query_has_its_own_report_snapshot() {
         ]);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o)); // the samples' malformed lines
         let out = stdout(&o);
-        for line in out.lines() {
+        // a finding's header line (`severity[CODE] subject`) and a URL are never broken; everything
+        // else fits
+        for line in out
+            .lines()
+            .filter(|l| !l.contains("[AUD") && !l.contains("://"))
+        {
             assert!(
                 line.chars().count() <= 100,
                 "wider than 100 columns: {line}"
