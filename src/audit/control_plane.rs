@@ -144,18 +144,15 @@ pub struct Labeller {
 impl Labeller {
     pub fn label(&mut self, user: Option<&str>, groups_json: &[u8]) -> Option<&str> {
         let cp = ControlPlane::get();
-        let compute = || {
-            let groups = super::event::string_array(groups_json);
-            cp.component(user, &groups).map(str::to_string)
-        };
+        let lookup = || cp.component(user, &super::event::string_array(groups_json));
         let key = user.unwrap_or_default();
         if !self.users.contains_key(key) {
             if self.users.len() >= 10_000 {
-                // no allocation-free answer to cache: find it again (still bounded per row)
-                let groups = super::event::string_array(groups_json);
-                return cp.component(user, &groups);
+                // the cache is full: find it again (still bounded per row)
+                return lookup();
             }
-            self.users.insert(key.to_string(), compute());
+            self.users
+                .insert(key.to_string(), lookup().map(str::to_string));
         }
         self.users.get(key).and_then(|c| c.as_deref())
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::rows::{JsonRows, csv, markdown, text_table};
-use super::{DocFormat, GateView, WIDTH, one_line, wrap};
+use super::{DocFormat, GateView, WIDTH, escape, one_line, write_hanging};
 use crate::analysis::Report;
 use crate::finding::{Finding, Severity};
 use crate::lint::LintReport;
@@ -43,7 +43,7 @@ fn findings_table(findings: &[Finding]) -> Table {
 /// one rule or query together, and what to do printed once for the group. An origin every finding
 /// shares (`common`: the report's input, named in its summary) is not repeated.
 fn findings_text(findings: &[&Finding], common: Option<&str>, w: &mut dyn Write) -> io::Result<()> {
-    let esc = |s: &str| super::escape::terminal(s).into_owned();
+    let esc = |s: &str| escape::terminal(s).into_owned();
     let mut codes: Vec<&str> = Vec::new();
     for f in findings {
         if !codes.contains(&f.code.as_str()) {
@@ -66,15 +66,11 @@ fn findings_text(findings: &[&Finding], common: Option<&str>, w: &mut dyn Write)
                 esc(&f.subject.name),
                 esc(&origin)
             )?;
-            for l in wrap(&esc(&f.message), WIDTH as usize - 2).lines() {
-                writeln!(w, "  {l}")?;
-            }
+            write_hanging(w, "  ", "  ", &esc(&f.message), WIDTH as usize - 2)?;
         }
         if let Some(f) = group.first() {
             let fix = format!("= fix ({}): {}", f.code, esc(&f.remediation));
-            for (i, l) in wrap(&fix, WIDTH as usize - 4).lines().enumerate() {
-                writeln!(w, "{}{l}", if i == 0 { "  " } else { "    " })?;
-            }
+            write_hanging(w, "  ", "    ", &fix, WIDTH as usize - 4)?;
             if let Some(r) = &f.reference {
                 writeln!(w, "  = see: {}", esc(r))?;
             }
@@ -163,11 +159,7 @@ pub(super) fn write_gate(gate: &GateView<'_>, md: bool, w: &mut dyn Write) -> io
     } else {
         writeln!(w, "\nGate")?;
         for l in gate.lines() {
-            writeln!(
-                w,
-                "  {}",
-                wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
-            )?;
+            write_hanging(w, "  ", "    ", &l, WIDTH as usize - 4)?;
         }
     }
     Ok(())
@@ -178,12 +170,17 @@ pub(super) fn write_json(doc: &impl Serialize, w: &mut dyn Write) -> io::Result<
     writeln!(w)
 }
 
-/// The summary of a report, each line escaped for a text medium (it quotes input: origins, reasons).
-fn summary_lines(r: &Report) -> Vec<String> {
-    raw_summary_lines(r)
+/// Lines escaped for a text medium (summaries quote input: origins, reasons).
+fn escaped(lines: Vec<String>) -> Vec<String> {
+    lines
         .iter()
-        .map(|l| super::escape::terminal(l).into_owned())
+        .map(|l| escape::terminal(l).into_owned())
         .collect()
+}
+
+/// The summary of a report, escaped for a text medium.
+fn summary_lines(r: &Report) -> Vec<String> {
+    escaped(raw_summary_lines(r))
 }
 
 fn raw_summary_lines(r: &Report) -> Vec<String> {
@@ -354,9 +351,7 @@ pub fn report(
             }
             writeln!(w, "Summary")?;
             for l in summary_lines(r) {
-                for (i, part) in wrap(&l, WIDTH as usize - 4).lines().enumerate() {
-                    writeln!(w, "{}{part}", if i == 0 { "  " } else { "    " })?;
-                }
+                write_hanging(w, "  ", "    ", &l, WIDTH as usize - 4)?;
             }
             if !r.findings.is_empty() {
                 writeln!(w, "\nFindings\n")?;
@@ -389,10 +384,7 @@ fn lint_table(findings: &[&Finding]) -> Table {
 
 /// The summary of a lint, each line escaped for a text medium.
 fn lint_summary(r: &LintReport) -> Vec<String> {
-    raw_lint_summary(r)
-        .iter()
-        .map(|l| super::escape::terminal(l).into_owned())
-        .collect()
+    escaped(raw_lint_summary(r))
 }
 
 fn raw_lint_summary(r: &LintReport) -> Vec<String> {
@@ -485,19 +477,12 @@ pub fn lint(
             } else {
                 writeln!(w, "Summary")?;
                 for l in lint_summary(r) {
-                    writeln!(
-                        w,
-                        "  {}",
-                        wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
-                    )?;
+                    write_hanging(w, "  ", "    ", &l, WIDTH as usize - 4)?;
                 }
                 for s in &r.outcome.skipped {
+                    // the reason quotes what the API server answered
                     let l = format!("skipped {} {}: {}", s.code, s.name, s.reason);
-                    writeln!(
-                        w,
-                        "  {}",
-                        wrap(&l, WIDTH as usize - 4).replace('\n', "\n    ")
-                    )?;
+                    write_hanging(w, "  ", "    ", &escape::terminal(&l), WIDTH as usize - 4)?;
                 }
             }
             write_gate(gate, md, w)

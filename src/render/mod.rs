@@ -168,6 +168,21 @@ pub fn one_line(text: &str) -> String {
     wrap(&text[..end], WIDTH as usize)
 }
 
+/// `text` wrapped to `width` columns: its first line after `first`, the others after `rest` (a
+/// hanging indent). Nothing is written for an empty text.
+pub(super) fn write_hanging(
+    w: &mut dyn std::io::Write,
+    first: &str,
+    rest: &str,
+    text: &str,
+    width: usize,
+) -> std::io::Result<()> {
+    for (i, l) in wrap(text, width).lines().enumerate() {
+        writeln!(w, "{}{l}", if i == 0 { first } else { rest })?;
+    }
+    Ok(())
+}
+
 /// Greedy word wrap.
 pub fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::findings::{envelope, write_gate, write_json};
 use super::rows::{csv, markdown};
-use super::{DocFormat, GateView, WIDTH, wrap};
+use super::{DocFormat, GateView, WIDTH};
 use crate::preflight::{Item, PreflightReport};
 use crate::table::Table;
 
@@ -82,15 +82,13 @@ fn item_rows(items: &[&Item]) -> Table {
 fn write_wrapped(w: &mut dyn Write, first: &str, rest: &str, text: &str) -> io::Result<()> {
     let width = WIDTH as usize - first.chars().count();
     // subjects, messages and evidence quote manifests and audit events: escaped for the terminal
-    let body = wrap(&super::escape::terminal(text), width.max(40));
-    let mut lines = body.lines();
-    if let Some(l) = lines.next() {
-        writeln!(w, "{first}{l}")?;
-    }
-    for l in lines {
-        writeln!(w, "{rest}{l}")?;
-    }
-    Ok(())
+    super::write_hanging(
+        w,
+        first,
+        rest,
+        &super::escape::terminal(text),
+        width.max(40),
+    )
 }
 
 fn table_items(w: &mut dyn Write, title: &str, items: &[&Item]) -> io::Result<()> {
