@@ -60,15 +60,7 @@ fn report_findings_are_exact() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            format!(
-                "{} {} [{}] {}",
-                f["severity"].as_str().unwrap(),
-                f["code"].as_str().unwrap(),
-                f["subject"]["name"].as_str().unwrap(),
-                f["message"].as_str().unwrap()
-            )
-        })
+        .map(crate::finding_line)
         .collect();
     // the exact findings of each query are in its own snapshot (query@<file>.snap); here the
     // order across queries and the count
