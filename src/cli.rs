@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::finding::FailOn;
 use crate::inventory::Version;
-use crate::render::{FindingsFormat, TableFormat};
+use crate::render::Format;
+use crate::render::format::ColorChoice;
 
 /// kscope keeps Kubernetes API servers healthy: it analyses API-server audit logs with SQL (top talkers,
 /// expensive and unpaginated LISTs, watch churn, throttling, deprecated API callers, access hygiene),
@@ -90,8 +91,11 @@ pub enum Command {
 #[command(next_help_heading = "Output and CI gate")]
 pub struct FindingsArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: FindingsFormat,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub term: TermArgs,
 
     /// Exit with code 1 when a finding has at least this severity (default: error, or `fail_on`
     /// in .kscope.yaml).
@@ -101,7 +105,7 @@ pub struct FindingsArgs {
     /// Also write FORMAT to PATH, e.g. --output sarif=kscope.sarif --output junit=junit.xml
     /// (repeatable; the terminal still gets --format).
     #[arg(long = "output", value_name = "FORMAT=PATH", value_parser = output_spec)]
-    pub outputs: Vec<(FindingsFormat, PathBuf)>,
+    pub outputs: Vec<(Format, PathBuf)>,
 
     /// Exit with code 0 even when findings reach --fail-on (unreadable input still exits 2).
     #[arg(long)]
@@ -124,6 +128,18 @@ pub struct FindingsArgs {
     /// List suppressed and baselined findings too (they never fail the run).
     #[arg(long)]
     pub show_suppressed: bool,
+}
+
+/// How text output looks on a terminal.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TermArgs {
+    /// Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Show table cells whole in text output (never shortened with …), however wide the table.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `--param` overrides, for queries, rules and free SQL alike.
@@ -437,9 +453,12 @@ pub struct SqlArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: TableFormat,
+    /// Output format: text, json (an array of row objects), csv, markdown or html.
+    #[arg(long, default_value = "text", value_parser = row_format())]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub term: TermArgs,
 
     #[command(flatten)]
     pub max_rows: MaxRowsArg,
@@ -682,19 +701,30 @@ pub enum CacheCommand {
 }
 
 /// `FORMAT=PATH` of --output.
-fn output_spec(s: &str) -> Result<(FindingsFormat, PathBuf), String> {
+fn output_spec(s: &str) -> Result<(Format, PathBuf), String> {
     let (f, p) = s
         .split_once('=')
         .ok_or_else(|| format!("expected FORMAT=PATH, e.g. sarif=kscope.sarif, got {s:?}"))?;
-    let format = <FindingsFormat as clap::ValueEnum>::from_str(f.trim(), true).map_err(|_| {
-        format!(
-            "unknown format {f:?}: table, json, csv, markdown, sarif, junit, github or codequality"
-        )
-    })?;
+    let format = <Format as clap::ValueEnum>::from_str(f.trim(), true)
+        .map_err(|_| format!("unknown format {f:?}: {}", Format::names()))?;
     if p.trim().is_empty() {
         return Err(format!("--output {s:?}: the path is empty"));
     }
     Ok((format, PathBuf::from(p)))
+}
+
+/// The formats that carry rows (`kscope sql`), from the one format enum: completions and help
+/// list exactly these.
+fn row_format() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::ValueEnum;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(
+        Format::value_variants()
+            .iter()
+            .filter(|f| f.has_rows())
+            .filter_map(ValueEnum::to_possible_value),
+    )
+    .map(|s: String| Format::from_str(&s, true).unwrap_or(Format::Text))
 }
 
 /// An integer of at least 1.

@@ -54,6 +54,19 @@ pub struct Location {
     pub end_line: usize,
 }
 
+/// The object a finding is about, as the check that made it saw it: what the gate matches its
+/// ignores (kind, namespace, name, labels) and annotations against. Never re-derived from the
+/// finding's display strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Where the object was read (a file, a cluster context).
+    pub origin: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
 /// One result of a query or a rule: the only thing reports and gates look at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Finding {
@@ -69,6 +82,9 @@ pub struct Finding {
     /// The object's place in its file, when it was read from one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// The object the finding is about (rules over objects; none for audit queries).
+    #[serde(skip)]
+    pub object: Option<ObjectRef>,
 }
 
 /// `--fail-on`: the lowest severity that makes the run exit with code 1.
@@ -82,14 +98,14 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    pub fn fails(self, findings: &[Finding]) -> bool {
+    pub fn fails<'f>(self, findings: impl IntoIterator<Item = &'f Finding>) -> bool {
         let min = match self {
             FailOn::Error => Severity::Error,
             FailOn::Warning => Severity::Warning,
             FailOn::Info => Severity::Info,
             FailOn::None => return false,
         };
-        findings.iter().any(|f| f.severity >= min)
+        findings.into_iter().any(|f| f.severity >= min)
     }
 }
 
@@ -104,4 +120,17 @@ pub fn sort_and_dedup(findings: &mut Vec<Finding>) {
     });
     let mut seen = std::collections::HashSet::new();
     findings.retain(|f| seen.insert(f.clone()));
+}
+
+/// [`sort_and_dedup`] over indices into `all`: the one finding order, each distinct finding once.
+pub fn order(all: &[Finding], mut idx: Vec<usize>) -> Vec<usize> {
+    idx.sort_by(|&a, &b| {
+        all[b]
+            .severity
+            .cmp(&all[a].severity)
+            .then_with(|| all[a].code.cmp(&all[b].code))
+    });
+    let mut seen = std::collections::HashSet::new();
+    idx.retain(|&i| seen.insert(&all[i]));
+    idx
 }

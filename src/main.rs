@@ -70,7 +70,7 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("kscope: error: {}", message(&e));
+            let _ = kscope::render::stderr::error(&e, &mut std::io::stderr());
             ExitCode::from(2)
         }
     }
@@ -125,21 +125,6 @@ fn parse() -> Cli {
 
 /// The error chain on one line, leaving out causes whose text the error before already shows
 /// (DataFusion errors include their sources in their own message).
-fn message(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let s = cause.to_string();
-        if msg.contains(&s) {
-            continue;
-        }
-        if !msg.is_empty() {
-            msg.push_str(": ");
-        }
-        msg.push_str(&s);
-    }
-    msg
-}
-
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()

@@ -471,6 +471,7 @@ pub fn findings(q: &Query, table: &Table, values: &Values, origin: &str) -> Vec<
             ),
             reference: q.reference.clone(),
             location: None,
+            object: None,
         });
     }
     out

@@ -14,7 +14,8 @@ use crate::finding::{FailOn, Finding};
 use crate::gate::baseline::Baseline;
 use crate::gate::config::Config;
 use crate::gate::{Check, Gate, Gated, Objects};
-use crate::render::{self, DocFormat, GateView, ci::CiDoc};
+use crate::render::document::Document;
+use crate::render::{Ctx, Format, GateView};
 
 /// The configuration in effect: `--config`, else `.kscope.yaml` found from the working directory
 /// up to the repository root, else the defaults.
@@ -99,9 +100,12 @@ pub fn apply(
     };
     let gated = gate.apply(findings, &suppression_rules());
     if let Some(path) = &a.write_baseline {
-        let mut all = gated.findings.clone();
-        all.extend(gated.baselined.iter().cloned());
-        let b = Baseline::of(&all, baseline.as_ref());
+        let all = gated
+            .shown
+            .iter()
+            .chain(&gated.baselined)
+            .map(|&i| &gated.all[i]);
+        let b = Baseline::of(all, baseline.as_ref());
         b.write(path)?;
         eprintln!(
             "kscope: wrote {} finding(s) to the baseline {}",
@@ -124,64 +128,50 @@ pub fn apply(
     Ok(gated)
 }
 
-/// The repository root: the first directory from the working directory upwards holding `.git`
-/// (else the working directory). SARIF and Code Quality paths are relative to it.
-pub fn repo_root(cwd: &Path) -> PathBuf {
-    cwd.ancestors()
-        .find(|d| d.join(".git").exists())
-        .unwrap_or(cwd)
-        .to_path_buf()
+/// The common part of a findings document: the findings the gate shows (by index, in order),
+/// the rules that were selected, what each checked, and the gate's view. The command fills in
+/// the rest ([`crate::render::build`]).
+pub fn document<'a>(
+    a: &FindingsArgs,
+    command: &'static str,
+    gated: &'a Gated,
+    rules: &'a [Described],
+    checks: &'a [Check],
+) -> Document<'a> {
+    Document {
+        findings: gated.findings(),
+        rules,
+        checks,
+        gate: Some(GateView {
+            summary: &gated.summary,
+            suppressed: gated.suppressed(),
+            baselined: gated.baselined(),
+            fixed: &gated.fixed,
+            show: a.show_suppressed,
+        }),
+        ..Document::empty(command)
+    }
 }
 
 /// Writes the findings document: `--format` to `out`, each `--output FORMAT=PATH` to its file.
-#[allow(clippy::too_many_arguments)]
-pub fn emit(
-    a: &FindingsArgs,
-    command: &str,
-    gated: &Gated,
-    rules: &[Described],
-    checks: &[Check],
-    own: &dyn Fn(DocFormat, &GateView<'_>, &mut dyn Write) -> std::io::Result<()>,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root = repo_root(&cwd);
-    let view = GateView {
-        summary: &gated.summary,
-        suppressed: &gated.suppressed,
-        baselined: &gated.baselined,
-        fixed: &gated.fixed,
-        show: a.show_suppressed,
-    };
-    let ci = CiDoc {
-        command,
-        findings: &gated.findings,
-        rules,
-        checks,
-        root: &root,
-        cwd: &cwd,
-        summary: &gated.summary,
-    };
-    if gated.findings.len() > render::ci::SARIF_MAX_RESULTS
-        && (a.format == crate::render::FindingsFormat::Sarif
-            || a.outputs
-                .iter()
-                .any(|(f, _)| *f == crate::render::FindingsFormat::Sarif))
+pub fn emit(a: &FindingsArgs, doc: &Document<'_>, out: &mut dyn Write) -> Result<()> {
+    let max = crate::render::format::sarif::SARIF_MAX_RESULTS;
+    if doc.findings.len() > max
+        && (a.format == Format::Sarif || a.outputs.iter().any(|(f, _)| *f == Format::Sarif))
     {
         tracing::warn!(
-            "SARIF: {} of {} findings left out (GitHub accepts {} results per run)",
-            gated.findings.len() - render::ci::SARIF_MAX_RESULTS,
-            gated.findings.len(),
-            render::ci::SARIF_MAX_RESULTS
+            "SARIF: {} of {} findings left out (GitHub accepts {max} results per run)",
+            doc.findings.len() - max,
+            doc.findings.len(),
         );
     }
-    let doc = |f: DocFormat, w: &mut dyn Write| own(f, &view, w);
-    render::findings_document(a.format, &ci, &doc, out)?;
+    let ctx = Ctx::stdout(a.term.color, a.term.wide);
+    a.format.write(doc, &ctx, out)?;
     for (format, path) in &a.outputs {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot write --output {}", path.display()))?;
         let mut w = std::io::BufWriter::new(file);
-        render::findings_document(*format, &ci, &doc, &mut w)?;
+        format.write(doc, &ctx.file(), &mut w)?;
         w.flush()
             .with_context(|| format!("cannot write --output {}", path.display()))?;
     }
@@ -193,5 +183,5 @@ pub fn emit(
 pub fn outcome(a: &FindingsArgs, cfg: &Config, fully_read: bool, gated: &Gated) -> Outcome {
     let fail_on = a.fail_on.or(cfg.fail_on()).unwrap_or(FailOn::Error);
     let fail_on = if a.exit_zero { FailOn::None } else { fail_on };
-    Outcome::of(fully_read, fail_on, &gated.findings)
+    Outcome::of(fully_read, fail_on, gated.findings())
 }

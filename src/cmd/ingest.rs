@@ -29,9 +29,7 @@ pub async fn run(a: IngestArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     let manifest = st.manifest().await?;
     let (mut rows, mut files, mut replaced, mut skipped) = (0u64, 0usize, 0usize, 0usize);
     let mut fully_read = input.problems.is_empty();
-    for p in &input.problems {
-        eprintln!("kscope: unreadable: {}", crate::render::escape::terminal(p));
-    }
+    let _ = crate::render::stderr::problems("unreadable", &input.problems, &mut std::io::stderr());
     for source in input.sources {
         // CloudWatch slices are keyed by slice; a slice already in the store is not read again
         let key = match &source {

@@ -144,18 +144,7 @@ pub async fn gather(files: &[String], a: &InputArgs, default_hours: i64) -> Resu
         .await
         .context("cannot read the audit log from CloudWatch Logs")?;
     let s = &fetched.stats;
-    eprintln!(
-        "kscope: CloudWatch {} ({}): {} audit stream(s), {} events ({} downloaded in {} requests, {} slice(s) of {} from the cache) in {:.1}s",
-        s.log_group,
-        s.region,
-        s.streams.len(),
-        s.events,
-        s.events_downloaded,
-        s.requests,
-        s.slices_cached,
-        s.slices,
-        s.seconds
-    );
+    let _ = crate::render::stderr::fetched(s, &mut std::io::stderr());
     let mut origin = format!(
         "CloudWatch Logs {} ({}), {} stream(s), {} to {}",
         s.log_group,
@@ -179,28 +168,13 @@ pub async fn gather(files: &[String], a: &InputArgs, default_hours: i64) -> Resu
 /// The CloudWatch window `report` and `sql` read by default.
 pub const REPORT_HOURS: i64 = 24;
 
-/// Prints what could not be read to stderr.
+/// Says what could not be read (on stderr).
 pub fn report_input_problems(stats: &IngestStats) {
     if stats.malformed > 0 {
         tracing::warn!(
             "{} malformed line(s) skipped; the input was not fully read (exit code 2; --strict stops at the first)",
             stats.malformed
         );
-        for m in &stats.malformed_samples {
-            eprintln!(
-                "kscope: malformed: {}: {}",
-                crate::render::escape::terminal(&m.source),
-                crate::render::escape::terminal(&m.reason)
-            );
-        }
-        if stats.malformed as usize > stats.malformed_samples.len() {
-            eprintln!(
-                "kscope: … and {} more malformed line(s)",
-                stats.malformed as usize - stats.malformed_samples.len()
-            );
-        }
     }
-    for e in &stats.read_errors {
-        eprintln!("kscope: unreadable: {}", crate::render::escape::terminal(e));
-    }
+    let _ = crate::render::stderr::input_problems(stats, &mut std::io::stderr());
 }

@@ -37,23 +37,13 @@ pub async fn run(a: LintArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outco
         selected.len(),
         started.elapsed()
     );
-    for p in &report.problems {
-        eprintln!("kscope: invalid: {}", crate::render::escape::terminal(p));
-    }
+    let _ = crate::render::stderr::problems("invalid", &report.problems, &mut std::io::stderr());
     let checks = lint::checks(&inv, &selected, &report.outcome);
     let findings = std::mem::take(&mut report.outcome.findings);
     let gated = gate::apply(&a.output, cfg, Objects::from_inventories(&[&inv]), findings)?;
-    report.outcome.findings = gated.findings.clone();
     let described: Vec<_> = selected.iter().map(|r| r.describe()).collect();
-    gate::emit(
-        &a.output,
-        "lint",
-        &gated,
-        &described,
-        &checks,
-        &|f, view, w| render::findings::lint(&report, f, view, w),
-        out,
-    )?;
+    let doc = gate::document(&a.output, "lint", &gated, &described, &checks);
+    gate::emit(&a.output, &render::build::lint(doc, &report), out)?;
     Ok(gate::outcome(
         &a.output,
         cfg,

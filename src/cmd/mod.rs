@@ -83,7 +83,11 @@ impl Outcome {
     }
 
     /// A run that read its input (`fully_read`) and produced `findings`, judged by `fail_on`.
-    pub fn of(fully_read: bool, fail_on: FailOn, findings: &[Finding]) -> Self {
+    pub fn of<'f>(
+        fully_read: bool,
+        fail_on: FailOn,
+        findings: impl IntoIterator<Item = &'f Finding>,
+    ) -> Self {
         Outcome {
             fully_read,
             failed: fail_on.fails(findings),
@@ -152,6 +156,7 @@ mod tests {
             remediation: String::new(),
             reference: None,
             location: None,
+            object: None,
         };
         let warn = [f(Severity::Warning)];
         assert_eq!(Outcome::done().code(), 0);

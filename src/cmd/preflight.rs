@@ -175,9 +175,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         sources.push(format!("{origin} ({} requests)", stats.events));
     }
 
-    for p in &problems {
-        eprintln!("kscope: invalid: {}", crate::render::escape::terminal(p));
-    }
+    let _ = crate::render::stderr::problems("invalid", &problems, &mut std::io::stderr());
     fully_read &= problems.is_empty();
     let scanned: Vec<&Inventory> = live_inv.iter().chain(files_inv.iter()).collect();
     let objects = Objects::from_inventories(&scanned);
@@ -201,7 +199,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
     );
     let mut report = report;
     let gated = gate::apply(&a.output, cfg, objects, report.findings())?;
-    report.regate(gated.findings.clone());
+    report.regate(&gated);
     let mut described: Vec<_> = risk.iter().map(|r| r.describe()).collect();
     for code in ["DA001", "DA002"] {
         if let Some(r) = rules::registry()?.iter().find(|r| r.code == code) {
@@ -218,14 +216,8 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
             skipped: None,
         })
         .collect();
-    gate::emit(
-        &a.output,
-        "preflight",
-        &gated,
-        &described,
-        &checks,
-        &|f, view, w| render::preflight::preflight(&report, f, view, w),
-        out,
-    )?;
+    let doc = gate::document(&a.output, "preflight", &gated, &described, &checks);
+    let doc = render::build::preflight(doc, &report, &gated.all);
+    gate::emit(&a.output, &doc, out)?;
     Ok(gate::outcome(&a.output, cfg, fully_read, &gated))
 }

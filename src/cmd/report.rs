@@ -95,7 +95,6 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
     let mut findings = std::mem::take(&mut report.findings);
     super::webhooks::explain(&a.webhooks, cfg, &mut findings).await?;
     let gated = gate::apply(&a.output, cfg, Objects::default(), findings)?;
-    report.findings = gated.findings.clone();
     // a query checks the whole input: its subjects are what it found
     let checks: Vec<Check> = queries
         .iter()
@@ -111,15 +110,8 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
         })
         .collect();
     let described: Vec<_> = queries.iter().map(|q| q.describe()).collect();
-    let max_rows = a.max_rows.max_rows;
-    gate::emit(
-        &a.output,
-        "report",
-        &gated,
-        &described,
-        &checks,
-        &|f, view, w| render::findings::report(&report, f, max_rows, view, w),
-        out,
-    )?;
+    let doc = gate::document(&a.output, "report", &gated, &described, &checks);
+    let doc = render::build::report(doc, &report, a.max_rows.max_rows);
+    gate::emit(&a.output, &doc, out)?;
     Ok(gate::outcome(&a.output, cfg, report.complete(), &gated))
 }

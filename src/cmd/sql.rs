@@ -145,11 +145,12 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
         started.elapsed()
     );
     report_input_problems(&stats);
-    render::rows::table(&table, a.format, a.max_rows.max_rows, out)?;
+    let ctx = render::Ctx::stdout(a.term.color, a.term.wide);
+    render::rows::table(&table, a.format, a.max_rows.max_rows, &ctx, &sql, out)?;
     Ok(Outcome::of(
         stats.fully_read(),
         crate::finding::FailOn::None,
-        &[],
+        std::iter::empty(),
     ))
 }
 

@@ -54,9 +54,7 @@ pub async fn explain(a: &WebhookArgs, cfg: &Config, findings: &mut [Finding]) ->
             return Ok(());
         }
     };
-    for p in &inv.problems {
-        eprintln!("kscope: invalid: {}", crate::render::escape::terminal(p));
-    }
+    let _ = crate::render::stderr::problems("invalid", &inv.problems, &mut std::io::stderr());
     let target = lint::target(&inv, None)?;
     let linted = lint::run(&inv, &wh, target, &Overrides::default());
     for f in findings.iter_mut().filter(|f| f.code == CODE) {

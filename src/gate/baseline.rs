@@ -97,7 +97,10 @@ impl Baseline {
     }
 
     /// A baseline of `findings`, keeping the reasons `previous` gave for the same identities.
-    pub fn of(findings: &[Finding], previous: Option<&Baseline>) -> Baseline {
+    pub fn of<'f>(
+        findings: impl IntoIterator<Item = &'f Finding>,
+        previous: Option<&Baseline>,
+    ) -> Baseline {
         let mut b = Baseline::default();
         for f in findings {
             let id = identity(f);
@@ -151,17 +154,21 @@ impl Baseline {
         std::fs::write(path, out).map_err(wrap)
     }
 
-    /// Splits findings into new ones and known ones, and returns the entries nothing matched.
-    pub fn split(&self, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Finding>, Vec<Entry>) {
+    /// Splits findings (by index) into new ones and known ones, and returns the entries nothing
+    /// matched.
+    pub fn split<'f>(
+        &self,
+        findings: impl IntoIterator<Item = (usize, &'f Finding)>,
+    ) -> (Vec<usize>, Vec<usize>, Vec<Entry>) {
         let mut seen = std::collections::BTreeSet::new();
         let (mut new, mut known) = (Vec::new(), Vec::new());
-        for f in findings {
-            let id = identity(&f);
+        for (i, f) in findings {
+            let id = identity(f);
             if self.entries.contains_key(&id) {
                 seen.insert(id);
-                known.push(f);
+                known.push(i);
             } else {
-                new.push(f);
+                new.push(i);
             }
         }
         let fixed = self

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ObjectInfo;
 use crate::finding::{FailOn, Finding, Severity};
 use crate::inventory::{Version, yaml};
 
@@ -280,7 +279,8 @@ impl Config {
     }
 
     /// Why a finding is ignored by `ignore.objects`, if it is.
-    pub fn ignores(&self, f: &Finding, obj: Option<&ObjectInfo>) -> Option<String> {
+    pub fn ignores(&self, f: &Finding) -> Option<String> {
+        let obj = f.object.as_ref();
         let glob = |pat: &Option<String>, v: Option<&str>| match pat {
             None => true,
             Some(p) => v.is_some_and(|v| glob::Pattern::new(p).is_ok_and(|p| p.matches(v))),

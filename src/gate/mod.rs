@@ -7,8 +7,6 @@ pub mod baseline;
 pub mod config;
 pub mod suppress;
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::catalogue::Described;
@@ -82,56 +80,23 @@ pub fn fingerprint(f: &Finding) -> String {
     format!("{h:016x}")
 }
 
-/// What the object a finding names looks like, for ignores by kind, namespace, name and labels.
-#[derive(Debug, Clone, Default)]
-pub struct ObjectInfo {
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub labels: HashMap<String, String>,
-}
-
-/// The objects of the scanned inventories, by how findings name them (subject and origin).
+/// What the gate needs from the scanned inventories: the `kscope.io/ignore` annotations (every
+/// one, so that unused ones are reported). Findings carry their own object
+/// ([`crate::finding::ObjectRef`]); nothing is looked up by display strings.
 #[derive(Debug, Default)]
 pub struct Objects {
-    by_subject: HashMap<(String, String), ObjectInfo>,
-    /// The `kscope.io/ignore` annotations found.
     pub suppressions: Vec<suppress::Suppression>,
 }
 
 impl Objects {
     pub fn from_inventories(invs: &[&Inventory]) -> Objects {
-        let mut o = Objects::default();
-        for inv in invs {
-            for obj in inv.all() {
-                let labels = obj
-                    .labels()
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                o.by_subject.insert(
-                    (obj.display(), obj.origin.clone()),
-                    ObjectInfo {
-                        kind: obj.kind.clone(),
-                        namespace: obj.namespace.clone(),
-                        name: obj.name.clone(),
-                        labels,
-                    },
-                );
-                if let Some(s) = suppress::Suppression::of(obj) {
-                    o.suppressions.push(s);
-                }
-            }
+        Objects {
+            suppressions: invs
+                .iter()
+                .flat_map(|inv| inv.all())
+                .filter_map(suppress::Suppression::of)
+                .collect(),
         }
-        o
-    }
-
-    pub fn get(&self, f: &Finding) -> Option<&ObjectInfo> {
-        self.by_subject
-            .get(&(f.subject.name.clone(), f.subject.origin.clone()))
     }
 }
 
@@ -150,18 +115,38 @@ pub struct Summary {
     pub new: usize,
 }
 
-/// The findings after the gate.
+/// The findings after the gate: every finding it saw, once, and what it made of each, by index.
 #[derive(Debug, Default)]
 pub struct Gated {
-    /// Shown and judged by `--fail-on`.
-    pub findings: Vec<Finding>,
+    /// The engine's findings (severity overrides applied) and the suppressions' own.
+    pub all: Vec<Finding>,
+    /// Shown and judged by `--fail-on`, in the one finding order.
+    pub shown: Vec<usize>,
     /// Held back by a suppression (annotation or config), with why.
-    pub suppressed: Vec<(Finding, String)>,
+    pub suppressed: Vec<(usize, String)>,
     /// Already in the baseline.
-    pub baselined: Vec<Finding>,
+    pub baselined: Vec<usize>,
     /// Baseline entries no finding matched.
     pub fixed: Vec<baseline::Entry>,
     pub summary: Summary,
+}
+
+impl Gated {
+    /// The findings shown, in order.
+    pub fn findings(&self) -> Vec<&Finding> {
+        self.shown.iter().map(|&i| &self.all[i]).collect()
+    }
+
+    pub fn suppressed(&self) -> Vec<(&Finding, &str)> {
+        self.suppressed
+            .iter()
+            .map(|(i, why)| (&self.all[*i], why.as_str()))
+            .collect()
+    }
+
+    pub fn baselined(&self) -> Vec<&Finding> {
+        self.baselined.iter().map(|&i| &self.all[i]).collect()
+    }
 }
 
 /// Everything the gate applies, gathered by the command.
@@ -176,35 +161,44 @@ impl Gate {
     /// Runs the findings through severity overrides, ignores, annotations and the baseline, and
     /// adds the suppressions' own findings (KS001 without a reason, KS002 unused).
     pub fn apply(&mut self, findings: Vec<Finding>, meta_rules: &[Described]) -> Gated {
-        let mut out = Gated::default();
+        let mut out = Gated {
+            all: findings,
+            ..Gated::default()
+        };
         let mut kept = Vec::new();
-        for mut f in findings {
+        for (i, f) in out.all.iter_mut().enumerate() {
             if let Some(s) = self.config.severity_for(&f.code) {
                 f.severity = s;
             }
-            if let Some(why) = self.config.ignores(&f, self.objects.get(&f)) {
-                out.suppressed.push((f, why));
-                continue;
+            let why = self
+                .config
+                .ignores(f)
+                .or_else(|| suppress::matching(&mut self.objects.suppressions, f));
+            match why {
+                Some(why) => out.suppressed.push((i, why)),
+                None => kept.push(i),
             }
-            if let Some(why) = suppress::matching(&mut self.objects.suppressions, &f) {
-                out.suppressed.push((f, why));
-                continue;
-            }
-            kept.push(f);
         }
-        kept.extend(suppress::findings(&self.objects.suppressions, meta_rules));
+        for f in suppress::findings(&self.objects.suppressions, meta_rules) {
+            kept.push(out.all.len());
+            out.all.push(f);
+        }
         match &self.baseline {
             Some(b) => {
-                let (new, known, fixed) = b.split(kept);
+                let (new, known, fixed) = b.split(kept.iter().map(|&i| (i, &out.all[i])));
                 out.summary.baseline = true;
-                out.summary.new = new.len();
-                out.findings = new;
+                out.shown = new;
                 out.baselined = known;
                 out.fixed = fixed;
             }
-            None => out.findings = kept,
+            None => out.shown = kept,
         }
-        crate::finding::sort_and_dedup(&mut out.findings);
+        out.shown = crate::finding::order(&out.all, std::mem::take(&mut out.shown));
+        out.summary.new = if out.summary.baseline {
+            out.shown.len()
+        } else {
+            0
+        };
         out.summary.suppressed = out.suppressed.len();
         out.summary.baselined = out.baselined.len();
         out.summary.fixed = out.fixed.len();
@@ -234,6 +228,7 @@ mod tests {
                 start_line: line,
                 end_line: line + 20,
             }),
+            object: None,
         }
     }
 

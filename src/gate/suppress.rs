@@ -4,7 +4,7 @@
 //! reported as unused (KS002), so stale ignores get cleaned up.
 
 use crate::catalogue::Described;
-use crate::finding::{Finding, Location, Severity, Subject};
+use crate::finding::{Finding, Location, ObjectRef, Severity, Subject};
 use crate::inventory::Obj;
 
 pub const ANNOTATION: &str = "kscope.io/ignore";
@@ -14,9 +14,9 @@ pub const UNUSED: &str = "KS002";
 /// One `kscope.io/ignore` annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {
-    /// The annotated object, as findings name it.
-    pub object: String,
-    pub origin: String,
+    /// The annotated object, and how findings name it.
+    pub object: ObjectRef,
+    pub display: String,
     pub location: Option<Location>,
     /// Codes or names (`*` for every rule).
     pub selectors: Vec<String>,
@@ -46,8 +46,8 @@ impl Suppression {
         let v = obj.annotation(ANNOTATION)?;
         let (selectors, reason) = parse(v);
         Some(Suppression {
-            object: obj.display(),
-            origin: obj.origin.clone(),
+            object: obj.reference(),
+            display: obj.display(),
             location: obj.span.clone(),
             selectors,
             reason,
@@ -56,12 +56,18 @@ impl Suppression {
     }
 
     fn covers(&self, f: &Finding) -> bool {
-        f.subject.name == self.object
-            && f.subject.origin == self.origin
+        f.object
+            .as_ref()
+            .is_some_and(|o| same_object(o, &self.object))
             && self.selectors.iter().any(|s| {
                 s == "*" || s.eq_ignore_ascii_case(&f.code) || s.eq_ignore_ascii_case(&f.name)
             })
     }
+}
+
+/// The same object read from the same place (labels aside: they are not its identity).
+fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
+    a.kind == b.kind && a.namespace == b.namespace && a.name == b.name && a.origin == b.origin
 }
 
 /// The first suppression that covers `f` (counted as used), as the reason to show.
@@ -70,7 +76,7 @@ pub fn matching(sups: &mut [Suppression], f: &Finding) -> Option<String> {
     s.used += 1;
     Some(format!(
         "{ANNOTATION} on {}: {}",
-        s.object,
+        s.display,
         s.reason.as_deref().unwrap_or("(no reason given)")
     ))
 }
@@ -88,13 +94,14 @@ fn meta(
         name: d.map(|d| d.name.clone()).unwrap_or_default(),
         severity,
         subject: Subject {
-            name: s.object.clone(),
-            origin: s.origin.clone(),
+            name: s.display.clone(),
+            origin: s.object.origin.clone(),
         },
         message,
         remediation: d.map(|d| d.remediation.clone()).unwrap_or_default(),
         reference: d.and_then(|d| d.help_uri.clone()),
         location: s.location.clone(),
+        object: Some(s.object.clone()),
     }
 }
 

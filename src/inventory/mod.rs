@@ -72,6 +72,24 @@ impl Obj {
         }
     }
 
+    /// The reference findings about this object carry (what the gate matches ignores against).
+    pub fn reference(&self) -> crate::finding::ObjectRef {
+        crate::finding::ObjectRef {
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            origin: self.origin.clone(),
+            labels: self
+                .labels()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// The value at a dot-separated path (`spec.limited.nominalConcurrencyShares`).
     pub fn get(&self, path: &str) -> Option<&Value> {
         at(&self.value, path)

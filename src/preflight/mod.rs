@@ -97,6 +97,17 @@ impl Evidence {
         matches!(self, Evidence::LiveObject { .. })
     }
 
+    /// What kind of source it is, for people (`manifest`, `audit log`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Evidence::Manifest { .. } => "manifest",
+            Evidence::Helm { .. } => "Helm release",
+            Evidence::LiveObject { .. } => "live object",
+            Evidence::Audit { .. } => "audit log",
+            Evidence::Metrics { .. } => "/metrics",
+        }
+    }
+
     /// Where it was seen, as a finding's origin.
     pub fn origin(&self) -> String {
         match self {
@@ -153,6 +164,8 @@ pub struct ApiUse {
     pub location: Option<crate::finding::Location>,
     /// The object (`Kind/ns/name`) or client (`client (user)`).
     pub subject: String,
+    /// The object written in the version (manifests, live objects): what the gate matches.
+    pub object: Option<crate::finding::ObjectRef>,
     pub evidence: Vec<Evidence>,
 }
 
@@ -164,7 +177,7 @@ pub struct Uses {
 
 impl Uses {
     fn add(&mut self, removal: &Removal, subject: String, e: Evidence) {
-        self.add_at(removal, subject, e, None);
+        self.add_at(removal, subject, e, None, None);
     }
 
     fn add_at(
@@ -173,6 +186,7 @@ impl Uses {
         subject: String,
         e: Evidence,
         location: Option<crate::finding::Location>,
+        object: Option<crate::finding::ObjectRef>,
     ) {
         let key = (
             removal.api_version.clone(),
@@ -183,10 +197,14 @@ impl Uses {
             removal: removal.clone(),
             location: None,
             subject,
+            object: None,
             evidence: Vec::new(),
         });
         if u.location.is_none() {
             u.location = location;
+        }
+        if u.object.is_none() {
+            u.object = object;
         }
         if !u.evidence.contains(&e) {
             u.evidence.push(e);
@@ -197,7 +215,13 @@ impl Uses {
     pub fn objects(&mut self, inv: &Inventory, evidence: impl Fn(&Obj) -> Evidence) {
         for o in inv.all() {
             if let Some(r) = apis::lookup(&o.api_version, &o.kind) {
-                self.add_at(r, o.display(), evidence(o), o.span.clone());
+                self.add_at(
+                    r,
+                    o.display(),
+                    evidence(o),
+                    o.span.clone(),
+                    Some(o.reference()),
+                );
             }
         }
     }
@@ -207,13 +231,15 @@ impl Uses {
         for o in inv.all() {
             for (v, via) in apis::written_versions(o) {
                 if let Some(r) = apis::lookup(&v, &o.kind) {
-                    self.add(
+                    self.add_at(
                         r,
                         o.display(),
                         Evidence::LiveObject {
                             via: via.to_string(),
                             origin: o.origin.clone(),
                         },
+                        None,
+                        Some(o.reference()),
                     );
                 }
             }
@@ -314,6 +340,9 @@ pub struct Item {
     pub finding: Finding,
     /// Why an API version is believed in use (empty for rule findings: the finding is the evidence).
     pub evidence: Vec<Evidence>,
+    /// Its finding's index among the findings the CI gate saw (set by [`PreflightReport::regate`]).
+    #[serde(skip)]
+    pub index: usize,
 }
 
 /// One hop's verdict.
@@ -352,31 +381,33 @@ impl PreflightReport {
         self.items.iter().map(|i| i.finding.clone()).collect()
     }
 
-    /// Keeps the items whose findings passed the CI gate (suppressions, baseline), adds the gate's
-    /// own findings at the first hop, and judges the hops again. A blocker stays one only while its
-    /// finding is an error.
-    pub fn regate(&mut self, findings: Vec<Finding>) {
+    /// Keeps the items whose findings the CI gate shows (suppressions, baseline; `gated` ran over
+    /// [`Self::findings`], so item `i` is finding `i`), adds the gate's own findings at the first
+    /// hop, and judges the hops again. A blocker stays one only while its finding is an error.
+    /// Each item remembers its finding's index in `gated.all`.
+    pub fn regate(&mut self, gated: &crate::gate::Gated) {
         let first = self.plan.hops.first().copied().unwrap_or(self.plan.target);
-        let mut old = std::mem::take(&mut self.items);
+        let mut old: Vec<Option<Item>> = std::mem::take(&mut self.items)
+            .into_iter()
+            .map(Some)
+            .collect();
         let mut items = Vec::new();
-        for f in findings {
-            let same = |i: &Item| {
-                i.finding.code == f.code
-                    && i.finding.subject == f.subject
-                    && i.finding.message == f.message
-            };
-            let item = match old.iter().position(same) {
-                Some(p) => {
-                    let mut i = old.swap_remove(p);
-                    i.blocking = i.blocking && f.severity == Severity::Error;
-                    i.finding = f;
-                    i
+        for &i in &gated.shown {
+            let f = &gated.all[i];
+            let item = match old.get_mut(i).and_then(Option::take) {
+                Some(mut item) => {
+                    item.blocking = item.blocking && f.severity == Severity::Error;
+                    item.finding.severity = f.severity;
+                    item.index = i;
+                    item
                 }
+                // the gate's own findings (KS001, KS002)
                 None => Item {
                     hop: first,
                     blocking: false,
-                    finding: f,
+                    finding: f.clone(),
                     evidence: Vec::new(),
+                    index: i,
                 },
             };
             items.push(item);
@@ -474,16 +505,7 @@ fn api_item(plan: &Plan, u: &ApiUse) -> Option<Item> {
     };
     let mut evidence = u.evidence.clone();
     evidence.sort();
-    let sources: BTreeSet<&'static str> = evidence
-        .iter()
-        .map(|e| match e {
-            Evidence::Manifest { .. } => "manifest",
-            Evidence::Helm { .. } => "Helm release",
-            Evidence::LiveObject { .. } => "live object",
-            Evidence::Audit { .. } => "audit log",
-            Evidence::Metrics { .. } => "/metrics",
-        })
-        .collect();
+    let sources: BTreeSet<&'static str> = evidence.iter().map(Evidence::kind).collect();
     let step = match r.since {
         Some(s) if s > plan.from => format!(
             " (not served by {} yet: move to an API version both {} and {hop} serve first)",
@@ -518,8 +540,10 @@ fn api_item(plan: &Plan, u: &ApiUse) -> Option<Item> {
             remediation: rule.map(|r| r.remediation.clone()).unwrap_or_default(),
             reference: rule.and_then(|r| r.references.first().cloned()),
             location: u.location.clone(),
+            object: u.object.clone(),
         },
         evidence,
+        index: 0,
     })
 }
 
@@ -577,6 +601,7 @@ pub fn evaluate(
                     blocking,
                     finding,
                     evidence: Vec::new(),
+                    index: 0,
                 });
             }
         }
@@ -618,6 +643,7 @@ mod tests {
             location: None,
             removal: apis::lookup(api_version, kind).unwrap().clone(),
             subject: format!("{kind}/x"),
+            object: None,
             evidence: vec![e],
         }
     }

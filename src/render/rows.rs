@@ -2,47 +2,20 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{CellAlignment, ContentArrangement, presets};
 use serde_json::Value;
 
-use super::escape::{self, terminal};
-use super::{TableFormat, WIDTH};
+use super::escape;
+use super::format::{ColorChoice, Ctx, Format};
 use crate::table::Table;
 
 fn is_numeric(v: &Value) -> bool {
     matches!(v, Value::Number(_))
 }
 
-/// A comfy-table of a result, at most `max_rows` rows (0 = all).
+/// A table for the terminal standard output is (its width, `NO_COLOR`), at most `max_rows` rows
+/// (0 = all): [`super::format::text::table`].
 pub fn text_table(t: &Table, max_rows: usize) -> String {
-    let mut ct = comfy_table::Table::new();
-    ct.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(WIDTH)
-        .set_header(t.columns.iter().map(|c| terminal(c).into_owned()));
-    let n = if max_rows == 0 {
-        t.rows.len()
-    } else {
-        t.rows.len().min(max_rows)
-    };
-    for r in 0..n {
-        ct.add_row((0..t.columns.len()).map(|c| {
-            let cell = comfy_table::Cell::new(terminal(&t.display(r, c)));
-            if t.rows[r].get(c).is_some_and(is_numeric) {
-                cell.set_alignment(CellAlignment::Right)
-            } else {
-                cell
-            }
-        }));
-    }
-    let mut s = ct.to_string();
-    if n < t.rows.len() {
-        s.push_str(&format!(
-            "\n… {} more rows (--max-rows 0 shows all)",
-            t.rows.len() - n
-        ));
-    }
-    s
+    super::format::text::table(t, max_rows, &Ctx::stdout(ColorChoice::Auto, false))
 }
 
 pub fn csv(t: &Table, w: &mut dyn Write) -> io::Result<()> {
@@ -130,15 +103,25 @@ impl serde::Serialize for JsonRow<'_> {
     }
 }
 
-/// A table of rows in `format` (`kscope sql`).
-pub fn table(t: &Table, format: TableFormat, max_rows: usize, w: &mut dyn Write) -> io::Result<()> {
+/// A table of rows in `format` (`kscope sql`): the rows themselves in text, JSON (an array of
+/// objects), CSV and Markdown; a page around them in HTML. Formats without rows are refused by
+/// the command line.
+pub fn table(
+    t: &Table,
+    format: Format,
+    max_rows: usize,
+    ctx: &Ctx,
+    sql: &str,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        TableFormat::Table => writeln!(w, "{}", text_table(t, max_rows)),
-        TableFormat::Json => {
+        Format::Json => {
             serde_json::to_writer_pretty(&mut *w, &JsonRows(t))?;
             writeln!(w)
         }
-        TableFormat::Csv => csv(t, w),
-        TableFormat::Markdown => markdown(t, max_rows, w),
+        Format::Csv => csv(t, w),
+        Format::Markdown => markdown(t, max_rows, w),
+        Format::Html => Format::Html.write(&super::build::rows(t, sql, max_rows), ctx, w),
+        _ => writeln!(w, "{}", super::format::text::table(t, max_rows, ctx)),
     }
 }

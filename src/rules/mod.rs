@@ -336,6 +336,7 @@ impl<'a> Ctx<'a> {
         self.report_at(severity, obj.display(), obj.origin.clone(), message);
         if let Some(f) = self.findings.last_mut() {
             f.location = obj.span.clone();
+            f.object = Some(obj.reference());
         }
     }
 
@@ -350,6 +351,7 @@ impl<'a> Ctx<'a> {
             remediation: self.rule.remediation.clone(),
             reference: self.rule.references.first().cloned(),
             location: None,
+            object: None,
         });
     }
 }

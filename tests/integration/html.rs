@@ -50,8 +50,11 @@ fn browse(page: &Path, extra: &[&str]) -> (String, String) {
             "--v=0",
             "--proxy-server=127.0.0.1:9",
             "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--window-size=1280,2000",
         ])
+        .args(
+            (!extra.iter().any(|e| e.starts_with("--window-size")))
+                .then_some("--window-size=1280,2000"),
+        )
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
         .arg(format!("file://{}", page.display()))
@@ -80,6 +83,24 @@ fn colours(png_path: &Path) -> usize {
     seen.len()
 }
 
+/// Pixels of a PNG screenshot in the charts' first colour (#1f77b4), drawn whole (lines) or as a
+/// bar at the charts' opacity over the white page.
+fn chart_pixels(png_path: &Path) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(info.height <= 900 && info.width <= 1280, "{info:?}");
+    let bpp = info.color_type.samples();
+    let near = |px: &[u8], c: [i32; 3]| (0..3).all(|i| (px[i] as i32 - c[i]).abs() <= 14);
+    buf[..info.buffer_size()]
+        .chunks(bpp)
+        .filter(|px| near(px, [31, 119, 180]) || near(px, [62, 138, 190]))
+        .count()
+}
+
 fn check_page(name: &str, html: &[u8], findings: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join(format!("{name}.html"));
@@ -103,16 +124,29 @@ fn check_page(name: &str, html: &[u8], findings: usize) -> String {
             .any(|l| l.contains(":CONSOLE") && (l.contains("rror") || l.contains("Uncaught"))),
         "{name}: console errors:\n{log}"
     );
-    // one findings row per finding
-    let table = dom
-        .split("<table class=\"sortable findings\">")
+    // findings grouped by rule: one row per rule, and one subject row per finding under it
+    let rules = dom
+        .split("<table class=\"rules\">")
         .nth(1)
-        .map(|t| t.split("</table>").next().unwrap_or_default().to_string())
+        .map(|t| t.split("</table>\n").last().unwrap_or_default().to_string())
         .unwrap_or_default();
-    assert_eq!(
-        table.matches("<tr>").count().saturating_sub(1),
-        findings,
-        "{name}: findings rows"
+    let subjects: usize = dom
+        .split("<table class=\"sortable subjects\">")
+        .skip(1)
+        .map(|t| {
+            t.split("</table>")
+                .next()
+                .unwrap_or_default()
+                .matches("<tr><td>")
+                .count()
+        })
+        .sum();
+    assert_eq!(subjects, findings, "{name}: one subject row per finding");
+    let groups = dom.matches("<tbody class=\"rule\"").count();
+    assert!(
+        (findings == 0 && groups == 0) || (groups > 0 && groups <= findings),
+        "{name}: {groups} rule rows for {findings} findings {}",
+        rules.len()
     );
     // every chart has its title and at least one mark (with hover text) per series
     let charts: Vec<&str> = dom.split("<svg role=\"img\"").skip(1).collect();
@@ -135,10 +169,23 @@ fn check_page(name: &str, html: &[u8], findings: usize) -> String {
         );
     }
     let shot = dir.path().join(format!("{name}.png"));
-    let (_, log) = browse(&page, &[&format!("--screenshot={}", shot.display())]);
+    let (_, log) = browse(
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,900",
+        ],
+    );
     assert!(shot.exists(), "{name}: no screenshot: {log}");
     let n = colours(&shot);
     assert!(n > 50, "{name}: the screenshot has {n} colours: blank?");
+    if !charts.is_empty() {
+        let px = chart_pixels(&shot);
+        assert!(
+            px > 400,
+            "{name}: the page does not open on a chart: {px} chart-coloured pixels in the first 1280×900"
+        );
+    }
     dom
 }
 
@@ -178,7 +225,7 @@ fn report_lint_and_preflight_pages_in_a_real_browser() {
     assert_eq!(out.status.code(), Some(2));
     let dom = check_page("preflight", &out.stdout, findings(&pf));
     assert!(
-        dom.contains("class=\"verdict BLOCKED\">BLOCKED"),
+        dom.contains("class=\"verdict sev-error\">BLOCKED"),
         "verdict first"
     );
     assert!(dom.contains("Blockers by source of evidence"));

@@ -172,7 +172,7 @@ async fn forbidden_resource_skips_only_the_rules_that_need_it() {
     assert_eq!(out.status.code(), Some(0), "{}", crate::stderr(&out));
     let text = kscope_lint(&api, &["--rule", "AP001"]).await;
     assert!(
-        crate::stdout(&text).contains("skipped AP001 apf-broad-subjects-exempt: forbidden"),
+        crate::stdout(&text).contains("  - AP001 apf-broad-subjects-exempt: forbidden"),
         "{}",
         crate::stdout(&text)
     );

@@ -1,0 +1,104 @@
+//! Markdown for tickets and pull-request comments: the verdict and summary, the findings as a
+//! checklist grouped by rule (what to do once per rule), the sections' tables, what was not
+//! checked, the gate. Input strings are escaped ([`escape::markdown_cell`] in cells and inline).
+
+use std::io::{self, Write};
+
+use crate::render::document::Document;
+use crate::render::escape;
+use crate::render::rows::markdown;
+
+/// Inline text: control characters escaped, no line breaks, nothing that opens code or a table.
+fn md(s: &str) -> String {
+    escape::markdown_cell(&s.replace(['\n', '\r'], " "))
+}
+
+pub fn write(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
+    match &doc.verdict {
+        Some(v) => writeln!(w, "# {}: **{}**\n", md(&doc.title), md(&v.text))?,
+        None => writeln!(w, "# {}\n", md(&doc.title))?,
+    }
+    for l in &doc.summary {
+        writeln!(w, "- {}", md(&l.text))?;
+    }
+    writeln!(w, "- {}", doc.counts_line())?;
+    for p in &doc.problems {
+        writeln!(w, "- not read: {}", md(p))?;
+    }
+    writeln!(w, "\n## Findings\n")?;
+    if doc.findings.is_empty() {
+        writeln!(w, "{}", doc.no_findings)?;
+    } else {
+        for g in doc.groups() {
+            let title = g.title();
+            writeln!(
+                w,
+                "### {} `{}` {} ({})\n",
+                g.first.severity,
+                md(g.code),
+                md(title),
+                g.findings.len()
+            )?;
+            for &i in &g.findings {
+                let f = doc.findings[i];
+                let origin = match &f.location {
+                    Some(l) => format!(" ({}:{})", l.file, l.start_line),
+                    None if f.subject.origin == doc.source => String::new(),
+                    None => format!(" ({})", f.subject.origin),
+                };
+                let tags = doc
+                    .detail(i)
+                    .filter(|d| !d.tags.is_empty())
+                    .map(|d| {
+                        let t: Vec<String> =
+                            d.tags.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                        format!("**{}** ", md(&t.join(", ")))
+                    })
+                    .unwrap_or_default();
+                writeln!(
+                    w,
+                    "- [ ] {tags}{}{}: {}",
+                    md(&f.subject.name),
+                    md(&origin),
+                    md(&f.message)
+                )?;
+                for e in doc.detail(i).map(|d| d.evidence.as_slice()).unwrap_or(&[]) {
+                    writeln!(w, "  - {}", md(e))?;
+                }
+            }
+            writeln!(w, "\n*Fix:* {}", md(&g.first.remediation))?;
+            if let Some(r) = &g.first.reference {
+                writeln!(w, "*See:* {}", md(r))?;
+            }
+            writeln!(w)?;
+        }
+    }
+    for s in doc.sections.iter().filter(|s| !s.page_only) {
+        if s.table.is_none() && s.skipped.is_none() {
+            continue;
+        }
+        writeln!(w, "\n## {}\n", md(&s.title))?;
+        if !s.about.is_empty() {
+            writeln!(w, "{}\n", md(&s.about))?;
+        }
+        match (&s.skipped, &s.table) {
+            (Some(why), _) => writeln!(w, "**Not computed:** {}", md(why))?,
+            (None, Some(t)) if t.rows.is_empty() => writeln!(w, "_no rows_")?,
+            (None, Some(t)) => markdown(t, doc.max_rows, w)?,
+            (None, None) => {}
+        }
+    }
+    if !doc.not_run.is_empty() {
+        writeln!(w, "\n## Not checked\n")?;
+        for n in &doc.not_run {
+            writeln!(w, "- {}: {}", md(&n.what), md(&n.reason))?;
+        }
+    }
+    if let Some(g) = doc.gate.as_ref().filter(|g| g.active()) {
+        writeln!(w, "\n## Gate\n")?;
+        for l in g.lines() {
+            writeln!(w, "- {}", md(&l))?;
+        }
+    }
+    Ok(())
+}
