@@ -113,16 +113,12 @@ impl FailOn {
 /// order the query or check ranked them (a query's ORDER BY, a rule's subjects) is kept. Exact
 /// duplicates (the same fact reached twice) are dropped.
 pub fn sort_and_dedup(findings: &mut Vec<Finding>) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.code.cmp(&b.code))
-    });
-    let mut seen = std::collections::HashSet::new();
-    findings.retain(|f| seen.insert(f.clone()));
+    let idx = order(findings, (0..findings.len()).collect());
+    let mut all: Vec<Option<Finding>> = std::mem::take(findings).into_iter().map(Some).collect();
+    *findings = idx.into_iter().filter_map(|i| all[i].take()).collect();
 }
 
-/// [`sort_and_dedup`] over indices into `all`: the one finding order, each distinct finding once.
+/// The one finding order over indices into `all` (stable), each distinct finding once.
 pub fn order(all: &[Finding], mut idx: Vec<usize>) -> Vec<usize> {
     idx.sort_by(|&a, &b| {
         all[b]

@@ -178,6 +178,17 @@ fn chart_section<'a>(id: &str, title: &str, chart: Chart) -> Section<'a> {
     }
 }
 
+/// Documents or objects that could not be read: a summary line and the list.
+fn not_fully_read(doc: &mut Document<'_>, problems: &[String]) {
+    if !problems.is_empty() {
+        doc.summary.push(Line::bad(format!(
+            "NOT FULLY READ: {} invalid document(s) or object(s) (listed on stderr and in JSON output)",
+            problems.len()
+        )));
+    }
+    doc.problems = problems.to_vec();
+}
+
 /// The area of a code: its letters (`WH`, `AP`, `CR`, `DA`, `GC`, `UP`, `KS`).
 fn area(code: &str) -> String {
     code.chars()
@@ -213,13 +224,7 @@ pub fn lint<'a>(mut doc: Document<'a>, r: &'a LintReport) -> Document<'a> {
             o.not_applicable.len()
         )),
     ];
-    if !r.problems.is_empty() {
-        doc.summary.push(Line::bad(format!(
-            "NOT FULLY READ: {} invalid document(s) or object(s) (listed on stderr and in JSON output)",
-            r.problems.len()
-        )));
-    }
-    doc.problems = r.problems.clone();
+    not_fully_read(&mut doc, &r.problems);
     doc.not_run = o
         .skipped
         .iter()
@@ -336,13 +341,7 @@ pub fn preflight<'a>(
         )),
         Line::plain(format!("sources: {}", r.source)),
     ];
-    if !r.problems.is_empty() {
-        doc.summary.push(Line::bad(format!(
-            "NOT FULLY READ: {} invalid document(s) or object(s) (listed on stderr)",
-            r.problems.len()
-        )));
-    }
-    doc.problems = r.problems.clone();
+    not_fully_read(&mut doc, &r.problems);
     doc.not_run = r
         .not_checked
         .iter()

@@ -199,6 +199,37 @@ impl<'a> Document<'a> {
         self.details.get(i)
     }
 
+    /// Where finding `i` is: `file:line` when read from a file, else its origin.
+    pub fn place(&self, i: usize) -> String {
+        let f = self.findings[i];
+        match &f.location {
+            Some(l) => format!("{}:{}", l.file, l.start_line),
+            None => f.subject.origin.clone(),
+        }
+    }
+
+    /// [`Self::place`], unless it is the document's source (said once, in the summary).
+    pub fn own_place(&self, i: usize) -> Option<String> {
+        let f = self.findings[i];
+        (f.location.is_some() || f.subject.origin != self.source).then(|| self.place(i))
+    }
+
+    /// Finding `i`'s tags for people: `hop 1.31, blocking yes`.
+    pub fn tags_text(&self, i: usize) -> Option<String> {
+        self.detail(i).filter(|d| !d.tags.is_empty()).map(|d| {
+            d.tags
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
+    /// Finding `i`'s evidence lines.
+    pub fn evidence(&self, i: usize) -> &[String] {
+        self.detail(i).map(|d| d.evidence.as_slice()).unwrap_or(&[])
+    }
+
     /// Counts of findings per severity, highest first.
     pub fn counts(&self) -> Vec<(Severity, usize)> {
         [Severity::Error, Severity::Warning, Severity::Info]

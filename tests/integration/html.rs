@@ -67,8 +67,8 @@ fn browse(page: &Path, extra: &[&str]) -> (String, String) {
     )
 }
 
-/// Distinct colours of a PNG screenshot.
-fn colours(png_path: &Path) -> usize {
+/// The pixels of a PNG screenshot (one slice per pixel), with its width and height.
+fn pixels(png_path: &Path) -> (Vec<Vec<u8>>, u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(png_path).unwrap(),
     ));
@@ -76,27 +76,28 @@ fn colours(png_path: &Path) -> usize {
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
     let bpp = info.color_type.samples();
-    let mut seen = std::collections::HashSet::new();
-    for px in buf[..info.buffer_size()].chunks(bpp) {
-        seen.insert(px.to_vec());
-    }
-    seen.len()
+    let px = buf[..info.buffer_size()]
+        .chunks(bpp)
+        .map(<[u8]>::to_vec)
+        .collect();
+    (px, info.width, info.height)
+}
+
+/// Distinct colours of a PNG screenshot.
+fn colours(png_path: &Path) -> usize {
+    let (px, _, _) = pixels(png_path);
+    px.into_iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 /// Pixels of a PNG screenshot in the charts' first colour (#1f77b4), drawn whole (lines) or as a
 /// bar at the charts' opacity over the white page.
 fn chart_pixels(png_path: &Path) -> usize {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(png_path).unwrap(),
-    ));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert!(info.height <= 900 && info.width <= 1280, "{info:?}");
-    let bpp = info.color_type.samples();
+    let (px, width, height) = pixels(png_path);
+    assert!(height <= 900 && width <= 1280, "{width}×{height}");
     let near = |px: &[u8], c: [i32; 3]| (0..3).all(|i| (px[i] as i32 - c[i]).abs() <= 14);
-    buf[..info.buffer_size()]
-        .chunks(bpp)
+    px.iter()
         .filter(|px| near(px, [31, 119, 180]) || near(px, [62, 138, 190]))
         .count()
 }

@@ -19,6 +19,7 @@ mod precision;
 mod preflight;
 mod readme;
 mod store;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -41,6 +42,7 @@ pub fn kscope_stdin(args: &[&str], stdin: Option<&Path>) -> Output {
     c.args(args)
         .current_dir(root())
         .env_remove("KSCOPE_LOG")
+        .env_remove("COLUMNS")
         .env("NO_COLOR", "1");
     c.stdin(match stdin {
         Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),

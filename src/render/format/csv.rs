@@ -55,10 +55,7 @@ pub fn write(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
                 json!(f.severity.as_str()),
                 json!(f.code),
                 json!(f.subject.name),
-                json!(match &f.location {
-                    Some(l) => format!("{}:{}", l.file, l.start_line),
-                    None => f.subject.origin.clone(),
-                }),
+                json!(doc.place(i)),
                 json!(f.message),
             ]);
             row

@@ -135,10 +135,7 @@ fn data_table(t: &Table, limit: usize, out: &mut String) {
 fn subjects_table(doc: &Document<'_>, idx: &[usize], out: &mut String) {
     let tags = doc.tag_names();
     // the document's source is said once, at the top
-    let place = idx.iter().any(|&i| {
-        let f = doc.findings[i];
-        f.location.is_some() || f.subject.origin != doc.source
-    });
+    let place = idx.iter().any(|&i| doc.own_place(i).is_some());
     out.push_str("<table class=\"sortable subjects\"><thead><tr><th>subject</th>");
     if place {
         out.push_str("<th>where</th>");
@@ -149,13 +146,9 @@ fn subjects_table(doc: &Document<'_>, idx: &[usize], out: &mut String) {
     out.push_str("<th>message</th></tr></thead><tbody>\n");
     for &i in idx {
         let f = doc.findings[i];
-        let origin = match &f.location {
-            Some(l) => format!("{}:{}", l.file, l.start_line),
-            None => f.subject.origin.clone(),
-        };
         out.push_str(&format!("<tr><td>{}</td>", escape(&f.subject.name)));
         if place {
-            out.push_str(&format!("<td>{}</td>", escape(&origin)));
+            out.push_str(&format!("<td>{}</td>", escape(&doc.place(i))));
         }
         let d = doc.detail(i);
         for t in &tags {
@@ -166,7 +159,7 @@ fn subjects_table(doc: &Document<'_>, idx: &[usize], out: &mut String) {
             out.push_str(&format!("<td>{}</td>", escape(v)));
         }
         out.push_str(&format!("<td>{}", escape(&f.message)));
-        let evidence = d.map(|d| d.evidence.as_slice()).unwrap_or(&[]);
+        let evidence = doc.evidence(i);
         if !evidence.is_empty() {
             out.push_str("<ul class=\"evidence\">");
             for e in evidence {

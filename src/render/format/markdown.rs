@@ -41,19 +41,13 @@ pub fn write(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
             )?;
             for &i in &g.findings {
                 let f = doc.findings[i];
-                let origin = match &f.location {
-                    Some(l) => format!(" ({}:{})", l.file, l.start_line),
-                    None if f.subject.origin == doc.source => String::new(),
-                    None => format!(" ({})", f.subject.origin),
-                };
+                let origin = doc
+                    .own_place(i)
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default();
                 let tags = doc
-                    .detail(i)
-                    .filter(|d| !d.tags.is_empty())
-                    .map(|d| {
-                        let t: Vec<String> =
-                            d.tags.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                        format!("**{}** ", md(&t.join(", ")))
-                    })
+                    .tags_text(i)
+                    .map(|t| format!("**{}** ", md(&t)))
                     .unwrap_or_default();
                 writeln!(
                     w,
@@ -62,7 +56,7 @@ pub fn write(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
                     md(&origin),
                     md(&f.message)
                 )?;
-                for e in doc.detail(i).map(|d| d.evidence.as_slice()).unwrap_or(&[]) {
+                for e in doc.evidence(i) {
                     writeln!(w, "  - {}", md(e))?;
                 }
             }

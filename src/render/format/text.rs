@@ -144,18 +144,13 @@ fn findings(doc: &Document<'_>, ctx: &Ctx, w: &mut dyn Write) -> io::Result<()> 
         }
         for &i in &g.findings {
             let f = doc.findings[i];
-            let origin = match &f.location {
-                Some(l) => format!("  {}:{}", l.file, l.start_line),
-                None if f.subject.origin == doc.source => String::new(),
-                None => format!("  {}", f.subject.origin),
-            };
+            let origin = doc
+                .own_place(i)
+                .map(|p| format!("  {p}"))
+                .unwrap_or_default();
             let tags = doc
-                .detail(i)
-                .filter(|d| !d.tags.is_empty())
-                .map(|d| {
-                    let t: Vec<String> = d.tags.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    format!("  ({})", t.join(", "))
-                })
+                .tags_text(i)
+                .map(|t| format!("  ({t})"))
                 .unwrap_or_default();
             writeln!(
                 w,
@@ -167,7 +162,7 @@ fn findings(doc: &Document<'_>, ctx: &Ctx, w: &mut dyn Write) -> io::Result<()> 
                 esc(&tags)
             )?;
             hanging(w, "  ", "  ", &esc(&f.message), ctx.width)?;
-            for e in doc.detail(i).map(|d| d.evidence.as_slice()).unwrap_or(&[]) {
+            for e in doc.evidence(i) {
                 hanging(w, "  - ", "    ", &esc(e), ctx.width)?;
             }
         }
