@@ -129,9 +129,7 @@ pub fn write(doc: &Document<'_>, ctx: &Ctx, w: &mut dyn Write) -> io::Result<()>
             hanging(w, "  ", "    ", &esc(&l), ctx.width)?;
         }
     }
-    if doc.command != "sql" {
-        writeln!(w, "\n{}", doc.counts_line())?;
-    }
+    writeln!(w, "\n{}", doc.counts_line())?;
     Ok(())
 }
 
