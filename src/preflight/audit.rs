@@ -51,25 +51,40 @@ impl AuditUse {
             removed: Some(removed),
             replacement: None,
             since: None,
+            stage: if self.version.contains("alpha") {
+                apis::Stage::Alpha
+            } else {
+                apis::Stage::Beta
+            },
+            control_plane_writes: false,
         })
     }
 }
 
-/// The removal table as an Arrow batch: api_group, api_version, resource, kind.
+/// The removal table as an Arrow batch: api_group, api_version, resource, kind, writer
+/// (`control-plane` for kinds the control plane writes itself).
 fn removals_batch() -> Result<RecordBatch, AnalysisError> {
     let table = apis::table().map_err(|e| {
         AnalysisError::DataFusion(datafusion::error::DataFusionError::Plan(e.to_string()))
     })?;
-    let mut cols: [Vec<String>; 4] = Default::default();
+    let mut cols: [Vec<String>; 5] = Default::default();
     for r in &table.rows {
         let (g, v) = r.group_version();
         cols[0].push(g.to_string());
         cols[1].push(v.to_string());
         cols[2].push(r.resource());
         cols[3].push(r.kind.clone());
+        cols[4].push(
+            if r.control_plane_writes {
+                "control-plane"
+            } else {
+                ""
+            }
+            .to_string(),
+        );
     }
     let schema = Arc::new(Schema::new(
-        ["api_group", "api_version", "resource", "kind"]
+        ["api_group", "api_version", "resource", "kind", "writer"]
             .iter()
             .map(|n| Field::new(*n, DataType::Utf8, false))
             .collect::<Vec<_>>(),

@@ -230,7 +230,7 @@ impl Uses {
     pub fn live_objects(&mut self, inv: &Inventory) {
         for o in inv.all() {
             for (v, via) in apis::written_versions(o) {
-                if let Some(r) = apis::lookup(&v, &o.kind) {
+                if let Some(r) = apis::lookup(&v, &o.kind).filter(|r| !r.control_plane_writes) {
                     self.add_at(
                         r,
                         o.display(),
@@ -514,9 +514,10 @@ fn api_item(plan: &Plan, u: &ApiUse) -> Option<Item> {
         _ => String::new(),
     };
     let message = format!(
-        "{} {} {what}; {}{step}; seen in: {}{stale}",
+        "{} {}{} {what}; {}{step}; seen in: {}{stale}",
         r.api_version,
         r.kind,
+        r.stage_note(),
         r.migration(),
         sources.into_iter().collect::<Vec<_>>().join(", ")
     );

@@ -29,6 +29,26 @@ struct RowDoc {
     replacement: Option<String>,
     #[serde(default)]
     since: Option<String>,
+    #[serde(default)]
+    stage: Option<Stage>,
+    #[serde(default)]
+    written_by: Option<Writer>,
+}
+
+/// How mature the version is: alpha versions are off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Alpha,
+    #[default]
+    Beta,
+}
+
+/// Who writes objects of the kind, when not the cluster's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Writer {
+    ControlPlane,
 }
 
 /// One deprecated group/version/kind.
@@ -41,6 +61,9 @@ pub struct Removal {
     pub replacement: Option<String>,
     /// First release serving the replacement.
     pub since: Option<Version>,
+    pub stage: Stage,
+    /// The control plane writes objects of this kind itself (nothing for users to migrate).
+    pub control_plane_writes: bool,
 }
 
 /// The parsed table.
@@ -67,6 +90,8 @@ fn load() -> Result<Table, RuleError> {
             api_version: r.api_version,
             kind: r.kind,
             replacement: r.replacement,
+            stage: r.stage.unwrap_or_default(),
+            control_plane_writes: r.written_by == Some(Writer::ControlPlane),
         });
     }
     Ok(Table {
@@ -102,7 +127,19 @@ impl Removal {
         match (&self.replacement, self.since) {
             (Some(rep), Some(s)) => format!("migrate to {rep} (served since {s})"),
             (Some(rep), None) => format!("migrate to {rep}"),
+            (None, _) if self.control_plane_writes => format!(
+                "the control plane writes {} objects itself: nothing to migrate, do not write them",
+                self.kind
+            ),
             (None, _) => "no replacement API exists".to_string(),
+        }
+    }
+
+    /// `alpha: off by default, served only where enabled; ` for alpha versions.
+    pub fn stage_note(&self) -> &'static str {
+        match self.stage {
+            Stage::Alpha => " (alpha: off by default, served only where the cluster enabled it)",
+            Stage::Beta => "",
         }
     }
 
@@ -195,6 +232,154 @@ mod tests {
         }
     }
 
+    /// The snapshot of the upstream lifecycle tags: (apiVersion, kind) → (deprecated, removed,
+    /// replacement apiVersion, subresource or payload).
+    fn upstream() -> Vec<(String, String, String, String, Option<String>, bool)> {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/upstream/k8s-api-lifecycle.tsv"),
+        )
+        .unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("group\t") && !l.trim().is_empty())
+            .map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                let av = |g: &str, v: &str| {
+                    if g.is_empty() {
+                        v.to_string()
+                    } else {
+                        format!("{g}/{v}")
+                    }
+                };
+                let rep = c.get(6).filter(|r| !r.is_empty()).map(|r| {
+                    let p: Vec<&str> = r.split('/').collect();
+                    match p.as_slice() {
+                        [g, v, _] => av(g, v),
+                        [v, _] => v.to_string(),
+                        _ => r.to_string(),
+                    }
+                });
+                let payload = matches!(
+                    c[2],
+                    "AdmissionReview" | "ConversionReview" | "APIGroupDiscovery"
+                );
+                (
+                    av(c[0], c[1]),
+                    c[2].to_string(),
+                    c[4].to_string(),
+                    c[5].to_string(),
+                    rep,
+                    c.get(7) == Some(&"true") || payload,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn table_agrees_with_the_upstream_lifecycle_tags_row_by_row() {
+        let t = table().unwrap();
+        let up = upstream();
+        assert!(up.len() > 80, "{} rows", up.len());
+        // the replacement chain upstream names, to the version it ends in
+        let chain_ends_in = |from: &str, kind: &str, want: &str| {
+            let mut at = from.to_string();
+            for _ in 0..5 {
+                if at == want {
+                    return true;
+                }
+                match up
+                    .iter()
+                    .find(|u| u.0 == at && u.1 == kind)
+                    .and_then(|u| u.4.clone())
+                {
+                    Some(next) => at = next,
+                    None => return false,
+                }
+            }
+            false
+        };
+        for (av, kind, dep, rem, rep, skipped) in &up {
+            let row = lookup(av, kind);
+            if *skipped {
+                assert!(
+                    row.is_none(),
+                    "{av} {kind} is a subresource or payload type"
+                );
+                continue;
+            }
+            let r = row.unwrap_or_else(|| panic!("{av} {kind} is missing from the table"));
+            assert_eq!(r.deprecated.to_string(), *dep, "{av} {kind}: deprecated");
+            assert_eq!(
+                r.removed.map(|v| v.to_string()).unwrap_or_default(),
+                *rem,
+                "{av} {kind}: removed"
+            );
+            match (rep, &r.replacement) {
+                (Some(u), Some(mine)) => assert!(
+                    u == mine || chain_ends_in(u, kind, mine),
+                    "{av} {kind}: replacement {mine}, upstream {u}"
+                ),
+                (Some(u), None) => panic!("{av} {kind}: upstream names {u} as the replacement"),
+                // upstream tags none: the table may name the GA version, which must exist as a
+                // version of the kind that is not deprecated
+                (None, Some(mine)) => assert!(
+                    lookup(mine, kind).is_none()
+                        && !mine.contains("alpha")
+                        && !mine.contains("beta"),
+                    "{av} {kind}: replacement {mine}"
+                ),
+                (None, None) => {}
+            }
+            assert_eq!(
+                r.stage == Stage::Alpha,
+                av.contains("alpha"),
+                "{av} {kind}: stage"
+            );
+        }
+        // every row of the table is upstream, or was removed before the snapshot's tree
+        for r in &t.rows {
+            let known = up.iter().any(|u| u.0 == r.api_version && u.1 == r.kind);
+            let deleted = [
+                ("autoscaling/v2beta1", "HorizontalPodAutoscaler"),
+                ("autoscaling/v2beta2", "HorizontalPodAutoscaler"),
+                ("policy/v1beta1", "PodSecurityPolicy"),
+                ("extensions/v1beta1", "PodSecurityPolicy"),
+            ]
+            .contains(&(r.api_version.as_str(), r.kind.as_str()));
+            assert!(
+                known || deleted,
+                "{} {} is not in the snapshot",
+                r.api_version,
+                r.kind
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_the_control_plane_writes_are_not_migrated_and_alpha_is_said() {
+        let lc = lookup("coordination.k8s.io/v1beta1", "LeaseCandidate").unwrap();
+        assert!(lc.control_plane_writes && lc.replacement.is_none());
+        assert!(
+            lc.migration()
+                .contains("the control plane writes LeaseCandidate objects itself")
+        );
+        let map = lookup(
+            "admissionregistration.k8s.io/v1alpha1",
+            "MutatingAdmissionPolicy",
+        )
+        .unwrap();
+        assert_eq!(map.stage, Stage::Alpha);
+        assert!(map.stage_note().contains("off by default"));
+        let beta = lookup(
+            "admissionregistration.k8s.io/v1beta1",
+            "MutatingAdmissionPolicy",
+        )
+        .unwrap();
+        assert_eq!(beta.stage_note(), "");
+        // subresource types are not rows
+        assert!(lookup("policy/v1beta1", "Eviction").is_none());
+    }
+
     #[test]
     fn resources_follow_the_kind_table() {
         for k in crate::inventory::kinds::KINDS {
@@ -224,8 +409,8 @@ mod tests {
                 r.api_version,
                 r.kind
             );
-            // announced removals may lie up to two releases past the newest release
-            assert!(r.removed.is_none_or(|x| x.minor <= t.newest.minor + 2));
+            // announced removals lie up to six releases past the newest (a beta introduced in it)
+            assert!(r.removed.is_none_or(|x| x.minor <= t.newest.minor + 6));
             assert_eq!(
                 r.replacement.is_some(),
                 r.since.is_some(),

@@ -3,7 +3,7 @@
 use crate::finding::Severity;
 use crate::inventory::Obj;
 use crate::rules::Ctx;
-use crate::rules::apis::{lookup, written_versions};
+use crate::rules::apis::{Stage, lookup, written_versions};
 
 /// The apiVersions an object is known by: as written (manifests), or for live objects the versions
 /// its last writers used.
@@ -28,6 +28,10 @@ pub fn api_version(ctx: &mut Ctx) {
             let Some(r) = lookup(&v, &obj.kind) else {
                 continue;
             };
+            // the control plane's own objects (LeaseCandidate) are not the users' to migrate
+            if live && r.control_plane_writes {
+                continue;
+            }
             let removed = r.removed.is_some_and(|x| x <= target);
             let deprecated = r.deprecated <= target;
             let no_replacement = r.replacement.is_none() && deprecated;
@@ -45,7 +49,11 @@ pub fn api_version(ctx: &mut Ctx) {
                     removed || no_replacement
                 }
                 "deprecated" => {
-                    sev = ctx.rule.severity.min(Severity::Warning);
+                    // an alpha version is deprecated three releases after it appears, by rule
+                    sev = ctx.rule.severity.min(match r.stage {
+                        Stage::Alpha => Severity::Info,
+                        Stage::Beta => Severity::Warning,
+                    });
                     deprecated && !removed && !no_replacement
                 }
                 _ => false,
@@ -67,9 +75,10 @@ pub fn api_version(ctx: &mut Ctx) {
                 format!(" (seen in {via}; approximate: the last writer used it)")
             };
             let msg = format!(
-                "{} {} {what} (target {target}){seen}; {}{note}",
+                "{} {}{} {what} (target {target}){seen}; {}{note}",
                 v,
                 obj.kind,
+                r.stage_note(),
                 r.migration()
             );
             ctx.report_as(sev, obj, msg);
