@@ -42,7 +42,7 @@ pub struct Cli {
 pub const EXIT_CODES: &str = "Exit codes:
   0  no finding at or above --fail-on (or --exit-zero); preflight: READY or READY WITH WARNINGS
   1  findings at or above --fail-on (with --baseline: new ones only); preflight: BLOCKED
-  2  usage error, unreadable input, input not fully read (malformed lines or documents), or a query over --memory-limit";
+  2  usage error, unreadable input, input not fully read (malformed lines or documents), a query over --memory-limit, or preflight UNKNOWN (a hop past the release kscope is reviewed through, with no known blocker)";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

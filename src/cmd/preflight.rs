@@ -187,6 +187,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
             not_checked: nc,
             problems,
             source: sources.join("; "),
+            api_sources: sources.clone(),
         },
         &risk,
         &params,
@@ -219,5 +220,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
     let doc = gate::document(&a.output, "preflight", &gated, &described, &checks);
     let doc = render::build::preflight(doc, &report, &gated.all);
     gate::emit(&a.output, &doc, out)?;
-    Ok(gate::outcome(&a.output, cfg, fully_read, &gated))
+    // an UNKNOWN verdict (hops past the reviewed release, no known blocker) is not a pass
+    let judged = report.verdict != preflight::Verdict::Unknown;
+    Ok(gate::outcome(&a.output, cfg, fully_read && judged, &gated))
 }

@@ -26,15 +26,29 @@ pub struct Plan {
     pub from: Version,
     pub target: Version,
     pub hops: Vec<Version>,
+    /// The newest release kscope's catalogue is reviewed through: hops after it are judged as far
+    /// as the data goes and end UNKNOWN, never READY.
+    pub reviewed: Version,
 }
 
+/// Releases past the reviewed one a plan may reach (the horizon of announced API removals).
+pub const BEYOND_REVIEWED: u32 = 6;
+
 impl Plan {
-    /// Validates the versions against what kscope knows (1.16 to the API table's newest release).
+    /// Validates the versions against what kscope knows (1.16 to the API table's newest release;
+    /// targets up to [`BEYOND_REVIEWED`] releases past it are planned, their hops UNKNOWN).
     pub fn new(from: Version, target: Version) -> Result<Plan, String> {
         let newest = apis::table().map_err(|e| e.to_string())?.newest;
-        let known = format!("kscope knows Kubernetes {} to {newest}", apis::OLDEST);
+        let known = format!(
+            "kscope knows Kubernetes {} to {newest} (and plans up to {} with those hops UNKNOWN)",
+            apis::OLDEST,
+            Version::new(1, newest.minor + BEYOND_REVIEWED)
+        );
         let knows = |v: Version| v.major == 1 && v >= apis::OLDEST && v <= newest;
-        if !knows(target) {
+        if !(target.major == 1
+            && target >= apis::OLDEST
+            && target.minor <= newest.minor + BEYOND_REVIEWED)
+        {
             return Err(format!("--target-version {target} is unknown: {known}"));
         }
         if !knows(from) {
@@ -52,6 +66,7 @@ impl Plan {
             hops: (from.minor + 1..=target.minor)
                 .map(|m| Version::new(1, m))
                 .collect(),
+            reviewed: newest,
         })
     }
 }
@@ -297,6 +312,8 @@ impl Uses {
 pub enum Verdict {
     Ready,
     ReadyWithWarnings,
+    /// A hop past the release the catalogue is reviewed through, with no known blocker.
+    Unknown,
     Blocked,
 }
 
@@ -305,6 +322,7 @@ impl Verdict {
         match self {
             Verdict::Ready => "READY",
             Verdict::ReadyWithWarnings => "READY WITH WARNINGS",
+            Verdict::Unknown => "UNKNOWN",
             Verdict::Blocked => "BLOCKED",
         }
     }
@@ -373,6 +391,8 @@ pub struct PreflightReport {
     pub not_checked: Vec<NotChecked>,
     /// Input that could not be read (`file:line: reason`).
     pub problems: Vec<String>,
+    /// The checks that ran (what a verdict rests on), sorted.
+    pub checks_ran: BTreeSet<String>,
 }
 
 impl PreflightReport {
@@ -435,9 +455,14 @@ fn judge(plan: &Plan, items: &mut [Item]) -> (Vec<HopResult>, Verdict) {
         .iter()
         .map(|h| {
             let at: Vec<&Item> = items.iter().filter(|i| i.hop == *h).collect();
+            let verdict = match Verdict::of(&at) {
+                Verdict::Blocked => Verdict::Blocked,
+                _ if *h > plan.reviewed => Verdict::Unknown,
+                v => v,
+            };
             HopResult {
                 version: *h,
-                verdict: Verdict::of(&at),
+                verdict,
                 blockers: at.iter().filter(|i| i.blocking).count(),
                 warnings: at.iter().filter(|i| !i.blocking).count(),
             }
@@ -460,6 +485,9 @@ pub struct Inputs<'a> {
     pub not_checked: Vec<NotChecked>,
     pub problems: Vec<String>,
     pub source: String,
+    /// The sources the API uses were read from (manifests, Helm releases, live objects, the
+    /// audit log, /metrics).
+    pub api_sources: Vec<String>,
 }
 
 fn rule_by_code(code: &str) -> Option<&'static Rule> {
@@ -563,9 +591,20 @@ pub fn evaluate(
         .collect();
     let mut not_checked = inputs.not_checked;
     let mut seen: BTreeSet<(String, String, String, String)> = BTreeSet::new();
+    // the removed-API check ran over every source given; the rules, where their objects were
+    let mut checks_ran: BTreeSet<String> = inputs
+        .api_sources
+        .iter()
+        .map(|s| format!("removed and deprecated APIs: {s}"))
+        .collect();
     for inv in &inputs.scanned {
         for (i, hop) in plan.hops.iter().enumerate() {
             let out = rules::run(risk_rules, inv, *hop, params);
+            for code in &out.ran {
+                if let Some(r) = risk_rules.iter().find(|r| &r.code == code) {
+                    checks_ran.insert(format!("{} {}", r.code, r.name));
+                }
+            }
             if i == 0 {
                 for s in out.skipped {
                     let nc = NotChecked {
@@ -607,6 +646,16 @@ pub fn evaluate(
             }
         }
     }
+    for hop in plan.hops.iter().filter(|h| **h > plan.reviewed) {
+        not_checked.push(NotChecked {
+            check: format!("what changes in {hop}"),
+            reason: format!(
+                "kscope's catalogue of upgrade checks is reviewed through {}: removals already \
+                 announced for {hop} are judged, anything else {hop} changes is not known",
+                plan.reviewed
+            ),
+        });
+    }
     let (hops, verdict) = judge(&plan, &mut items);
     PreflightReport {
         source: inputs.source,
@@ -616,6 +665,7 @@ pub fn evaluate(
         items,
         not_checked,
         problems: inputs.problems,
+        checks_ran,
     }
 }
 
@@ -636,6 +686,10 @@ mod tests {
         assert!(e.contains("kscope knows Kubernetes 1.16 to 1.37"), "{e}");
         let e = Plan::new(v(30), v(45)).unwrap_err();
         assert!(e.contains("1.45 is unknown"), "{e}");
+        // past the reviewed release (1.37): planned, judged as far as the data goes
+        let p = Plan::new(v(36), v(39)).unwrap();
+        assert_eq!(p.hops, vec![v(37), v(38), v(39)]);
+        assert_eq!(p.reviewed, v(37));
         assert!(Plan::new(v(30), v(30)).is_err());
     }
 

@@ -321,12 +321,24 @@ pub fn preflight<'a>(
     );
     doc.no_findings = "Nothing to do before the upgrade.";
     doc.source = r.source.clone();
+    use crate::preflight::Verdict as V;
+    let ran = r.checks_ran.len();
     doc.verdict = Some(Verdict {
-        text: r.verdict.as_str().to_string(),
+        text: match r.verdict {
+            V::Ready => format!("READY: no known blocker among the {ran} checks that ran"),
+            V::ReadyWithWarnings => {
+                format!("READY WITH WARNINGS: no known blocker among the {ran} checks that ran")
+            }
+            V::Unknown => format!(
+                "UNKNOWN: no known blocker, but kscope is reviewed through {} only",
+                r.plan.reviewed
+            ),
+            V::Blocked => "BLOCKED".to_string(),
+        },
         tone: match r.verdict {
-            crate::preflight::Verdict::Ready => Tone::Good,
-            crate::preflight::Verdict::ReadyWithWarnings => Tone::Warn,
-            crate::preflight::Verdict::Blocked => Tone::Bad,
+            V::Ready => Tone::Good,
+            V::ReadyWithWarnings | V::Unknown => Tone::Warn,
+            V::Blocked => Tone::Bad,
         },
     });
     let hops: Vec<String> = r.plan.hops.iter().map(|h| h.to_string()).collect();
@@ -340,7 +352,18 @@ pub fn preflight<'a>(
             hops.join(", ")
         )),
         Line::plain(format!("sources: {}", r.source)),
+        Line::plain(format!(
+            "checks: {} ran, {} could not (see Not checked); catalogue reviewed through {}",
+            ran,
+            r.not_checked.len(),
+            r.plan.reviewed
+        )),
     ];
+    if !r.checks_ran.is_empty() {
+        let list: Vec<&str> = r.checks_ran.iter().map(String::as_str).collect();
+        doc.summary
+            .push(Line::plain(format!("checks that ran: {}", list.join("; "))));
+    }
     not_fully_read(&mut doc, &r.problems);
     doc.not_run = r
         .not_checked
@@ -465,6 +488,8 @@ pub fn preflight<'a>(
         m.insert("hops".into(), json!(r.hops));
         m.insert("evidence".into(), json!(evidence));
         m.insert("not_checked".into(), json!(r.not_checked));
+        m.insert("checks_ran".into(), json!(r.checks_ran));
+        m.insert("reviewed_through".into(), json!(r.plan.reviewed));
         m.insert("problems".into(), json!(r.problems));
         m
     });

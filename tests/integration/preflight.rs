@@ -456,7 +456,11 @@ fn ready_and_ready_with_warnings_from_files() {
     let out = crate::kscope(&args(&[]));
     assert_eq!(out.status.code(), Some(0), "{}", crate::stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("VERDICT: READY\n"), "{text}");
+    assert!(
+        text.starts_with("VERDICT: READY: no known blocker among the "),
+        "{text}"
+    );
+    assert!(text.contains("checks that ran"), "{text}");
     assert!(
         text.contains("no audit source given"),
         "a preflight without audit says runtime callers were not checked: {text}"
@@ -464,7 +468,7 @@ fn ready_and_ready_with_warnings_from_files() {
     let md = crate::kscope(&args(&["--format", "markdown"]));
     let md = String::from_utf8_lossy(&md.stdout);
     assert!(
-        md.starts_with("# Kubernetes upgrade preflight: 1.30 → 1.31: **READY**"),
+        md.starts_with("# Kubernetes upgrade preflight: 1.30 → 1.31: **READY: no known blocker"),
         "{md}"
     );
     assert!(md.contains("Nothing to do before the upgrade."), "{md}");
@@ -488,6 +492,64 @@ fn ready_and_ready_with_warnings_from_files() {
     assert_eq!(crate::kscope(&failing).status.code(), Some(1));
 }
 
+/// Past the release the catalogue is reviewed through, a hop is UNKNOWN (exit 2), never READY;
+/// removals already announced still block there.
+#[test]
+fn hops_past_the_reviewed_release_are_unknown_not_ready() {
+    let run = |file: &str| {
+        crate::kscope(&[
+            "preflight",
+            "--no-cluster",
+            "--from-version",
+            "1.36",
+            "--target-version",
+            "1.39",
+            "-f",
+            file,
+            "--format",
+            "json",
+        ])
+    };
+    let out = run("tests/fixtures/preflight/clean.yaml");
+    assert_eq!(out.status.code(), Some(2), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    assert_eq!(doc["verdict"], "UNKNOWN");
+    assert_eq!(doc["reviewed_through"], "1.37");
+    let verdicts: Vec<&str> = doc["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["READY", "UNKNOWN", "UNKNOWN"]);
+    let nc = doc["not_checked"].to_string();
+    assert!(
+        nc.contains("what changes in 1.38") && nc.contains("what changes in 1.39"),
+        "{nc}"
+    );
+    assert!(
+        doc["checks_ran"]
+            .to_string()
+            .contains("removed and deprecated APIs: manifests"),
+        "{}",
+        doc["checks_ran"]
+    );
+    // an announced removal blocks its hop beyond the reviewed release all the same
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("lc.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: resource.k8s.io/v1beta2\nkind: DeviceClass\nmetadata:\n  name: gpu\nspec: {}\n",
+    )
+    .unwrap();
+    let out = run(f.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    assert_eq!(doc["verdict"], "BLOCKED");
+    assert_eq!(doc["hops"][2]["verdict"], "BLOCKED", "{}", doc["hops"]);
+    assert_eq!(doc["hops"][1]["verdict"], "UNKNOWN", "{}", doc["hops"]);
+}
+
 #[test]
 fn target_versions_are_validated() {
     let run = |from: &str, to: &str| {
@@ -506,7 +568,9 @@ fn target_versions_are_validated() {
     assert_eq!(out.status.code(), Some(2));
     let err = crate::stderr(&out);
     assert!(
-        err.contains("1.45 is unknown") && err.contains("1.16 to 1.37"),
+        err.contains("1.45 is unknown")
+            && err.contains("1.16 to 1.37")
+            && err.contains("up to 1.43"),
         "{err}"
     );
     let out = run("1.30", "1.28");
