@@ -129,6 +129,8 @@ pub const CHECKS: &[Check] = &[
     Check { key: "suppressions", run: suppressions, params: &[] },
     Check { key: "pdb-blocks-drain", run: upgrade::pdb_blocks_drain, params: &[] },
     Check { key: "single-replica", run: upgrade::single_replica, params: &[("namespaces", List)] },
+    Check { key: "node-runtime", run: upgrade::node_runtime, params: &[("runtime", Text), ("min_major", Num)] },
+    Check { key: "node-cgroup", run: upgrade::node_cgroup, params: &[("condition", Text)] },
 ];
 
 pub fn find(key: &str) -> Option<&'static Check> {

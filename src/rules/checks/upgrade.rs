@@ -159,3 +159,172 @@ pub fn single_replica(ctx: &mut Ctx) {
         }
     }
 }
+
+/// Nodes grouped by a value of theirs: (value, names sorted).
+fn nodes_by(ctx: &Ctx, value: impl Fn(&Obj) -> Option<String>) -> BTreeMap<String, Vec<String>> {
+    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in ctx.inv.of("Node") {
+        if let Some(v) = value(n) {
+            by.entry(v).or_default().push(n.name.clone());
+        }
+    }
+    for names in by.values_mut() {
+        names.sort();
+    }
+    by
+}
+
+/// `containerd://1.7.27` → (`containerd`, 1, 7).
+fn runtime_version(s: &str) -> Option<(String, u64, u64)> {
+    let (name, ver) = s.split_once("://")?;
+    let mut parts = ver.trim_start_matches('v').split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((name.to_string(), major, minor))
+}
+
+/// UP004: nodes whose container runtime (`status.nodeInfo.containerRuntimeVersion`) is older
+/// than the kubelet of the target release supports (`runtime` below `min_major`).
+pub fn node_runtime(ctx: &mut Ctx) {
+    let runtime = ctx.text("runtime");
+    let min_major = ctx.num("min_major") as u64;
+    let target = ctx.target;
+    let by = nodes_by(ctx, |n| {
+        n.str("status.nodeInfo.containerRuntimeVersion")
+            .map(String::from)
+    });
+    for (version, names) in by {
+        let Some((name, major, _)) = runtime_version(&version) else {
+            continue;
+        };
+        if name != runtime || major >= min_major {
+            continue;
+        }
+        let msg = format!(
+            "{} node(s) run {version}; the kubelet of {target} needs {runtime} {min_major}.0 or newer: \
+             move these nodes to a {runtime} {min_major} image before the hop: {}",
+            names.len(),
+            first_names(&names)
+        );
+        ctx.report_at(
+            ctx.rule.severity,
+            format!("{name} {major}.x nodes"),
+            ctx.inv.origin.clone(),
+            msg,
+        );
+    }
+}
+
+/// How a node's cgroup version is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupEvidence {
+    /// From its OS image, by the table in `rules/data/node-os.yaml` (the row's note).
+    Image { cgroup: u8, why: String },
+    /// Neither the kubelet's report nor the OS image tells.
+    Unknown,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OsRow {
+    /// A regular expression over `status.nodeInfo.osImage`.
+    image: String,
+    /// 1, 2, or absent when the image does not settle it.
+    #[serde(default)]
+    cgroup: Option<u8>,
+    note: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OsTable {
+    images: Vec<OsRow>,
+}
+
+/// A row of the OS table, compiled: the image pattern, the cgroup version, the note.
+type OsImage = (regex::Regex, Option<u8>, String);
+
+static OS: std::sync::LazyLock<Result<Vec<OsImage>, String>> = std::sync::LazyLock::new(|| {
+    let t: OsTable = crate::rules::data::load("node-os.yaml").map_err(|e| e.to_string())?;
+    t.images
+        .into_iter()
+        .map(|r| {
+            regex::Regex::new(&r.image)
+                .map(|re| (re, r.cgroup, r.note))
+                .map_err(|e| format!("rules/data/node-os.yaml: {}: {e}", r.image))
+        })
+        .collect()
+});
+
+/// The cgroup version of a node, from the first row of the OS table its image matches.
+pub fn cgroup_of(os_image: &str) -> CgroupEvidence {
+    let Ok(rows) = OS.as_ref() else {
+        return CgroupEvidence::Unknown;
+    };
+    match rows.iter().find(|(re, _, _)| re.is_match(os_image)) {
+        Some((_, Some(c), note)) => CgroupEvidence::Image {
+            cgroup: *c,
+            why: note.clone(),
+        },
+        _ => CgroupEvidence::Unknown,
+    }
+}
+
+/// UP005: nodes on cgroup v1, which the kubelet of the target release refuses by default; nodes
+/// whose cgroup version cannot be told are reported as not verified (`condition: unverified`).
+pub fn node_cgroup(ctx: &mut Ctx) {
+    let unverified = ctx.text("condition") == "unverified";
+    let target = ctx.target;
+    let by = nodes_by(ctx, |n| n.str("status.nodeInfo.osImage").map(String::from));
+    for (image, names) in by {
+        let msg = match (cgroup_of(&image), unverified) {
+            (CgroupEvidence::Image { cgroup: 1, why }, false) => format!(
+                "{} node(s) run {image:?}, which uses cgroup v1 ({why}); the kubelet of {target} \
+                 does not start on cgroup v1 by default: move them to an image on cgroup v2 first: {}",
+                names.len(),
+                first_names(&names)
+            ),
+            (CgroupEvidence::Unknown, true) => format!(
+                "{} node(s) run {image:?}: its cgroup version could not be verified from the OS image \
+                 (the kubelet of {target} does not start on cgroup v1 by default); check with \
+                 `stat -fc %T /sys/fs/cgroup` on one of them (cgroup2fs is v2): {}",
+                names.len(),
+                first_names(&names)
+            ),
+            _ => continue,
+        };
+        ctx.report_at(
+            ctx.rule.severity,
+            format!("nodes on {image}"),
+            ctx.inv.origin.clone(),
+            msg,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_versions_and_os_images() {
+        assert_eq!(
+            runtime_version("containerd://1.7.27"),
+            Some(("containerd".into(), 1, 7))
+        );
+        assert_eq!(
+            runtime_version("containerd://2.0.5-1.eks"),
+            Some(("containerd".into(), 2, 0))
+        );
+        assert_eq!(runtime_version("docker-ish"), None);
+        assert!(matches!(
+            cgroup_of("Amazon Linux 2"),
+            CgroupEvidence::Image { cgroup: 1, .. }
+        ));
+        assert!(matches!(
+            cgroup_of("Amazon Linux 2023.6.20250115"),
+            CgroupEvidence::Image { cgroup: 2, .. }
+        ));
+        assert_eq!(cgroup_of("Some Unknown Linux 7"), CgroupEvidence::Unknown);
+    }
+}
