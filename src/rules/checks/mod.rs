@@ -8,6 +8,7 @@ mod garbage;
 mod traffic;
 pub mod upgrade;
 mod webhooks;
+mod workloads;
 
 pub use apf::apf_defaults;
 pub use traffic::system_traffic;
@@ -131,6 +132,10 @@ pub const CHECKS: &[Check] = &[
     Check { key: "single-replica", run: upgrade::single_replica, params: &[("namespaces", List)] },
     Check { key: "node-runtime", run: upgrade::node_runtime, params: &[("runtime", Text), ("min_major", Num)] },
     Check { key: "node-cgroup", run: upgrade::node_cgroup, params: &[("condition", Text)] },
+    Check { key: "pod-volume", run: workloads::pod_volume, params: &[("volume", Text)] },
+    Check { key: "container-image", run: workloads::container_image, params: &[("images", List), ("what", Text)] },
+    Check { key: "service-external-ips", run: workloads::service_external_ips, params: &[] },
+    Check { key: "kube-proxy-mode", run: workloads::kube_proxy_mode, params: &[("mode", Text)] },
 ];
 
 pub fn find(key: &str) -> Option<&'static Check> {

@@ -1,0 +1,165 @@
+//! What workloads carry into an upgrade: pod templates with volume types a release disables,
+//! container images of retired projects, Services with fields a release deprecates, kube-proxy's
+//! mode. Read from pod templates of Deployments, StatefulSets, DaemonSets, Jobs, CronJobs (and
+//! bare Pods in manifests).
+
+use serde_json::Value;
+
+use crate::inventory::Obj;
+use crate::rules::Ctx;
+
+/// Kinds whose objects hold a pod template (or are pods).
+pub const WORKLOADS: [&str; 6] = [
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Pod",
+];
+
+/// The pod spec of a workload (a Pod's own spec, a template's, a CronJob's job template's).
+pub fn pod_spec(obj: &Obj) -> Option<&Value> {
+    match obj.kind.as_str() {
+        "Pod" => obj.get("spec"),
+        "CronJob" => obj.get("spec.jobTemplate.spec.template.spec"),
+        _ => obj.get("spec.template.spec"),
+    }
+}
+
+fn workloads<'a>(ctx: &Ctx<'a>) -> Vec<&'a Obj> {
+    WORKLOADS
+        .iter()
+        .flat_map(|k| ctx.inv.of(k).iter())
+        .collect()
+}
+
+/// Every container of a pod spec (init and ephemeral too).
+fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .into_iter()
+        .filter_map(|f| spec.get(f).and_then(Value::as_array))
+        .flatten()
+}
+
+/// UP007 and the like: pod templates with a volume of type `volume` (`gitRepo`).
+pub fn pod_volume(ctx: &mut Ctx) {
+    let volume = ctx.text("volume");
+    let target = ctx.target;
+    for obj in workloads(ctx) {
+        let Some(spec) = pod_spec(obj) else { continue };
+        let names: Vec<&str> = spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v.get(&volume).is_some())
+                    .filter_map(|v| v.get("name").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if names.is_empty() {
+            continue;
+        }
+        ctx.report(
+            obj,
+            format!(
+                "its pods mount {} {volume} volume(s) ({}), which the kubelet of {target} does not \
+                 mount: the pods fail to start after the nodes are upgraded",
+                names.len(),
+                names.join(", ")
+            ),
+        );
+    }
+}
+
+/// Containers whose image is one of `images` (repository prefixes), described by `what`.
+pub fn container_image(ctx: &mut Ctx) {
+    let images = ctx.list("images");
+    let what = ctx.text("what");
+    for obj in workloads(ctx) {
+        let Some(spec) = pod_spec(obj) else { continue };
+        let found: Vec<&str> = containers(spec)
+            .filter_map(|c| c.get("image").and_then(Value::as_str))
+            .filter(|img| images.iter().any(|p| img.starts_with(p.as_str())))
+            .collect();
+        if let Some(img) = found.first() {
+            ctx.report(obj, format!("runs {img}: {what}"));
+        }
+    }
+}
+
+/// Services with `spec.externalIPs`.
+pub fn service_external_ips(ctx: &mut Ctx) {
+    let services: Vec<&Obj> = ctx.inv.of("Service").iter().collect();
+    for s in services {
+        let ips: Vec<&str> = s
+            .get("spec.externalIPs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if ips.is_empty() {
+            continue;
+        }
+        ctx.report(
+            s,
+            format!(
+                "sets spec.externalIPs ({}), which Kubernetes deprecates: any user who can create \
+                 Services can claim an IP this way (CVE-2020-8554)",
+                ips.join(", ")
+            ),
+        );
+    }
+}
+
+/// kube-proxy started in `mode` (`ipvs`), from its DaemonSet's command line or the config file
+/// of a kube-proxy ConfigMap in the manifests.
+pub fn kube_proxy_mode(ctx: &mut Ctx) {
+    let mode = ctx.text("mode");
+    let target = ctx.target;
+    let flag = format!("--proxy-mode={mode}");
+    let mut hits: Vec<(&Obj, String)> = Vec::new();
+    for ds in ctx.inv.of("DaemonSet") {
+        if !ds.name.starts_with("kube-proxy") {
+            continue;
+        }
+        let Some(spec) = pod_spec(ds) else { continue };
+        let uses = containers(spec).any(|c| {
+            ["command", "args"].iter().any(|f| {
+                c.get(*f).and_then(Value::as_array).is_some_and(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .any(|s| s == flag || s.split_whitespace().any(|w| w == flag))
+                })
+            })
+        });
+        if uses {
+            hits.push((ds, format!("its command line sets {flag}")));
+        }
+    }
+    for cm in ctx.inv.of("ConfigMap") {
+        if !cm.name.starts_with("kube-proxy") {
+            continue;
+        }
+        let Some(data) = cm.get("data").and_then(Value::as_object) else {
+            continue;
+        };
+        let set = data.values().filter_map(Value::as_str).any(|text| {
+            text.lines().any(|l| {
+                let l = l.trim();
+                l.strip_prefix("mode:")
+                    .map(|v| v.trim().trim_matches(['"', '\'']) == mode)
+                    .unwrap_or(false)
+            })
+        });
+        if set {
+            hits.push((cm, format!("its configuration sets mode: {mode}")));
+        }
+    }
+    for (obj, how) in hits {
+        ctx.report(
+            obj,
+            format!("kube-proxy runs in {mode} mode ({how}), which Kubernetes deprecates (target {target}): plan the move to nftables (or iptables)"),
+        );
+    }
+}
