@@ -27,9 +27,12 @@ pub enum ParamType {
     /// A list of strings.
     List,
     Text,
+    /// A string that selects behaviour: one of these values (a typo is an error at load, never a
+    /// rule that silently never fires).
+    OneOf(&'static [&'static str]),
 }
 
-use ParamType::{Bool, List, Num, Text};
+use ParamType::{Bool, List, Num, OneOf, Text};
 
 impl ParamType {
     fn accepts(self, v: &Value) -> bool {
@@ -38,15 +41,17 @@ impl ParamType {
             Bool => v.is_boolean(),
             List => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
             Text => v.is_string(),
+            OneOf(values) => v.as_str().is_some_and(|s| values.contains(&s)),
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Num => "a number",
-            Bool => "true or false",
-            List => "a list of strings",
-            Text => "a string",
+            Num => "a number".into(),
+            Bool => "true or false".into(),
+            List => "a list of strings".into(),
+            Text => "a string".into(),
+            OneOf(values) => format!("one of {}", values.join(", ")),
         }
     }
 }
@@ -98,29 +103,29 @@ pub const CHECKS: &[Check] = &[
     Check { key: "webhook-critical-resources", run: webhooks::critical_resources, params: &[] },
     Check { key: "webhook-timeout", run: webhooks::timeout, params: &[("fires_at_seconds", Num), ("fail_closed_only", Bool)] },
     Check { key: "mutating-timeout-sum", run: webhooks::mutating_timeout_sum, params: &[("max_total_seconds", Num), ("resources", List)] },
-    Check { key: "webhook-backend", run: webhooks::backend, params: &[("condition", Text)] },
-    Check { key: "webhook-workload", run: webhooks::workload, params: &[("condition", Text), ("min_replicas", Num)] },
+    Check { key: "webhook-backend", run: webhooks::backend, params: &[("condition", OneOf(&["missing", "no-endpoints"]))] },
+    Check { key: "webhook-workload", run: webhooks::workload, params: &[("condition", OneOf(&["replicas", "pdb", "zones"])), ("min_replicas", Num)] },
     Check { key: "webhook-url-localhost", run: webhooks::url_localhost, params: &[] },
     Check { key: "webhook-ca-bundle", run: webhooks::ca_bundle, params: &[] },
     Check { key: "webhook-ca-expiry", run: webhooks::ca_expiry, params: &[("days", Num)] },
-    Check { key: "webhook-field", run: webhooks::field, params: &[("field", Text), ("bad", List)] },
+    Check { key: "webhook-field", run: webhooks::field, params: &[("field", OneOf(&["sideEffects", "matchPolicy", "admissionReviewVersions"])), ("bad", List)] },
     Check { key: "apiservice-unavailable", run: webhooks::apiservice_unavailable, params: &[] },
     Check { key: "crd-conversion-webhook", run: webhooks::crd_conversion, params: &[] },
     Check { key: "apf-exempt-broad", run: apf::exempt_broad, params: &[] },
     Check { key: "apf-shadow-system", run: apf::shadow_system, params: &[] },
     Check { key: "apf-equal-precedence", run: apf::equal_precedence, params: &[] },
     Check { key: "apf-missing-level", run: apf::missing_level, params: &[] },
-    Check { key: "apf-autoupdate", run: apf::autoupdate, params: &[("case", Text)] },
+    Check { key: "apf-autoupdate", run: apf::autoupdate, params: &[("case", OneOf(&["pinned-suggested", "custom-autoupdate"]))] },
     Check { key: "apf-small-level", run: apf::small_level, params: &[("server_concurrency_limit", Num), ("max_seats", Num)] },
     Check { key: "apf-reject", run: apf::reject, params: &[] },
     Check { key: "apf-queuing", run: apf::queuing, params: &[("max_queue_length_limit", Num)] },
     Check { key: "apf-no-distinguisher", run: apf::no_distinguisher, params: &[] },
     Check { key: "apf-share-hog", run: apf::share_hog, params: &[("max_share_percent", Num)] },
-    Check { key: "api-version", run: apis::api_version, params: &[("state", Text)] },
+    Check { key: "api-version", run: apis::api_version, params: &[("state", OneOf(&["removed", "deprecated"]))] },
     Check { key: "crd-count", run: crds::count, params: &[("warn_at", Num), ("error_at", Num)] },
     Check { key: "crd-size", run: crds::size, params: &[("warn_bytes", Num), ("error_bytes", Num)] },
-    Check { key: "crd-versions", run: crds::versions, params: &[("condition", Text), ("max_served", Num)] },
-    Check { key: "crd-objects", run: crds::objects, params: &[("condition", Text), ("max_objects", Num)] },
+    Check { key: "crd-versions", run: crds::versions, params: &[("condition", OneOf(&["many-served", "stored-not-served"])), ("max_served", Num)] },
+    Check { key: "crd-objects", run: crds::objects, params: &[("condition", OneOf(&["many", "none"])), ("max_objects", Num)] },
     Check { key: "storage-objects", run: crds::storage_objects, params: &[("max_objects", Num)] },
     Check { key: "etcd-size", run: crds::etcd_size, params: &[("limit_bytes", Num), ("warn_percent", Num), ("error_percent", Num)] },
     Check { key: "cronjob-history", run: garbage::cronjob_history, params: &[("max_history", Num)] },
@@ -131,7 +136,7 @@ pub const CHECKS: &[Check] = &[
     Check { key: "pdb-blocks-drain", run: upgrade::pdb_blocks_drain, params: &[] },
     Check { key: "single-replica", run: upgrade::single_replica, params: &[("namespaces", List)] },
     Check { key: "node-runtime", run: upgrade::node_runtime, params: &[("runtime", Text), ("min_major", Num)] },
-    Check { key: "node-cgroup", run: upgrade::node_cgroup, params: &[("condition", Text)] },
+    Check { key: "node-cgroup", run: upgrade::node_cgroup, params: &[("condition", OneOf(&["v1", "unverified"]))] },
     Check { key: "pod-volume", run: workloads::pod_volume, params: &[("volume", Text)] },
     Check { key: "container-image", run: workloads::container_image, params: &[("images", List), ("what", Text)] },
     Check { key: "service-external-ips", run: workloads::service_external_ips, params: &[] },
@@ -250,6 +255,19 @@ pub fn and_list(items: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod closed_set_tests {
+    #[test]
+    fn a_misspelt_selector_names_the_valid_values() {
+        let c = super::find("webhook-workload").unwrap();
+        let e = c
+            .validate("condition", &serde_json::json!("replica"))
+            .unwrap_err();
+        assert!(e.contains("one of replicas, pdb, zones"), "{e}");
+        assert!(c.validate("condition", &serde_json::json!("pdb")).is_ok());
     }
 }
 
