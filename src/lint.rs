@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::inventory::live::{self, LiveOptions, Needs};
 use crate::inventory::{Inventory, Version, kinds, manifests};
 use crate::rules::{
-    self, ANY_KIND, LintOutcome, NEED_CR_COUNTS, NEED_METRICS, Rule, RuleParams, apis,
+    self, ANY_KIND, LintOutcome, NEED_CR_COUNTS, NEED_HELM, NEED_METRICS, Rule, RuleParams, apis,
 };
 
 /// Where objects come from.
@@ -55,6 +55,8 @@ pub fn needs(rules: &[&Rule]) -> Needs {
             match k.as_str() {
                 NEED_METRICS => n.metrics = true,
                 NEED_CR_COUNTS => n.cr_counts = true,
+                // Helm release Secrets are read only by `kscope preflight --helm`
+                NEED_HELM => {}
                 ANY_KIND => {
                     if let Ok(t) = apis::table() {
                         for row in &t.rows {
@@ -65,7 +67,10 @@ pub fn needs(rules: &[&Rule]) -> Needs {
                     }
                 }
                 kind => {
-                    let meta = !r.full && kinds::info(kind).is_some_and(|i| i.metadata_only);
+                    // Pods are always listed metadata-only on a live cluster (a rule that reads
+                    // pod specs, such as static control-plane pods' flags, reads them from files)
+                    let meta = (!r.full || kind == "Pod")
+                        && kinds::info(kind).is_some_and(|i| i.metadata_only);
                     let e = n.kinds.entry(kind.to_string()).or_insert(meta);
                     *e = *e && meta;
                 }

@@ -23,6 +23,9 @@ pub struct Release {
     pub revision: u64,
     /// `chart-version`, e.g. `ingress-nginx-4.1.0`.
     pub chart: String,
+    /// The chart's `kubeVersion` constraint (Helm refuses to install or upgrade it on a
+    /// Kubernetes version outside it).
+    pub kube_version: Option<String>,
     /// The rendered manifest (may hold Secret objects: never printed, never logged).
     manifest: String,
 }
@@ -34,6 +37,7 @@ impl std::fmt::Debug for Release {
             .field("namespace", &self.namespace)
             .field("revision", &self.revision)
             .field("chart", &self.chart)
+            .field("kube_version", &self.kube_version)
             .field("manifest", &format_args!("<{} bytes>", self.manifest.len()))
             .finish()
     }
@@ -103,6 +107,8 @@ fn decode(secret: &Value) -> Result<Release, String> {
         namespace: s("/namespace").to_string(),
         revision: v.get("version").and_then(Value::as_u64).unwrap_or(0),
         chart,
+        kube_version: Some(s("/chart/metadata/kubeVersion").trim().to_string())
+            .filter(|k| !k.is_empty()),
         manifest: s("/manifest").to_string(),
         name,
     })

@@ -592,28 +592,27 @@ pub fn evaluate(
     let mut not_checked = inputs.not_checked;
     let mut seen: BTreeSet<(String, String, String, String)> = BTreeSet::new();
     // the removed-API check ran over every source given; the rules, where their objects were
+    let mut skipped: Vec<(String, String, (String, String))> = Vec::new();
     let mut checks_ran: BTreeSet<String> = inputs
         .api_sources
         .iter()
         .map(|s| format!("removed and deprecated APIs: {s}"))
         .collect();
     for inv in &inputs.scanned {
-        for (i, hop) in plan.hops.iter().enumerate() {
+        for hop in &plan.hops {
             let out = rules::run(risk_rules, inv, *hop, params);
             for code in &out.ran {
                 if let Some(r) = risk_rules.iter().find(|r| &r.code == code) {
                     checks_ran.insert(format!("{} {}", r.code, r.name));
                 }
             }
-            if i == 0 {
-                for s in out.skipped {
-                    let nc = NotChecked {
-                        check: format!("{} {} ({})", s.code, s.name, inv.origin),
-                        reason: s.reason,
-                    };
-                    if !not_checked.contains(&nc) {
-                        not_checked.push(nc);
-                    }
+            // a rule outside its release window at a hop is not applicable there (not listed)
+            for sk in out.skipped {
+                if !skipped
+                    .iter()
+                    .any(|(c, o, _)| *c == sk.code && *o == inv.origin)
+                {
+                    skipped.push((sk.code.clone(), inv.origin.clone(), (sk.name, sk.reason)));
                 }
             }
             for f in out.findings {
@@ -644,6 +643,22 @@ pub fn evaluate(
                     index: 0,
                 });
             }
+        }
+    }
+    // rules that could not run where the plan needed them (and never ran elsewhere)
+    for (code, origin, (name, reason)) in skipped {
+        if checks_ran
+            .iter()
+            .any(|c| c.starts_with(&format!("{code} ")))
+        {
+            continue;
+        }
+        let nc = NotChecked {
+            check: format!("{code} {name} ({origin})"),
+            reason,
+        };
+        if !not_checked.contains(&nc) {
+            not_checked.push(nc);
         }
     }
     for hop in plan.hops.iter().filter(|h| **h > plan.reviewed) {

@@ -216,7 +216,7 @@ pub fn lint<'a>(mut doc: Document<'a>, r: &'a LintReport) -> Document<'a> {
             }
         )),
         Line::plain(format!(
-            "{} objects; {} rules: {} ran, {} skipped, {} not applicable (no objects of their kinds)",
+            "{} objects; {} rules: {} ran, {} skipped, {} not applicable (no objects of their kinds, or not for this version)",
             r.objects,
             r.rules,
             o.ran.len(),

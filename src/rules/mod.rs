@@ -21,6 +21,8 @@ include!(concat!(env!("OUT_DIR"), "/rules.rs"));
 /// Needs that are not kinds.
 pub const NEED_METRICS: &str = "metrics";
 pub const NEED_CR_COUNTS: &str = "custom-object-counts";
+/// The deployed Helm releases (`kscope preflight --helm`).
+pub const NEED_HELM: &str = "helm-releases";
 /// In `kinds`: any object (the deprecated-API rules).
 pub const ANY_KIND: &str = "*";
 
@@ -209,8 +211,11 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
         }
     };
     for k in doc.kinds.iter().chain(&doc.needs) {
-        let known =
-            k == ANY_KIND || k == NEED_METRICS || k == NEED_CR_COUNTS || kinds::info(k).is_some();
+        let known = k == ANY_KIND
+            || k == NEED_METRICS
+            || k == NEED_CR_COUNTS
+            || k == NEED_HELM
+            || kinds::info(k).is_some();
         if !known {
             return Err(def(format!("unknown kind or need {k:?}")));
         }
@@ -389,6 +394,16 @@ fn need_met(inv: &Inventory, need: &str) -> Result<(), String> {
             None if inv.live => Err("custom objects were not counted".into()),
             None => Err("needs a live cluster (custom objects are counted on the server)".into()),
         },
+        NEED_HELM => match &inv.helm {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.clone()),
+            None if inv.live => {
+                Err("Helm releases are read by `kscope preflight --helm` only".into())
+            }
+            None => {
+                Err("needs a live cluster (Helm release Secrets, with preflight --helm)".into())
+            }
+        },
         ANY_KIND => Ok(()),
         kind => match inv.availability(kind) {
             Availability::Read => Ok(()),
@@ -406,15 +421,13 @@ pub fn run(rules: &[&Rule], inv: &Inventory, target: Version, params: &RuleParam
             name: r.name.clone(),
             reason,
         };
-        if r.from.is_some_and(|f| target < f) || r.until.is_some_and(|u| target > u) {
-            let w = format!(
-                "{}..{}",
-                r.from.map(|v| v.to_string()).unwrap_or_default(),
-                r.until.map(|v| v.to_string()).unwrap_or_default()
-            );
-            out.skipped.push(skip(format!(
-                "target version {target} is outside the rule's window {w}"
-            )));
+        // a rule for other releases (upgrade risks from 1.35 on) does not concern this target; a
+        // rule on Helm releases has none to look at unless `preflight --helm` read them
+        if r.from.is_some_and(|f| target < f)
+            || r.until.is_some_and(|u| target > u)
+            || (r.needs.iter().any(|n| n == NEED_HELM) && inv.helm.is_none())
+        {
+            out.not_applicable.push(r.code.clone());
             continue;
         }
         if !inv.live

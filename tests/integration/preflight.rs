@@ -21,8 +21,25 @@ fn node(name: &str, kubelet: &str) -> Value {
 /// A Helm v3 release Secret, encoded as Helm writes it: JSON, gzip, base64 (then base64 again as
 /// Secret data).
 fn helm_secret(name: &str, revision: u64, status: &str, manifest: &str) -> Value {
+    helm_release_secret(
+        name,
+        revision,
+        status,
+        manifest,
+        json!({"name": "legacy-app", "version": "0.3.1"}),
+    )
+}
+
+/// [`helm_secret`] with the chart's metadata.
+fn helm_release_secret(
+    name: &str,
+    revision: u64,
+    status: &str,
+    manifest: &str,
+    chart: Value,
+) -> Value {
     let release = json!({"name": name, "namespace": "apps", "version": revision, "info": {"status": status},
-        "chart": {"metadata": {"name": "legacy-app", "version": "0.3.1"}}, "manifest": manifest});
+        "chart": {"metadata": chart}, "manifest": manifest});
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(release.to_string().as_bytes()).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -490,6 +507,105 @@ fn ready_and_ready_with_warnings_from_files() {
     let mut failing = warn.clone();
     failing.extend(["--fail-on", "warning"]);
     assert_eq!(crate::kscope(&failing).status.code(), Some(1));
+}
+
+/// A chart whose kubeVersion excludes a hop blocks that hop (Helm refuses to upgrade the release
+/// there); one that allows every hop does not; an unreadable constraint is said, not guessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_chart_kube_version_blocks_the_hops_it_excludes() {
+    let chart = |name: &str, kv: &str| json!({"name": name, "version": "1.0.0", "kubeVersion": kv});
+    let api = FakeApi::start(
+        vec![
+            helm_release_secret(
+                "old",
+                1,
+                "deployed",
+                "",
+                chart("old-chart", ">= 1.20.0-0 < 1.36.0-0"),
+            ),
+            helm_release_secret("fine", 1, "deployed", "", chart("fine-chart", ">=1.20.0-0")),
+            helm_release_secret("odd", 1, "deployed", "", chart("odd-chart", ">= banana")),
+        ],
+        "v1.34.2",
+        None,
+    )
+    .await;
+    let out = crate::kscope(&[
+        "preflight",
+        "--kubeconfig",
+        api.kubeconfig().to_str().unwrap(),
+        "--target-version",
+        "1.37",
+        "--helm",
+        "--format",
+        "json",
+    ]);
+    let doc = crate::json(&out);
+    let up011: Vec<String> = doc["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "UP011")
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["hop"].as_str().unwrap(),
+                e["blocking"],
+                e["subject"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        up011,
+        // blockers first, then by hop
+        [
+            "1.36 true HelmRelease/apps/old",
+            "1.37 true HelmRelease/apps/old",
+            "1.35 false HelmRelease/apps/odd",
+            "1.36 false HelmRelease/apps/odd",
+            "1.37 false HelmRelease/apps/odd",
+        ]
+        .map(String::from)
+        .to_vec(),
+        "{}",
+        doc["findings"]
+    );
+    let hops: Vec<&str> = doc["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(hops, ["READY WITH WARNINGS", "BLOCKED", "BLOCKED"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// containerd 1.x: a warning while it is losing support, a blocker at the hop whose kubelet drops it.
+#[test]
+fn containerd_1_warns_then_blocks_at_the_release_that_drops_it() {
+    let out = crate::kscope(&[
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.35",
+        "--target-version",
+        "1.38",
+        "-f",
+        "tests/fixtures/rules/UP004/fire-containerd-1-losing-support.yaml",
+        "--format",
+        "json",
+    ]);
+    let doc = crate::json(&out);
+    let up004: Vec<String> = doc["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "UP004")
+        .map(|e| format!("{} {}", e["hop"].as_str().unwrap(), e["blocking"]))
+        .collect();
+    assert_eq!(up004, ["1.38 true", "1.36 false"], "{}", doc["findings"]);
+    assert_eq!(doc["verdict"], "BLOCKED");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// Past the release the catalogue is reviewed through, a hop is UNKNOWN (exit 2), never READY;

@@ -3,8 +3,10 @@
 
 mod apf;
 mod apis;
+mod components;
 mod crds;
 mod garbage;
+mod helm;
 mod traffic;
 pub mod upgrade;
 mod webhooks;
@@ -135,8 +137,11 @@ pub const CHECKS: &[Check] = &[
     Check { key: "suppressions", run: suppressions, params: &[] },
     Check { key: "pdb-blocks-drain", run: upgrade::pdb_blocks_drain, params: &[] },
     Check { key: "single-replica", run: upgrade::single_replica, params: &[("namespaces", List)] },
-    Check { key: "node-runtime", run: upgrade::node_runtime, params: &[("runtime", Text), ("min_major", Num)] },
+    Check { key: "node-runtime", run: upgrade::node_runtime, params: &[("runtime", Text), ("min_major", Num), ("removed_in", Text)] },
     Check { key: "node-cgroup", run: upgrade::node_cgroup, params: &[("condition", OneOf(&["v1", "unverified"]))] },
+    Check { key: "helm-kube-version", run: helm::kube_version, params: &[] },
+    Check { key: "feature-gates", run: components::feature_gates, params: &[] },
+    Check { key: "kubeadm-config", run: components::kubeadm_config, params: &[("api_version", Text)] },
     Check { key: "pod-volume", run: workloads::pod_volume, params: &[("volume", Text)] },
     Check { key: "container-image", run: workloads::container_image, params: &[("images", List), ("what", Text)] },
     Check { key: "service-external-ips", run: workloads::service_external_ips, params: &[] },

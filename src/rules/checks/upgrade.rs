@@ -184,11 +184,14 @@ fn runtime_version(s: &str) -> Option<(String, u64, u64)> {
 }
 
 /// UP004: nodes whose container runtime (`status.nodeInfo.containerRuntimeVersion`) is older
-/// than the kubelet of the target release supports (`runtime` below `min_major`).
+/// than `min_major`: losing support (a warning) until the release `removed_in`, unsupported (the
+/// rule's severity) from it.
 pub fn node_runtime(ctx: &mut Ctx) {
     let runtime = ctx.text("runtime");
     let min_major = ctx.num("min_major") as u64;
+    let removed_in = Version::parse(&ctx.text("removed_in"));
     let target = ctx.target;
+    let gone = removed_in.is_none_or(|r| target >= r);
     let by = nodes_by(ctx, |n| {
         n.str("status.nodeInfo.containerRuntimeVersion")
             .map(String::from)
@@ -200,14 +203,27 @@ pub fn node_runtime(ctx: &mut Ctx) {
         if name != runtime || major >= min_major {
             continue;
         }
+        let (severity, state) = if gone {
+            (
+                ctx.rule.severity,
+                format!("the kubelet of {target} needs {runtime} {min_major}.0 or newer"),
+            )
+        } else {
+            (
+                crate::finding::Severity::Warning,
+                format!(
+                    "{runtime} {major}.x is losing support (the kubelet reports kubelet_cri_losing_support; removed in {})",
+                    removed_in.map(|r| r.to_string()).unwrap_or_default()
+                ),
+            )
+        };
         let msg = format!(
-            "{} node(s) run {version}; the kubelet of {target} needs {runtime} {min_major}.0 or newer: \
-             move these nodes to a {runtime} {min_major} image before the hop: {}",
+            "{} node(s) run {version}; {state}: move these nodes to a {runtime} {min_major} image: {}",
             names.len(),
             first_names(&names)
         );
         ctx.report_at(
-            ctx.rule.severity,
+            severity,
             format!("{name} {major}.x nodes"),
             ctx.inv.origin.clone(),
             msg,
