@@ -578,6 +578,12 @@ pub struct PreflightArgs {
     #[arg(long, value_name = "1.NN", value_parser = k8s_version)]
     pub target_version: Option<Version>,
 
+    /// Judge a control-plane rollback to this version (one minor below the current one, as EKS
+    /// allows within seven days of an upgrade) instead of an upgrade: objects, manifests and
+    /// kubelets that only the newer version serves or allows.
+    #[arg(long, value_name = "1.NN", value_parser = k8s_version, conflicts_with = "target_version")]
+    pub rollback_to: Option<Version>,
+
     /// The current version. Default: the live cluster's (/version); required with --no-cluster.
     #[arg(long, value_name = "1.NN", value_parser = k8s_version, required_if_eq("no_cluster", "true"))]
     pub from_version: Option<Version>,

@@ -11,7 +11,7 @@ use crate::catalogue::{Entry, Overrides};
 use crate::cli::PreflightArgs;
 use crate::gate::config::Config;
 use crate::gate::{Check, Objects};
-use crate::inventory::{Inventory, live, manifests};
+use crate::inventory::{Inventory, Version, live, manifests};
 use crate::lint;
 use crate::preflight::{self, Evidence, Inputs, NotChecked, Plan, Uses, metrics};
 use crate::render;
@@ -44,17 +44,33 @@ fn needs(risk: &[&Rule], helm: bool) -> Result<live::Needs> {
 
 pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
     let (only, skip) = gate::selection(&[], &a.select.skip, &cfg.rules);
+    // an upgrade runs the upgrade risks; a rollback what the older release lacks, and node skew
+    let rollback = a.rollback_to.is_some();
     let risk: Vec<&Rule> = rules::select(&only, &skip)?
         .into_iter()
-        .filter(|r| r.preflight.is_some())
+        .filter(|r| match r.preflight {
+            Some(rules::Gate::RollbackBlocker) => rollback,
+            Some(_) => !rollback || r.check == "node-version-skew",
+            None => false,
+        })
         .collect();
     let params = Overrides::parse(&gate::params(cfg, &risk, &a.params.params), &risk)?;
-    let target = a.target_version.or(cfg.target_version()).context(
-        "--target-version is required (or target_version in .kscope.yaml): the version to upgrade to",
-    )?;
+    let target = match a.rollback_to {
+        Some(to) => to,
+        None => a.target_version.or(cfg.target_version()).context(
+            "--target-version is required (or target_version in .kscope.yaml): the version to upgrade to",
+        )?,
+    };
+    let plan_of = |from: Version| {
+        if rollback {
+            Plan::rollback(from, target)
+        } else {
+            Plan::new(from, target)
+        }
+    };
     if let Some(from) = a.from_version {
         // fail before reading anything
-        Plan::new(from, target).map_err(anyhow::Error::msg)?;
+        plan_of(from).map_err(anyhow::Error::msg)?;
     }
     let limits = a.limits.limits();
     let mut uses = Uses::default();
@@ -129,7 +145,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         (None, Some(s)) => s,
         (None, None) => bail!("the cluster's version is unknown: give --from-version 1.NN"),
     };
-    let plan = Plan::new(from, target).map_err(anyhow::Error::msg)?;
+    let plan = plan_of(from).map_err(anyhow::Error::msg)?;
 
     // manifest files
     let files_inv: Option<Inventory> = if a.files.is_empty() {

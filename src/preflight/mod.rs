@@ -29,6 +29,8 @@ pub struct Plan {
     /// The newest release kscope's catalogue is reviewed through: hops after it are judged as far
     /// as the data goes and end UNKNOWN, never READY.
     pub reviewed: Version,
+    /// A rollback of the control plane to `target` (one minor below `from`), not an upgrade.
+    pub rollback: bool,
 }
 
 /// Releases past the reviewed one a plan may reach (the horizon of announced API removals).
@@ -67,6 +69,32 @@ impl Plan {
                 .map(|m| Version::new(1, m))
                 .collect(),
             reviewed: newest,
+            rollback: false,
+        })
+    }
+
+    /// A rollback from `from` to `to`: one minor version down (what a managed control plane
+    /// allows), one hop.
+    pub fn rollback(from: Version, to: Version) -> Result<Plan, String> {
+        let newest = apis::table().map_err(|e| e.to_string())?.newest;
+        if to.major != from.major || to.minor + 1 != from.minor {
+            return Err(format!(
+                "--rollback-to {to}: a control plane rolls back one minor version, from {from} to {}",
+                Version::new(from.major, from.minor.saturating_sub(1))
+            ));
+        }
+        if from > newest || to < apis::OLDEST {
+            return Err(format!(
+                "--rollback-to {to}: kscope knows Kubernetes {} to {newest}",
+                apis::OLDEST
+            ));
+        }
+        Ok(Plan {
+            from,
+            target: to,
+            hops: vec![to],
+            reviewed: newest,
+            rollback: true,
         })
     }
 }
@@ -584,11 +612,16 @@ pub fn evaluate(
     risk_rules: &[&Rule],
     params: &RuleParams,
 ) -> PreflightReport {
-    let mut items: Vec<Item> = inputs
-        .uses
-        .iter()
-        .filter_map(|u| api_item(&plan, u))
-        .collect();
+    // removals concern upgrades; a rollback is judged by the rules (what the older release lacks)
+    let mut items: Vec<Item> = if plan.rollback {
+        Vec::new()
+    } else {
+        inputs
+            .uses
+            .iter()
+            .filter_map(|u| api_item(&plan, u))
+            .collect()
+    };
     let mut not_checked = inputs.not_checked;
     let mut seen: BTreeSet<(String, String, String, String)> = BTreeSet::new();
     // the removed-API check ran over every source given; the rules, where their objects were
@@ -630,7 +663,8 @@ pub fn evaluate(
                     .iter()
                     .find(|r| r.code == f.code)
                     .and_then(|r| r.preflight);
-                let blocking = gate == Some(Gate::Blocker) && f.severity == Severity::Error;
+                let blocking = matches!(gate, Some(Gate::Blocker | Gate::RollbackBlocker))
+                    && f.severity == Severity::Error;
                 let mut finding = f;
                 if !blocking {
                     finding.severity = finding.severity.min(Severity::Warning);

@@ -315,8 +315,13 @@ pub fn preflight<'a>(
     r: &'a PreflightReport,
     all: &'a [crate::finding::Finding],
 ) -> Document<'a> {
+    let what = if r.plan.rollback {
+        "rollback"
+    } else {
+        "upgrade"
+    };
     doc.title = format!(
-        "Kubernetes upgrade preflight: {} → {}",
+        "Kubernetes {what} preflight: {} → {}",
         r.plan.from, r.plan.target
     );
     doc.no_findings = "Nothing to do before the upgrade.";
@@ -344,7 +349,7 @@ pub fn preflight<'a>(
     let hops: Vec<String> = r.plan.hops.iter().map(|h| h.to_string()).collect();
     doc.summary = vec![
         Line::plain(format!(
-            "upgrade {} → {} ({} hop{}: {})",
+            "{what} {} → {} ({} hop{}: {})",
             r.plan.from,
             r.plan.target,
             hops.len(),

@@ -198,6 +198,73 @@ pub fn written_versions(obj: &crate::inventory::Obj) -> Vec<(String, &'static st
     out.into_iter().collect()
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IntroducedRow {
+    api_version: String,
+    kind: String,
+    release: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntroducedDoc {
+    introduced: Vec<IntroducedRow>,
+}
+
+/// (apiVersion, kind, the release that introduced it).
+type Introduced = (String, String, Version);
+
+static INTRODUCED: LazyLock<Result<Vec<Introduced>, String>> = LazyLock::new(|| {
+    let doc: IntroducedDoc = data::load("api-introduced.yaml").map_err(|e| e.to_string())?;
+    doc.introduced
+        .into_iter()
+        .map(|r| {
+            Version::parse(&r.release)
+                .map(|v| (r.api_version, r.kind, v))
+                .ok_or_else(|| format!("api-introduced.yaml: bad release {:?}", r.release))
+        })
+        .collect()
+});
+
+/// The release that introduced `api_version` of `kind` (from 1.20; older ones are `None`).
+pub fn introduced(api_version: &str, kind: &str) -> Option<Version> {
+    INTRODUCED
+        .as_ref()
+        .ok()?
+        .iter()
+        .find(|(av, k, _)| av == api_version && k == kind)
+        .map(|(_, _, v)| *v)
+}
+
+/// The first release that served any version of `kind` in the group of `api_version` (`None`
+/// when the kind is older than the table).
+pub fn kind_first_served(api_version: &str, kind: &str) -> Option<Version> {
+    let group = |av: &str| {
+        av.rsplit_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default()
+    };
+    let g = group(api_version);
+    let rows = INTRODUCED.as_ref().ok()?;
+    let mine: Vec<Version> = rows
+        .iter()
+        .filter(|(av, k, _)| k == kind && group(av) == g)
+        .map(|(_, _, v)| *v)
+        .collect();
+    // a kind with a version older than the table (absent from it) was served before 1.20
+    let known_old = table().ok().is_some_and(|t| {
+        t.rows
+            .iter()
+            .any(|r| r.kind == kind && group(&r.api_version) == g && r.deprecated.minor < 20)
+    });
+    if known_old {
+        None
+    } else {
+        mine.into_iter().min()
+    }
+}
+
 /// The row for an apiVersion and kind, if that version is deprecated.
 pub fn lookup(api_version: &str, kind: &str) -> Option<&'static Removal> {
     table()
@@ -353,6 +420,24 @@ mod tests {
                 r.kind
             );
         }
+    }
+
+    #[test]
+    fn introduced_releases_from_the_lifecycle_tags() {
+        assert_eq!(
+            introduced("certificates.k8s.io/v1", "ClusterTrustBundle"),
+            Some(Version::new(1, 37))
+        );
+        assert_eq!(introduced("apps/v1", "Deployment"), None);
+        // ClusterTrustBundle was served (alpha) from 1.26, so a rollback to 1.36 keeps the kind
+        assert_eq!(
+            kind_first_served("certificates.k8s.io/v1", "ClusterTrustBundle"),
+            Some(Version::new(1, 26))
+        );
+        assert_eq!(
+            kind_first_served("scheduling.k8s.io/v1beta1", "Workload"),
+            Some(Version::new(1, 37))
+        );
     }
 
     #[test]

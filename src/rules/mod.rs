@@ -111,6 +111,8 @@ pub enum Gate {
     Blocker,
     /// A risk during the upgrade.
     Warning,
+    /// Blocks a rollback (`preflight --rollback-to`); not run for upgrades.
+    RollbackBlocker,
 }
 
 #[derive(Debug, Clone)]
@@ -204,9 +206,10 @@ fn parse(file: &str, text: &'static str) -> Result<Rule, RuleError> {
         None => None,
         Some("blocker") => Some(Gate::Blocker),
         Some("warning") => Some(Gate::Warning),
+        Some("rollback-blocker") => Some(Gate::RollbackBlocker),
         Some(o) => {
             return Err(def(format!(
-                "preflight must be blocker or warning, not {o:?}"
+                "preflight must be blocker, warning or rollback-blocker, not {o:?}"
             )));
         }
     };

@@ -580,6 +580,88 @@ async fn helm_chart_kube_version_blocks_the_hops_it_excludes() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// A rollback one minor down blocks on what only the newer release serves (manifests in a version
+/// it introduced, kubelets already upgraded); two minors down is refused.
+#[test]
+fn rollback_blocks_on_what_only_the_newer_release_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("new.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: resource.k8s.io/v1\nkind: DeviceTaintRule\nmetadata:\n  name: t\nspec: {}\n---\n\
+         apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nstatus:\n  nodeInfo:\n    kubeletVersion: v1.37.1\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: x\nspec:\n  replicas: 3\n",
+    )
+    .unwrap();
+    let run = |to: &str, file: &str| {
+        crate::kscope(&[
+            "preflight",
+            "--no-cluster",
+            "--from-version",
+            "1.37",
+            "--rollback-to",
+            to,
+            "-f",
+            file,
+            "--format",
+            "json",
+        ])
+    };
+    let out = run("1.36", f.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    assert_eq!(doc["verdict"], "BLOCKED");
+    let codes: Vec<String> = doc["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["code"].as_str().unwrap(),
+                e["blocking"],
+                e["subject"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        codes.contains(&"DA003 true DeviceTaintRule/t".to_string()),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&"UP001 true kubelet 1.37".to_string()),
+        "{codes:?}"
+    );
+    // the Deployment is fine either way; no removal is judged going down
+    assert!(!codes.iter().any(|c| c.contains("Deployment")), "{codes:?}");
+    let text = crate::kscope(&[
+        "preflight",
+        "--no-cluster",
+        "--from-version",
+        "1.37",
+        "--rollback-to",
+        "1.36",
+        "-f",
+        f.to_str().unwrap(),
+    ]);
+    assert!(
+        crate::stdout(&text).contains("rollback 1.37 → 1.36"),
+        "{}",
+        crate::stdout(&text)
+    );
+    // a clean manifest rolls back READY
+    let out = run("1.36", "tests/fixtures/preflight/clean.yaml");
+    assert_eq!(out.status.code(), Some(0), "{}", crate::stderr(&out));
+    // two minors is not a rollback a control plane allows
+    let out = run("1.35", "tests/fixtures/preflight/clean.yaml");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        crate::stderr(&out).contains("one minor version"),
+        "{}",
+        crate::stderr(&out)
+    );
+}
+
 /// containerd 1.x: a warning while it is losing support, a blocker at the hop whose kubelet drops it.
 #[test]
 fn containerd_1_warns_then_blocks_at_the_release_that_drops_it() {

@@ -85,3 +85,34 @@ pub fn api_version(ctx: &mut Ctx) {
         }
     }
 }
+
+/// DA003: objects in an API version (or of a kind) the target release does not serve yet: a
+/// manifest that cannot be applied there, or, after a rollback, stored objects the older control
+/// plane cannot read and clients that get 404s.
+pub fn not_yet_served(ctx: &mut Ctx) {
+    let target = ctx.target;
+    let live = ctx.inv.live;
+    let objs: Vec<&Obj> = ctx.inv.all().collect();
+    for obj in objs {
+        let msg = if live {
+            // a live object is read in the server's preferred version: what matters is whether
+            // the older release serves the kind at all
+            match crate::rules::apis::kind_first_served(&obj.api_version, &obj.kind) {
+                Some(first) if first > target => format!(
+                    "{} objects are served from {first} only: the control plane of {target} serves no version of the kind, so the stored objects cannot be read or changed there",
+                    obj.kind
+                ),
+                _ => continue,
+            }
+        } else {
+            match crate::rules::apis::introduced(&obj.api_version, &obj.kind) {
+                Some(first) if first > target => format!(
+                    "{} {} is served from {first} only: the control plane of {target} does not serve it",
+                    obj.api_version, obj.kind
+                ),
+                _ => continue,
+            }
+        };
+        ctx.report(obj, msg);
+    }
+}

@@ -123,6 +123,7 @@ pub const CHECKS: &[Check] = &[
     Check { key: "apf-queuing", run: apf::queuing, params: &[("max_queue_length_limit", Num)] },
     Check { key: "apf-no-distinguisher", run: apf::no_distinguisher, params: &[] },
     Check { key: "apf-share-hog", run: apf::share_hog, params: &[("max_share_percent", Num)] },
+    Check { key: "api-not-yet-served", run: apis::not_yet_served, params: &[] },
     Check { key: "api-version", run: apis::api_version, params: &[("state", OneOf(&["removed", "deprecated"]))] },
     Check { key: "crd-count", run: crds::count, params: &[("warn_at", Num), ("error_at", Num)] },
     Check { key: "crd-size", run: crds::size, params: &[("warn_bytes", Num), ("error_bytes", Num)] },

@@ -46,10 +46,12 @@ pub fn node_skew(ctx: &mut Ctx) {
         }
         for (v, mut names) in by_version {
             names.sort();
-            let problem = if current.is_some_and(|c| v > c) {
+            // after a rollback the control plane is the (older) target
+            let control_plane = current.map(|c| c.min(target));
+            let problem = if control_plane.is_some_and(|c| v > c) {
                 format!(
                     "is newer than the control plane ({}): a {component} may never be newer than the API server",
-                    current.map(|c| c.to_string()).unwrap_or_default()
+                    control_plane.map(|c| c.to_string()).unwrap_or_default()
                 )
             } else if v.major == target.major && target.minor.saturating_sub(v.minor) > lag {
                 format!(
