@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use super::charts::{self, Chart, Series, X};
-use super::document::{Detail, Document, Line, NotRun, Section, Tone, Verdict};
+use super::document::{Detail, Document, Line, NotRun, Phase, Section, Tone, Verdict};
 use super::rows::JsonRows;
 use crate::analysis::Report;
 use crate::lint::LintReport;
@@ -389,6 +389,44 @@ pub fn preflight<'a>(
                 ("blocking", if it.blocking { "yes" } else { "no" }.into()),
             ],
             evidence: it.evidence.iter().map(Evidence::describe).collect(),
+        })
+        .collect();
+    doc.phases = r
+        .plan
+        .hops
+        .iter()
+        .map(|hop| {
+            let at = |blocking: bool| -> Vec<usize> {
+                r.items
+                    .iter()
+                    .filter(|it| it.index < all.len())
+                    .enumerate()
+                    .filter(|(_, it)| it.hop == *hop && it.blocking == blocking)
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            let from = prev(r, *hop);
+            let steps = if r.plan.rollback {
+                vec![
+                    format!("Fix every blocker above: move manifests, objects and clients to API versions {hop} serves."),
+                    format!("Roll the control plane back to {hop} (the provider's rollback, within its window)."),
+                    format!("Check that kubelets are not newer than {hop}; replace node groups that are."),
+                ]
+            } else {
+                vec![
+                    format!("Fix every blocker above before touching the cluster: manifests and Helm charts in Git first, then live objects."),
+                    format!("Upgrade the control plane from {from} to {hop}, and wait for it to report healthy."),
+                    format!("Upgrade add-ons (CoreDNS, kube-proxy, the CNI and CSI drivers) to versions that support {hop}."),
+                    format!("Upgrade node groups to {hop} one at a time, watching PodDisruptionBudgets and pending pods as nodes drain."),
+                    "Check the warnings above, then move on to the next hop.".to_string(),
+                ]
+            };
+            Phase {
+                title: format!("{from} → {hop}"),
+                blockers: at(true),
+                warnings: at(false),
+                steps,
+            }
         })
         .collect();
     let hop_table = Table {

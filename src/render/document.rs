@@ -72,6 +72,17 @@ pub struct Detail {
     pub evidence: Vec<String>,
 }
 
+/// One stage of a plan of work (a preflight hop): the findings to fix first, the warnings, and the
+/// steps of the stage in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Phase {
+    pub title: String,
+    /// Indices into [`Document::findings`].
+    pub blockers: Vec<usize>,
+    pub warnings: Vec<usize>,
+    pub steps: Vec<String>,
+}
+
 /// A check that did not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotRun {
@@ -114,6 +125,9 @@ pub struct Document<'a> {
     pub no_findings: &'static str,
     /// Per finding (same index), when the command has more to say.
     pub details: Vec<Detail>,
+    /// A plan of work (preflight's hops), when the command makes one: formats for tickets write
+    /// it as a runbook.
+    pub phases: Vec<Phase>,
     /// Every rule or query that was selected: what each code is.
     pub rules: &'a [Described],
     /// What each rule or query checked (JUnit's test cases).
@@ -168,6 +182,7 @@ impl<'a> Document<'a> {
             findings: Vec::new(),
             no_findings: "No findings.",
             details: Vec::new(),
+            phases: Vec::new(),
             rules: &[],
             checks: &[],
             not_run: Vec::new(),
