@@ -30,12 +30,8 @@ fn not_checked(check: &str, reason: impl Into<String>) -> NotChecked {
 /// What a live scan reads for preflight: the risk rules' kinds, every kind of the API removal
 /// table (metadata: managedFields and last-applied), `/metrics`, and Helm releases when asked.
 fn needs(risk: &[&Rule], helm: bool) -> Result<live::Needs> {
-    let da = rules::registry()?
-        .iter()
-        .find(|r| r.code == "DA001")
-        .context("rule DA001 is missing from the registry")?;
     let mut all: Vec<&Rule> = risk.to_vec();
-    all.push(da);
+    all.extend(preflight::api_rules());
     let mut n = lint::needs(&all);
     n.metrics = true;
     n.helm = helm;
@@ -218,11 +214,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
     let gated = gate::apply(&a.output, cfg, objects, report.findings())?;
     report.regate(&gated);
     let mut described: Vec<_> = risk.iter().map(|r| r.describe()).collect();
-    for code in ["DA001", "DA002"] {
-        if let Some(r) = rules::registry()?.iter().find(|r| r.code == code) {
-            described.push(r.describe());
-        }
-    }
+    described.extend(preflight::api_rules().iter().map(|r| r.describe()));
     described.extend(gate::suppression_rules());
     let checks: Vec<Check> = described
         .iter()

@@ -518,42 +518,35 @@ pub struct Inputs<'a> {
     pub api_sources: Vec<String>,
 }
 
-fn rule_by_code(code: &str) -> Option<&'static Rule> {
-    rules::registry().ok()?.iter().find(|r| r.code == code)
+/// The rules of the deprecated-API check (`check: api-version`), found by check and state, never
+/// by code: DA001 (`state: removed`) and DA002 (`state: deprecated`) today.
+pub fn api_rules() -> Vec<&'static Rule> {
+    rules::registry()
+        .map(|r| r.iter().filter(|r| r.check == API_CHECK).collect())
+        .unwrap_or_default()
+}
+
+/// The check key of the deprecated-API rules.
+pub const API_CHECK: &str = "api-version";
+
+fn api_rule(state: &str) -> Option<&'static Rule> {
+    api_rules().into_iter().find(|r| {
+        r.params
+            .iter()
+            .any(|p| p.name == "state" && p.default.as_str() == Some(state))
+    })
 }
 
 fn api_item(plan: &Plan, u: &ApiUse) -> Option<Item> {
     let r = &u.removal;
     let current = u.evidence.iter().any(|e| !e.stale());
     let first = *plan.hops.first()?;
-    let (hop, blocking, code, what) = match r.removed {
-        Some(rem) if rem <= plan.target => {
-            let hop = rem.max(first);
-            let what = if rem <= plan.from {
-                format!("is already not served by {} (removed in {rem})", plan.from)
-            } else {
-                format!("is removed in {rem}")
-            };
-            (hop, current, "DA001", what)
-        }
-        Some(rem) if r.deprecated <= plan.target => (
-            plan.target,
-            false,
-            "DA002",
-            format!("is deprecated since {}, removed in {rem}", r.deprecated),
-        ),
-        None if r.deprecated <= plan.target => (
-            plan.target,
-            false,
-            "DA002",
-            format!(
-                "is deprecated since {} (no removal announced)",
-                r.deprecated
-            ),
-        ),
-        _ => return None,
+    let (judged, what) = apis::judge(r, Some(plan.from), plan.target)?;
+    let (hop, blocking) = match judged {
+        apis::ApiState::Removed { at } => (at.max(first), current),
+        _ => (plan.target, false),
     };
-    let rule = rule_by_code(code);
+    let rule = api_rule(judged.check_state());
     let stale = if current {
         String::new()
     } else {
@@ -582,7 +575,7 @@ fn api_item(plan: &Plan, u: &ApiUse) -> Option<Item> {
         hop,
         blocking,
         finding: Finding {
-            code: code.into(),
+            code: rule.map(|r| r.code.clone()).unwrap_or_default(),
             name: rule.map(|r| r.name.clone()).unwrap_or_default(),
             severity: if blocking {
                 Severity::Error

@@ -149,6 +149,66 @@ impl Removal {
     }
 }
 
+/// What a deprecated API means for a move from `from` (when known) to `target`: the one
+/// judgement `lint` (DA001, DA002) and `preflight` share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiState {
+    /// Not served at `target`: removed in `at` (at or before it).
+    Removed { at: Version },
+    /// Deprecated at `target` with nothing to migrate to: act now, although still served.
+    DeprecatedNoReplacement,
+    /// Deprecated at `target`, still served.
+    Deprecated,
+}
+
+impl ApiState {
+    /// The `state` parameter of the api-version check that reports it (`removed`: DA001,
+    /// `deprecated`: DA002).
+    pub fn check_state(&self) -> &'static str {
+        match self {
+            ApiState::Removed { .. } | ApiState::DeprecatedNoReplacement => "removed",
+            ApiState::Deprecated => "deprecated",
+        }
+    }
+}
+
+/// Judges `r` for `target` (coming from `from`): its state and what to say of it
+/// (`is removed in 1.25`, `is already not served by 1.26 (removed in 1.25)`, `is deprecated
+/// since 1.29, removed in 1.32`). `None`: nothing to say at `target`.
+pub fn judge(r: &Removal, from: Option<Version>, target: Version) -> Option<(ApiState, String)> {
+    // the wording is part of a finding's identity (baselines, SARIF fingerprints): kept as each
+    // command has always said it, with and without a known current version
+    match r.removed {
+        Some(rem) if rem <= target => {
+            let what = match from {
+                Some(f) if rem <= f => format!("is already not served by {f} (removed in {rem})"),
+                Some(_) => format!("is removed in {rem}"),
+                None => format!("is no longer served from {rem}"),
+            };
+            Some((ApiState::Removed { at: rem }, what))
+        }
+        _ if r.deprecated > target => None,
+        removed => {
+            let what = match (from, removed) {
+                (None, _) => format!("is deprecated since {}", r.deprecated),
+                (Some(_), Some(rem)) => {
+                    format!("is deprecated since {}, removed in {rem}", r.deprecated)
+                }
+                (Some(_), None) => format!(
+                    "is deprecated since {} (no removal announced)",
+                    r.deprecated
+                ),
+            };
+            let state = if r.replacement.is_none() && !r.control_plane_writes {
+                ApiState::DeprecatedNoReplacement
+            } else {
+                ApiState::Deprecated
+            };
+            Some((state, what))
+        }
+    }
+}
+
 /// The resource name of a built-in kind: lower case, plural (`NetworkPolicy` → `networkpolicies`,
 /// `Ingress` → `ingresses`). Every kind of the removal table follows these rules.
 pub fn resource_of(kind: &str) -> String {

@@ -3,7 +3,7 @@
 use crate::finding::Severity;
 use crate::inventory::Obj;
 use crate::rules::Ctx;
-use crate::rules::apis::{Stage, lookup, written_versions};
+use crate::rules::apis::{ApiState, Stage, judge, lookup, written_versions};
 
 /// The apiVersions an object is known by: as written (manifests), or for live objects the versions
 /// its last writers used.
@@ -32,43 +32,33 @@ pub fn api_version(ctx: &mut Ctx) {
             if live && r.control_plane_writes {
                 continue;
             }
-            let removed = r.removed.is_some_and(|x| x <= target);
-            let deprecated = r.deprecated <= target;
-            let no_replacement = r.replacement.is_none() && deprecated;
+            let Some((judged, what)) = judge(r, current, target) else {
+                continue;
+            };
+            if judged.check_state() != state {
+                continue;
+            }
             let mut sev = ctx.rule.severity;
             let mut note = String::new();
-            let fire = match state.as_str() {
-                "removed" => {
+            match judged {
+                ApiState::Removed { .. } => {
                     if let (Some(cur), Some(since)) = (current, r.since) {
-                        if removed && since > cur {
+                        if since > cur {
                             note = format!(
                                 "; the cluster ({cur}) does not serve the replacement yet (from {since}): upgrade in steps"
                             );
                         }
                     }
-                    removed || no_replacement
                 }
-                "deprecated" => {
-                    // an alpha version is deprecated three releases after it appears, by rule
+                ApiState::DeprecatedNoReplacement => {}
+                // an alpha version is deprecated three releases after it appears, by rule
+                ApiState::Deprecated => {
                     sev = ctx.rule.severity.min(match r.stage {
                         Stage::Alpha => Severity::Info,
                         Stage::Beta => Severity::Warning,
                     });
-                    deprecated && !removed && !no_replacement
                 }
-                _ => false,
-            };
-            if !fire {
-                continue;
             }
-            let what = if removed {
-                format!(
-                    "is no longer served from {}",
-                    r.removed.map(|x| x.to_string()).unwrap_or_default()
-                )
-            } else {
-                format!("is deprecated since {}", r.deprecated)
-            };
             let seen = if via.is_empty() {
                 String::new()
             } else {
