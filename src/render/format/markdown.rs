@@ -78,25 +78,11 @@ fn findings(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
                 g.findings.len()
             )?;
             for &i in &g.findings {
-                let f = doc.findings[i];
-                let origin = doc
-                    .own_place(i)
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default();
                 let tags = doc
                     .tags_text(i)
                     .map(|t| format!("**{}** ", md(&t)))
                     .unwrap_or_default();
-                writeln!(
-                    w,
-                    "- [ ] {tags}{}{}: {}",
-                    md(&f.subject.name),
-                    md(&origin),
-                    md(&f.message)
-                )?;
-                for e in doc.evidence(i) {
-                    writeln!(w, "  - {}", md(e))?;
-                }
+                item(doc, i, &tags, w)?;
             }
             writeln!(w, "\n*Fix:* {}", md(&g.first.remediation))?;
             if let Some(r) = &g.first.reference {
@@ -108,8 +94,9 @@ fn findings(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// One checklist line per finding: its tags, subject, place and message.
-fn item(doc: &Document<'_>, i: usize, w: &mut dyn Write) -> io::Result<()> {
+/// One checklist line per finding: `lead` (its tags, or its code), subject, place, message, and
+/// its evidence under it.
+fn item(doc: &Document<'_>, i: usize, lead: &str, w: &mut dyn Write) -> io::Result<()> {
     let f = doc.findings[i];
     let origin = doc
         .own_place(i)
@@ -117,8 +104,7 @@ fn item(doc: &Document<'_>, i: usize, w: &mut dyn Write) -> io::Result<()> {
         .unwrap_or_default();
     writeln!(
         w,
-        "- [ ] `{}` {}{}: {}",
-        md(&f.code),
+        "- [ ] {lead}{}{}: {}",
         md(&f.subject.name),
         md(&origin),
         md(&f.message)
@@ -144,7 +130,7 @@ fn runbook(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "**Fix first** ({}):\n", p.blockers.len())?;
             let mut said = Vec::new();
             for &i in &p.blockers {
-                item(doc, i, w)?;
+                item(doc, i, &format!("`{}` ", md(&doc.findings[i].code)), w)?;
                 let f = doc.findings[i];
                 if !said.contains(&f.code.as_str()) {
                     said.push(&f.code);
@@ -156,7 +142,7 @@ fn runbook(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
         if !p.warnings.is_empty() {
             writeln!(w, "**Warnings** ({}):\n", p.warnings.len())?;
             for &i in &p.warnings {
-                item(doc, i, w)?;
+                item(doc, i, &format!("`{}` ", md(&doc.findings[i].code)), w)?;
             }
             writeln!(w)?;
         }

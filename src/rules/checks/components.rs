@@ -70,6 +70,17 @@ fn yaml_in(text: &str) -> Option<Value> {
         .map(|d| d.value)
 }
 
+/// The YAML documents a ConfigMap's data values hold (configuration files), parsed within limits.
+fn config_files(obj: &Obj) -> Vec<Value> {
+    obj.get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_str)
+        .filter_map(yaml_in)
+        .collect()
+}
+
 /// A `featureGates:` map of a component configuration.
 fn gates_map(v: Option<&Value>) -> Vec<(String, bool)> {
     v.and_then(Value::as_object)
@@ -168,13 +179,8 @@ fn settings(obj: &Obj) -> Vec<Setting> {
                     gates,
                 }]
             } else if obj.name.starts_with("kube-proxy") {
-                let gates = obj
-                    .get("data")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flat_map(|m| m.values())
-                    .filter_map(Value::as_str)
-                    .filter_map(yaml_in)
+                let gates = config_files(obj)
+                    .iter()
                     .flat_map(|c| gates_map(c.get("featureGates")))
                     .collect();
                 vec![Setting {
@@ -243,13 +249,8 @@ pub fn kubeadm_config(ctx: &mut Ctx) {
         .filter(|c| c.name == "kubeadm-config")
         .collect();
     for cm in cms {
-        let versions: Vec<String> = cm
-            .get("data")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter_map(Value::as_str)
-            .filter_map(yaml_in)
+        let versions: Vec<String> = config_files(cm)
+            .iter()
             .filter_map(|v| {
                 v.get("apiVersion")
                     .and_then(Value::as_str)
