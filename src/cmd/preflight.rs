@@ -38,6 +38,138 @@ fn needs(risk: &[&Rule], helm: bool) -> Result<live::Needs> {
     Ok(n)
 }
 
+/// What the sources gave, gathered one source at a time.
+#[derive(Default)]
+struct Gathered {
+    uses: Uses,
+    not_checked: Vec<NotChecked>,
+    problems: Vec<String>,
+    sources: Vec<String>,
+    fully_read: bool,
+}
+
+/// The live cluster: objects, nodes, `/metrics` and, with `--helm`, Helm releases.
+async fn read_cluster(
+    a: &PreflightArgs,
+    risk: &[&Rule],
+    limits: crate::inventory::yaml::Limits,
+    g: &mut Gathered,
+) -> Result<Option<Inventory>> {
+    if a.no_cluster {
+        g.not_checked.push(not_checked(
+            "live cluster",
+            "not read (--no-cluster): live objects, node versions, webhooks, APIServices, \
+             PodDisruptionBudgets, Helm releases and the /metrics gauge were not checked",
+        ));
+        return Ok(None);
+    }
+    let inv = live::load(&a.cluster.live_options(), &needs(risk, a.helm)?).await?;
+    g.uses.live_objects(&inv);
+    match &inv.metrics {
+        Some(Ok(text)) => g.uses.metrics(&metrics::requested(text)),
+        Some(Err(e)) => g.not_checked.push(not_checked(
+            "/metrics gauge apiserver_requested_deprecated_apis",
+            e.clone(),
+        )),
+        None => {}
+    }
+    read_helm(&inv, limits, g);
+    g.problems.extend(inv.problems.iter().cloned());
+    g.sources.insert(
+        0,
+        format!(
+            "{} ({}; {} API requests)",
+            inv.origin,
+            inv.server_version
+                .map(|v| format!("server {v}"))
+                .unwrap_or_else(|| "server version unknown".into()),
+            inv.requests
+        ),
+    );
+    Ok(Some(inv))
+}
+
+/// The Helm releases the cluster scan read: the objects of each release's rendered manifest.
+fn read_helm(inv: &Inventory, limits: crate::inventory::yaml::Limits, g: &mut Gathered) {
+    match &inv.helm {
+        None => g.not_checked.push(not_checked(
+            "Helm releases",
+            "not read: add --helm (needs list on Secrets of type helm.sh/release.v1)",
+        )),
+        Some(Err(e)) => g.not_checked.push(not_checked("Helm releases", e.clone())),
+        Some(Ok(releases)) => {
+            for r in releases {
+                let objs = r.objects(limits);
+                g.problems.extend(objs.problems.iter().cloned());
+                g.uses.objects(&objs, |o| Evidence::Helm {
+                    release: r.id(),
+                    chart: r.chart.clone(),
+                    revision: r.revision,
+                    origin: o.origin.clone(),
+                });
+            }
+            g.sources
+                .push(format!("{} Helm release(s)", releases.len()));
+        }
+    }
+}
+
+/// Manifest files (`-f`), judged as of the current version `from`.
+fn read_manifests(
+    a: &PreflightArgs,
+    cfg: &Config,
+    limits: crate::inventory::yaml::Limits,
+    from: Version,
+    g: &mut Gathered,
+) -> Result<Option<Inventory>> {
+    if a.files.is_empty() {
+        return Ok(None);
+    }
+    let mut inv = manifests::load_excluding(&a.files, limits, &|f| cfg.ignores_file(f))?;
+    inv.server_version = Some(from);
+    g.uses.objects(&inv, |o| Evidence::Manifest {
+        origin: o.origin.clone(),
+    });
+    g.problems.extend(inv.problems.iter().cloned());
+    g.sources
+        .push(format!("manifests ({} objects)", inv.all().count()));
+    Ok(Some(inv))
+}
+
+/// The audit log: raw logs or CloudWatch Logs, or the Parquet store.
+async fn read_audit(a: &PreflightArgs, from: Version, g: &mut Gathered) -> Result<()> {
+    if let Some((store, sel, opts)) = super::input::store_input(&a.store, &a.input).await? {
+        let (rows, stats) = preflight::audit::callers_store(&store, &sel, opts)
+            .await
+            .context("cannot read the audit store")?;
+        g.uses.audit(&rows, from);
+        g.sources.push(format!(
+            "audit store {} ({} caller rows)",
+            store.spec, stats.events
+        ));
+    } else if a.audit.is_empty() && !a.input.cloudwatch.wanted() {
+        g.not_checked.push(not_checked(
+            "runtime callers (audit log)",
+            "no audit source given (--audit FILES, --cluster NAME or --store): clients that call \
+             removed APIs without a manifest kscope can see were not checked",
+        ));
+    } else {
+        let input = gather(&a.audit, &a.input, AUDIT_HOURS).await?;
+        let origin = input.origin.clone();
+        let dir_problems = input.problems.clone();
+        let (rows, mut stats) = preflight::audit::callers(input.sources, input.opts)
+            .await
+            .context("cannot read the audit log")?;
+        stats.read_errors.extend(dir_problems);
+        report_input_problems(&stats);
+        g.fully_read &= stats.fully_read();
+        g.uses.audit(&rows, from);
+        g.sources
+            .push(format!("{origin} ({} requests)", stats.events));
+    }
+    Ok(())
+}
+
 pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
     let (only, skip) = gate::selection(&[], &a.select.skip, &cfg.rules);
     // an upgrade runs the upgrade risks; a rollback what the older release lacks, and node skew
@@ -69,66 +201,11 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         plan_of(from).map_err(anyhow::Error::msg)?;
     }
     let limits = a.limits.limits();
-    let mut uses = Uses::default();
-    let mut nc: Vec<NotChecked> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    let mut sources: Vec<String> = Vec::new();
-    let mut fully_read = true;
-
-    // the live cluster: objects, nodes, /metrics, Helm releases
-    let live_inv: Option<Inventory> = if a.no_cluster {
-        nc.push(not_checked(
-            "live cluster",
-            "not read (--no-cluster): live objects, node versions, webhooks, APIServices, \
-             PodDisruptionBudgets, Helm releases and the /metrics gauge were not checked",
-        ));
-        None
-    } else {
-        let inv = live::load(&a.cluster.live_options(), &needs(&risk, a.helm)?).await?;
-        uses.live_objects(&inv);
-        match &inv.metrics {
-            Some(Ok(text)) => uses.metrics(&metrics::requested(text)),
-            Some(Err(e)) => nc.push(not_checked(
-                "/metrics gauge apiserver_requested_deprecated_apis",
-                e.clone(),
-            )),
-            None => {}
-        }
-        match &inv.helm {
-            None => nc.push(not_checked(
-                "Helm releases",
-                "not read: add --helm (needs list on Secrets of type helm.sh/release.v1)",
-            )),
-            Some(Err(e)) => nc.push(not_checked("Helm releases", e.clone())),
-            Some(Ok(releases)) => {
-                for r in releases {
-                    let objs = r.objects(limits);
-                    problems.extend(objs.problems.iter().cloned());
-                    uses.objects(&objs, |o| Evidence::Helm {
-                        release: r.id(),
-                        chart: r.chart.clone(),
-                        revision: r.revision,
-                        origin: o.origin.clone(),
-                    });
-                }
-                sources.push(format!("{} Helm release(s)", releases.len()));
-            }
-        }
-        problems.extend(inv.problems.iter().cloned());
-        sources.insert(
-            0,
-            format!(
-                "{} ({}; {} API requests)",
-                inv.origin,
-                inv.server_version
-                    .map(|v| format!("server {v}"))
-                    .unwrap_or_else(|| "server version unknown".into()),
-                inv.requests
-            ),
-        );
-        Some(inv)
+    let mut g = Gathered {
+        fully_read: true,
+        ..Gathered::default()
     };
-
+    let live_inv = read_cluster(&a, &risk, limits, &mut g).await?;
     let from = match (
         a.from_version,
         live_inv.as_ref().and_then(|i| i.server_version),
@@ -142,50 +219,15 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         (None, None) => bail!("the cluster's version is unknown: give --from-version 1.NN"),
     };
     let plan = plan_of(from).map_err(anyhow::Error::msg)?;
-
-    // manifest files
-    let files_inv: Option<Inventory> = if a.files.is_empty() {
-        None
-    } else {
-        let mut inv = manifests::load_excluding(&a.files, limits, &|f| cfg.ignores_file(f))?;
-        inv.server_version = Some(from);
-        uses.objects(&inv, |o| Evidence::Manifest {
-            origin: o.origin.clone(),
-        });
-        problems.extend(inv.problems.iter().cloned());
-        sources.push(format!("manifests ({} objects)", inv.all().count()));
-        Some(inv)
-    };
-
-    // the audit log: raw logs or CloudWatch, or the Parquet store
-    if let Some((store, sel, opts)) = super::input::store_input(&a.store, &a.input).await? {
-        let (rows, stats) = preflight::audit::callers_store(&store, &sel, opts)
-            .await
-            .context("cannot read the audit store")?;
-        uses.audit(&rows, from);
-        sources.push(format!(
-            "audit store {} ({} caller rows)",
-            store.spec, stats.events
-        ));
-    } else if a.audit.is_empty() && !a.input.cloudwatch.wanted() {
-        nc.push(not_checked(
-            "runtime callers (audit log)",
-            "no audit source given (--audit FILES, --cluster NAME or --store): clients that call \
-             removed APIs without a manifest kscope can see were not checked",
-        ));
-    } else {
-        let input = gather(&a.audit, &a.input, AUDIT_HOURS).await?;
-        let origin = input.origin.clone();
-        let dir_problems = input.problems.clone();
-        let (rows, mut stats) = preflight::audit::callers(input.sources, input.opts)
-            .await
-            .context("cannot read the audit log")?;
-        stats.read_errors.extend(dir_problems);
-        report_input_problems(&stats);
-        fully_read &= stats.fully_read();
-        uses.audit(&rows, from);
-        sources.push(format!("{origin} ({} requests)", stats.events));
-    }
+    let files_inv = read_manifests(&a, cfg, limits, from, &mut g)?;
+    read_audit(&a, from, &mut g).await?;
+    let Gathered {
+        uses,
+        not_checked: nc,
+        problems,
+        sources,
+        mut fully_read,
+    } = g;
 
     let _ = crate::render::stderr::problems("invalid", &problems, &mut std::io::stderr());
     fully_read &= problems.is_empty();
