@@ -105,7 +105,7 @@ pub fn kube_version(ctx: &mut Ctx) {
                 crate::finding::Severity::Warning,
                 format!(
                     "chart {} declares kubeVersion {c:?}, which kscope cannot read ({e}): check by hand \
-                 that it allows {target}",
+                 that it allows every hop",
                     r.chart
                 ),
             ),
