@@ -146,6 +146,7 @@ pub const CHECKS: &[Check] = &[
     Check { key: "pod-volume", run: workloads::pod_volume, params: &[("volume", Text)] },
     Check { key: "container-image", run: workloads::container_image, params: &[("images", List), ("what", Text)] },
     Check { key: "service-external-ips", run: workloads::service_external_ips, params: &[] },
+    Check { key: "selinux-mount", run: workloads::selinux_mount, params: &[] },
     Check { key: "kube-proxy-mode", run: workloads::kube_proxy_mode, params: &[("mode", Text)] },
 ];
 

@@ -163,3 +163,101 @@ pub fn kube_proxy_mode(ctx: &mut Ctx) {
         );
     }
 }
+
+/// The SELinux label a pod spec asks for (`user:role:type:level`, empty parts left out), unless
+/// it opts out of mount-time labelling (`seLinuxChangePolicy: Recursive`).
+fn selinux_label(spec: &Value) -> Option<String> {
+    let sc = spec.get("securityContext");
+    if sc
+        .and_then(|s| s.get("seLinuxChangePolicy"))
+        .and_then(Value::as_str)
+        == Some("Recursive")
+    {
+        return None;
+    }
+    let opts = sc.and_then(|s| s.get("seLinuxOptions")).or_else(|| {
+        containers(spec).find_map(|c| {
+            c.get("securityContext")
+                .and_then(|s| s.get("seLinuxOptions"))
+        })
+    })?;
+    let part = |k: &str| opts.get(k).and_then(Value::as_str).unwrap_or("");
+    Some(format!(
+        "{}:{}:{}:{}",
+        part("user"),
+        part("role"),
+        part("type"),
+        part("level")
+    ))
+}
+
+/// UP015: with SELinuxMount (GA in 1.37) a volume of a CSI driver that declares `seLinuxMount:
+/// true` is mounted with one SELinux context; workloads that share a claim with different labels
+/// then fail to start.
+pub fn selinux_mount(ctx: &mut Ctx) {
+    let target = ctx.target;
+    let drivers: Vec<String> = ctx
+        .inv
+        .of("CSIDriver")
+        .iter()
+        .filter(|d| d.get("spec.seLinuxMount").and_then(Value::as_bool) == Some(true))
+        .map(|d| d.name.clone())
+        .collect();
+    if drivers.is_empty() {
+        return;
+    }
+    // (namespace, claim) → [(workload, label)]
+    let mut by_claim: std::collections::BTreeMap<(String, String), Vec<(&Obj, String)>> =
+        Default::default();
+    for obj in workloads(ctx) {
+        let Some(spec) = pod_spec(obj) else { continue };
+        let Some(label) = selinux_label(spec) else {
+            continue;
+        };
+        for v in spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(claim) = v
+                .get("persistentVolumeClaim")
+                .and_then(|p| p.get("claimName"))
+                .and_then(Value::as_str)
+            {
+                by_claim
+                    .entry((obj.namespace.clone().unwrap_or_default(), claim.to_string()))
+                    .or_default()
+                    .push((obj, label.clone()));
+            }
+        }
+    }
+    let mut found: Vec<(&Obj, String)> = Vec::new();
+    for ((_, claim), users) in by_claim {
+        let labels: std::collections::BTreeSet<&str> =
+            users.iter().map(|(_, l)| l.as_str()).collect();
+        if labels.len() < 2 {
+            continue;
+        }
+        for (obj, label) in &users {
+            let others: Vec<String> = users
+                .iter()
+                .filter(|(o, l)| l != label && o.display() != obj.display())
+                .map(|(o, l)| format!("{} ({l})", o.display()))
+                .collect();
+            found.push((
+                obj,
+                format!(
+                    "mounts claim {claim} with SELinux label {label}; it is also mounted with another label by {}; \
+                     from {target} (SELinuxMount GA) a volume of a CSI driver with seLinuxMount: true \
+                     ({}) is mounted with one context, so pods with another label fail to start",
+                    others.join(", "),
+                    drivers.join(", ")
+                ),
+            ));
+        }
+    }
+    for (obj, msg) in found {
+        ctx.report(obj, msg);
+    }
+}
