@@ -67,10 +67,7 @@ pub fn needs(rules: &[&Rule]) -> Needs {
                     }
                 }
                 kind => {
-                    // Pods are always listed metadata-only on a live cluster (a rule that reads
-                    // pod specs, such as static control-plane pods' flags, reads them from files)
-                    let meta = (!r.full || kind == "Pod")
-                        && kinds::info(kind).is_some_and(|i| i.metadata_only);
+                    let meta = !r.full && kinds::info(kind).is_some_and(|i| i.metadata_only);
                     let e = n.kinds.entry(kind.to_string()).or_insert(meta);
                     *e = *e && meta;
                 }

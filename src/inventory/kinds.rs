@@ -89,6 +89,15 @@ pub const KINDS: &[KindInfo] = &[
     k("ResourceSlice", "resource.k8s.io", RESOURCE, "resourceslices", false, true),
 ];
 
+impl KindInfo {
+    /// Listed metadata-only on a live cluster whatever a rule asks: Secret data is never listed
+    /// (Helm releases are read by their own request), and Pods are too many to read whole (rules
+    /// that read pod specs, such as static control-plane pods' flags, read them from files).
+    pub fn always_metadata(&self) -> bool {
+        matches!(self.kind, "Secret" | "Pod")
+    }
+}
+
 /// The table entry for a kind.
 pub fn info(kind: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.kind == kind)

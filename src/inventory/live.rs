@@ -362,8 +362,11 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
                     kinds::api_version(info.group, info.versions.first().copied().unwrap_or("v1"))
                 )),
             ),
-            // Secret data is never listed: Helm releases are read by their own request below
-            Some(v) => jobs.push((info, v.to_string(), *metadata_only || info.kind == "Secret")),
+            Some(v) => jobs.push((
+                info,
+                v.to_string(),
+                *metadata_only || info.always_metadata(),
+            )),
         }
     }
     let page = opts.page_size;

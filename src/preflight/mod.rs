@@ -141,22 +141,15 @@ pub fn evaluate(
     };
     let mut not_checked = inputs.not_checked;
     let mut seen: BTreeSet<(String, String, String, String)> = BTreeSet::new();
-    // the removed-API check ran over every source given; the rules, where their objects were
+    // rules that could not run, per source (a rule outside its release window at a hop is not
+    // applicable there, and never skipped)
     let mut skipped: Vec<(String, String, (String, String))> = Vec::new();
-    let mut checks_ran: BTreeSet<String> = inputs
-        .api_sources
-        .iter()
-        .map(|s| format!("removed and deprecated APIs: {s}"))
-        .collect();
+    // codes of the rules that ran at some hop over some source
+    let mut ran: BTreeSet<String> = BTreeSet::new();
     for inv in &inputs.scanned {
         for hop in &plan.hops {
             let out = rules::run(risk_rules, inv, *hop, params);
-            for code in &out.ran {
-                if let Some(r) = risk_rules.iter().find(|r| &r.code == code) {
-                    checks_ran.insert(format!("{} {}", r.code, r.name));
-                }
-            }
-            // a rule outside its release window at a hop is not applicable there (not listed)
+            ran.extend(out.ran.iter().cloned());
             for sk in out.skipped {
                 if !skipped
                     .iter()
@@ -198,10 +191,7 @@ pub fn evaluate(
     }
     // rules that could not run where the plan needed them (and never ran elsewhere)
     for (code, origin, (name, reason)) in skipped {
-        if checks_ran
-            .iter()
-            .any(|c| c.starts_with(&format!("{code} ")))
-        {
+        if ran.contains(&code) {
             continue;
         }
         let nc = NotChecked {
@@ -222,6 +212,19 @@ pub fn evaluate(
             ),
         });
     }
+    // what the verdict rests on: the removed-API check over every source given, and the rules
+    // that ran
+    let checks_ran: BTreeSet<String> = inputs
+        .api_sources
+        .iter()
+        .map(|s| format!("removed and deprecated APIs: {s}"))
+        .chain(
+            risk_rules
+                .iter()
+                .filter(|r| ran.contains(&r.code))
+                .map(|r| format!("{} {}", r.code, r.name)),
+        )
+        .collect();
     let (hops, verdict) = judge(&plan, &mut items);
     PreflightReport {
         source: inputs.source,

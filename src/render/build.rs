@@ -378,11 +378,12 @@ pub fn preflight<'a>(
             reason: n.reason.clone(),
         })
         .collect();
-    doc.findings = r.items.iter().filter_map(|it| all.get(it.index)).collect();
-    doc.details = r
-        .items
+    // the items whose finding the gate shows, in the items' order: finding i is item i
+    let shown: Vec<&crate::preflight::Item> =
+        r.items.iter().filter(|it| it.index < all.len()).collect();
+    doc.findings = shown.iter().map(|it| &all[it.index]).collect();
+    doc.details = shown
         .iter()
-        .filter(|it| it.index < all.len())
         .map(|it| Detail {
             tags: vec![
                 ("hop", it.hop.to_string()),
@@ -397,12 +398,8 @@ pub fn preflight<'a>(
         .iter()
         .map(|hop| {
             let at = |blocking: bool| -> Vec<usize> {
-                r.items
-                    .iter()
-                    .filter(|it| it.index < all.len())
-                    .enumerate()
-                    .filter(|(_, it)| it.hop == *hop && it.blocking == blocking)
-                    .map(|(i, _)| i)
+                (0..shown.len())
+                    .filter(|&i| shown[i].hop == *hop && shown[i].blocking == blocking)
                     .collect()
             };
             let from = prev(r, *hop);

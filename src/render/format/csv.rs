@@ -18,9 +18,9 @@ pub fn write(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
         .filter(|s| !s.page_only && (s.table.is_some() || s.skipped.is_some()))
         .collect();
     for s in &sections {
-        writeln!(w, "# {}", one_line(&s.title))?;
+        writeln!(w, "# {}", comment(&s.title))?;
         if let Some(why) = &s.skipped {
-            writeln!(w, "# not computed: {}", one_line(why))?;
+            writeln!(w, "# not computed: {}", comment(why))?;
         }
         if let Some(t) = &s.table {
             csv(t, w)?;
@@ -65,6 +65,6 @@ pub fn write(doc: &Document<'_>, w: &mut dyn Write) -> io::Result<()> {
 }
 
 /// A comment line's text: one line, control characters escaped.
-fn one_line(s: &str) -> String {
+fn comment(s: &str) -> String {
     crate::render::escape::terminal(&s.replace(['\n', '\r'], " ")).into_owned()
 }
