@@ -602,6 +602,14 @@ pub struct PreflightArgs {
     #[arg(long)]
     pub helm: bool,
 
+    /// Read the kubelets' own configuration and metrics through the node proxy
+    /// (/api/v1/nodes/NAME/proxy/configz and /metrics), one node per node group, OS image and
+    /// version: their feature gates, failCgroupV1, kubelet_cgroup_version and
+    /// kubelet_cri_losing_support. Needs get on nodes/proxy, a powerful permission kscope never
+    /// uses without this flag.
+    #[arg(long)]
+    pub kubelet: bool,
+
     /// Audit logs (files, directories, globs, - for stdin, as `report`): callers of removed APIs.
     /// --cluster NAME reads CloudWatch Logs instead or as well, by default the last 30 days.
     #[arg(long = "audit", value_name = "SOURCE", num_args = 1..)]

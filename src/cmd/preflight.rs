@@ -29,12 +29,13 @@ fn not_checked(check: &str, reason: impl Into<String>) -> NotChecked {
 
 /// What a live scan reads for preflight: the risk rules' kinds, every kind of the API removal
 /// table (metadata: managedFields and last-applied), `/metrics`, and Helm releases when asked.
-fn needs(risk: &[&Rule], helm: bool) -> Result<live::Needs> {
+fn needs(risk: &[&Rule], helm: bool, kubelet: bool) -> Result<live::Needs> {
     let mut all: Vec<&Rule> = risk.to_vec();
     all.extend(preflight::api_rules());
     let mut n = lint::needs(&all);
     n.metrics = true;
     n.helm = helm;
+    n.kubelet = kubelet;
     Ok(n)
 }
 
@@ -51,6 +52,7 @@ struct Gathered {
 /// The live cluster: objects, nodes, `/metrics` and, with `--helm`, Helm releases.
 async fn read_cluster(
     a: &PreflightArgs,
+    target: Version,
     risk: &[&Rule],
     limits: crate::inventory::yaml::Limits,
     g: &mut Gathered,
@@ -63,7 +65,7 @@ async fn read_cluster(
         ));
         return Ok(None);
     }
-    let inv = live::load(&a.cluster.live_options(), &needs(risk, a.helm)?).await?;
+    let inv = live::load(&a.cluster.live_options(), &needs(risk, a.helm, a.kubelet)?).await?;
     g.uses.live_objects(&inv);
     match &inv.metrics {
         Some(Ok(text)) => g.uses.metrics(&metrics::requested(text)),
@@ -74,6 +76,7 @@ async fn read_cluster(
         None => {}
     }
     read_helm(&inv, limits, g);
+    read_kubelets(&inv, target, g);
     g.problems.extend(inv.problems.iter().cloned());
     g.sources.insert(
         0,
@@ -110,6 +113,46 @@ fn read_helm(inv: &Inventory, limits: crate::inventory::yaml::Limits, g: &mut Ga
             }
             g.sources
                 .push(format!("{} Helm release(s)", releases.len()));
+        }
+    }
+}
+
+/// What the kubelets said through the node proxy (`--kubelet`), and what could not be checked
+/// without it or where it failed.
+fn read_kubelets(inv: &Inventory, target: Version, g: &mut Gathered) {
+    const CHECK: &str = "kubelet configuration and metrics (nodes/proxy)";
+    // what the kubelets report concerns hops to 1.35 and later (failCgroupV1, the gates removed
+    // from 1.35 on, containerd 1.x)
+    const MATTERS_FROM: Version = Version::new(1, 35);
+    match &inv.kubelets {
+        None if target < MATTERS_FROM => {}
+        None => g.not_checked.push(not_checked(
+            CHECK,
+            "not read: add --kubelet (needs get on nodes/proxy, which kscope never uses by default): \
+             the kubelets' own feature gates and failCgroupV1 (configz), kubelet_cgroup_version and \
+             kubelet_cri_losing_support (metrics) were not checked; cgroup and runtime were judged \
+             from the nodes' reports",
+        )),
+        Some(Err(e)) => g.not_checked.push(not_checked(CHECK, e.clone())),
+        Some(Ok(reports)) => {
+            let nodes: usize = reports.iter().map(|r| r.group.len()).sum();
+            for r in reports {
+                let failed: Vec<&str> = [r.config.as_ref().err(), r.metrics_error.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                if !failed.is_empty() {
+                    g.not_checked.push(not_checked(
+                        &format!("kubelet of node {} ({} node(s))", r.node, r.group.len()),
+                        failed.join("; "),
+                    ));
+                }
+            }
+            g.sources.push(format!(
+                "{} kubelet(s) read through the node proxy, standing for {nodes} node(s)",
+                reports.len()
+            ));
         }
     }
 }
@@ -205,7 +248,7 @@ pub async fn run(a: PreflightArgs, cfg: &Config, out: &mut dyn Write) -> Result<
         fully_read: true,
         ..Gathered::default()
     };
-    let live_inv = read_cluster(&a, &risk, limits, &mut g).await?;
+    let live_inv = read_cluster(&a, target, &risk, limits, &mut g).await?;
     let from = match (
         a.from_version,
         live_inv.as_ref().and_then(|i| i.server_version),

@@ -87,14 +87,48 @@ pub const KINDS: &[KindInfo] = &[
     k("ResourceClaim", "resource.k8s.io", RESOURCE, "resourceclaims", true, true),
     k("ResourceClaimTemplate", "resource.k8s.io", RESOURCE, "resourceclaimtemplates", true, true),
     k("ResourceSlice", "resource.k8s.io", RESOURCE, "resourceslices", false, true),
+    // the Prometheus operator's CRD: listed where installed, a rule on it is skipped ("not served") elsewhere
+    k("PrometheusRule", "monitoring.coreos.com", &["v1"], "prometheusrules", true, false),
 ];
+
+/// The kube-system ConfigMaps that hold components' configuration files (kube-proxy's, the
+/// kubelet's as kubeadm keeps it, kubeadm's ClusterConfiguration). `kubelet-config-1.NN` is the
+/// name kubeadm used before 1.24.
+pub const COMPONENT_CONFIGMAPS: &[&str] = &[
+    "kube-proxy",
+    "kube-proxy-config",
+    "kubelet-config",
+    "kubeadm-config",
+];
+
+/// The annotation the kubelet puts on the mirror Pod of a static Pod.
+pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 impl KindInfo {
     /// Listed metadata-only on a live cluster whatever a rule asks: Secret data is never listed
-    /// (Helm releases are read by their own request), and Pods are too many to read whole (rules
-    /// that read pod specs, such as static control-plane pods' flags, read them from files).
+    /// (Helm releases are read by their own request), and Pods and ConfigMaps are too many and
+    /// too big to read whole; the few of them that rules read whole are fetched one by one (see
+    /// [`KindInfo::read_whole`]).
     pub fn always_metadata(&self) -> bool {
-        matches!(self.kind, "Secret" | "Pod")
+        matches!(self.kind, "Secret" | "Pod" | "ConfigMap")
+    }
+
+    /// Which objects of an always-metadata kind are read whole (one GET each) when a rule asks
+    /// for the kind whole: the static control-plane Pods (mirror Pods in kube-system, whose
+    /// command lines carry the components' flags and feature gates) and the components'
+    /// configuration ConfigMaps in kube-system. Never a Secret.
+    pub fn read_whole(&self, obj: &super::Obj) -> bool {
+        if obj.namespace.as_deref() != Some("kube-system") {
+            return false;
+        }
+        match self.kind {
+            "Pod" => obj.annotation(MIRROR_POD_ANNOTATION).is_some(),
+            "ConfigMap" => COMPONENT_CONFIGMAPS.iter().any(|n| {
+                obj.name == *n
+                    || (*n == "kubelet-config" && obj.name.starts_with("kubelet-config-1."))
+            }),
+            _ => false,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use super::kinds::{self, KindInfo};
+use super::kubelet::{self, KubeletReport};
 use super::{Availability, CrCount, Inventory, Obj, Version};
 
 /// How to reach the cluster and how hard to push it.
@@ -53,6 +54,9 @@ pub struct Needs {
     pub metrics: bool,
     /// Helm v3 release Secrets (`preflight --helm`): the only Secret data kscope reads.
     pub helm: bool,
+    /// The kubelets' configz and metrics through the node proxy (`preflight --kubelet`), one node
+    /// per group; needs the Nodes listed whole.
+    pub kubelet: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +172,17 @@ fn reason(e: &kube::Error, what: &str) -> String {
     }
 }
 
+/// The resource of a built-in kind at one version.
+fn resource(info: &KindInfo, version: &str) -> ApiResource {
+    ApiResource {
+        group: info.group.to_string(),
+        version: version.to_string(),
+        api_version: kinds::api_version(info.group, version),
+        kind: info.kind.to_string(),
+        plural: info.plural.to_string(),
+    }
+}
+
 async fn list_kind(
     client: Client,
     info: &'static KindInfo,
@@ -175,13 +190,7 @@ async fn list_kind(
     metadata_only: bool,
     page_size: u32,
 ) -> Result<Vec<Value>, String> {
-    let ar = ApiResource {
-        group: info.group.to_string(),
-        version: version.clone(),
-        api_version: kinds::api_version(info.group, &version),
-        kind: info.kind.to_string(),
-        plural: info.plural.to_string(),
-    };
+    let ar = resource(info, &version);
     list_resource(client, ar, metadata_only, page_size).await
 }
 
@@ -230,6 +239,26 @@ async fn list_resource(
         }
     }
     Ok(out)
+}
+
+/// One object of a namespaced built-in kind, whole (`GET .../namespaces/NS/PLURAL/NAME`).
+async fn get_whole(
+    client: Client,
+    info: &'static KindInfo,
+    version: &str,
+    obj: &Obj,
+) -> Result<Value, String> {
+    let ar = resource(info, version);
+    let ns = obj.namespace.as_deref().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &ar);
+    let what = format!("get {} {ns}/{}", info.plural, obj.name);
+    let o = api.get(&obj.name).await.map_err(|e| reason(&e, &what))?;
+    let mut v = serde_json::to_value(o).map_err(|e| e.to_string())?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert("apiVersion".into(), Value::String(ar.api_version.clone()));
+        m.insert("kind".into(), Value::String(ar.kind.clone()));
+    }
+    Ok(v)
 }
 
 /// List items as JSON values (both list flavours hold serde types).
@@ -366,26 +395,61 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
                 info,
                 v.to_string(),
                 *metadata_only || info.always_metadata(),
+                !*metadata_only,
             )),
         }
     }
     let page = opts.page_size;
-    let results: Vec<_> = futures::stream::iter(jobs.into_iter().map(|(info, v, meta)| {
+    let results: Vec<_> = futures::stream::iter(jobs.into_iter().map(|(info, v, meta, whole)| {
         let c = client.clone();
-        async move { (info, list_kind(c, info, v, meta, page).await) }
+        async move {
+            (
+                info,
+                v.clone(),
+                whole,
+                list_kind(c, info, v, meta, page).await,
+            )
+        }
     }))
     .buffer_unordered(opts.concurrency.max(1))
     .collect()
     .await;
-    for (info, r) in results {
+    let mut fetch = Vec::new();
+    for (info, version, whole, r) in results {
         match r {
             Ok(items) => {
                 inv.set_availability(info.kind, Availability::Read);
                 for v in items {
-                    inv.add(Obj::new(v, inv.origin.clone()));
+                    let obj = Obj::new(v, inv.origin.clone());
+                    if whole && info.always_metadata() && info.read_whole(&obj) {
+                        fetch.push((info, version.clone(), obj));
+                    } else {
+                        inv.add(obj);
+                    }
                 }
             }
             Err(why) => inv.set_availability(info.kind, Availability::Missing(why)),
+        }
+    }
+    // the few always-metadata objects rules read whole (static Pods, component ConfigMaps)
+    let fetched: Vec<(Obj, Result<Value, String>)> =
+        futures::stream::iter(fetch.into_iter().map(|(info, version, obj)| {
+            let c = client.clone();
+            async move {
+                let r = get_whole(c, info, &version, &obj).await;
+                (obj, r)
+            }
+        }))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for (meta, r) in fetched {
+        match r {
+            Ok(v) => inv.add(Obj::new(v, inv.origin.clone())),
+            Err(why) => {
+                tracing::warn!("{}: kept its metadata only: {why}", meta.display());
+                inv.add(meta);
+            }
         }
     }
 
@@ -453,9 +517,61 @@ pub async fn load(opts: &LiveOptions, needs: &Needs) -> Result<Inventory, LiveEr
         }));
     }
 
+    if needs.kubelet {
+        inv.kubelets = Some(match inv.availability("Node") {
+            Availability::Read => Ok(kubelets(&client, inv.of("Node"), opts.concurrency).await),
+            Availability::Missing(why) => Err(why),
+        });
+    }
+
     inv.requests = counter.load(Ordering::Relaxed);
     inv.sort();
     Ok(inv)
+}
+
+/// One node's kubelet through the API server's node proxy: configz and `/metrics`.
+async fn kubelet(client: Client, node: String, group: Vec<String>) -> KubeletReport {
+    let get = |sub: &'static str| {
+        let client = client.clone();
+        let node = node.clone();
+        async move {
+            let what = format!("get nodes/{node}/proxy/{sub}");
+            let req = http::Request::get(format!("/api/v1/nodes/{node}/proxy/{sub}"))
+                .body(Vec::new())
+                .map_err(|e| e.to_string())?;
+            client
+                .request_text(req)
+                .await
+                .map_err(|e| reason(&e, &what))
+        }
+    };
+    let mut r = KubeletReport {
+        config: get("configz")
+            .await
+            .and_then(|b| kubelet::parse_configz(&b)),
+        node: node.clone(),
+        group,
+        ..KubeletReport::default()
+    };
+    match get("metrics").await {
+        Ok(text) => kubelet::parse_metrics(&text, &mut r),
+        Err(e) => r.metrics_error = Some(e),
+    }
+    r
+}
+
+/// The kubelets of one node per group, `concurrency` at a time.
+async fn kubelets(client: &Client, nodes: &[Obj], concurrency: usize) -> Vec<KubeletReport> {
+    let mut out: Vec<KubeletReport> = futures::stream::iter(
+        kubelet::sample(nodes)
+            .into_iter()
+            .map(|(node, group)| kubelet(client.clone(), node, group)),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await;
+    out.sort_by(|a, b| a.node.cmp(&b.node));
+    out
 }
 
 /// Helm v3 release Secrets of deployed releases (field selector `type=helm.sh/release.v1`, label

@@ -1,5 +1,6 @@
 //! Manifest files and directories: multi-document YAML and JSON, `kind: List`, each object with its
 //! file and line. An invalid document is recorded as a problem (`file:line: reason`) and skipped.
+//! A Prometheus rule file (`groups:` only) is read as a PrometheusRule named after the file.
 
 use std::path::PathBuf;
 
@@ -138,6 +139,18 @@ fn add_document(inv: &mut Inventory, name: &str, mut d: yaml::Document) {
     }
 }
 
+/// A Prometheus rule file (`groups:` of named groups with `rules:`), which carries no apiVersion or
+/// kind: read as the spec of a PrometheusRule named after the file.
+fn is_prometheus_rule_file(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| m.len() == 1)
+        && v.get("groups").and_then(Value::as_array).is_some_and(|gs| {
+            !gs.is_empty()
+                && gs
+                    .iter()
+                    .all(|g| g.get("rules").is_some_and(Value::is_array))
+        })
+}
+
 fn add_object(inv: &mut Inventory, name: &str, (line, end): (usize, usize), v: Value) {
     let origin = format!("{name}:{line}");
     if !v.is_object() {
@@ -150,6 +163,20 @@ fn add_object(inv: &mut Inventory, name: &str, (line, end): (usize, usize), v: V
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty())
     };
+    if !has("apiVersion") && !has("kind") && is_prometheus_rule_file(&v) {
+        let stem = std::path::Path::new(name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("rules")
+            .to_string();
+        let wrapped = serde_json::json!({
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": stem},
+            "spec": v,
+        });
+        return add_object(inv, name, (line, end), wrapped);
+    }
     if !has("apiVersion") || !has("kind") {
         inv.problems.push(format!(
             "{origin}: not a Kubernetes object (no apiVersion or kind)"

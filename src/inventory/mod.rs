@@ -2,8 +2,10 @@
 
 pub mod helm;
 pub mod kinds;
+pub mod kubelet;
 pub mod live;
 pub mod manifests;
+pub mod prom;
 pub mod version;
 pub mod yaml;
 
@@ -162,6 +164,9 @@ pub struct Inventory {
     pub metrics: Option<Result<String, String>>,
     /// Deployed Helm releases (newest revision each), or why they could not be read.
     pub helm: Option<Result<Vec<helm::Release>, String>>,
+    /// What the kubelets report through the node proxy (`preflight --kubelet`), one node per
+    /// group; `None` when not asked, an error when the nodes could not be read at all.
+    pub kubelets: Option<Result<Vec<kubelet::KubeletReport>, String>>,
     /// Documents or objects that could not be read (`file:line: reason`).
     pub problems: Vec<String>,
     /// API requests made (live scans).

@@ -12,68 +12,18 @@ pub struct Requested {
 
 const GAUGE: &str = "apiserver_requested_deprecated_apis";
 
-/// Label values of `{a="x",b="y"}` (escapes `\"`, `\\`, `\n` as the text format defines them).
-fn labels(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        let key: String = chars
-            .by_ref()
-            .skip_while(|c| *c == ',' || c.is_whitespace())
-            .take_while(|c| *c != '=')
-            .collect();
-        if key.is_empty() || chars.next() != Some('"') {
-            return out;
-        }
-        let mut val = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => break,
-                '\\' => match chars.next() {
-                    Some('n') => val.push('\n'),
-                    Some(o) => val.push(o),
-                    None => break,
-                },
-                o => val.push(o),
-            }
-        }
-        out.push((key.trim().to_string(), val));
-    }
-}
-
 /// The requested deprecated APIs in a `/metrics` text; malformed lines are ignored.
 pub fn requested(text: &str) -> Vec<Requested> {
     let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(GAUGE) else {
-            continue;
-        };
-        let Some(rest) = rest.strip_prefix('{') else {
-            continue;
-        };
-        let Some((ls, value)) = rest.rsplit_once('}') else {
-            continue;
-        };
-        let value: f64 = value
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        if value <= 0.0 {
+    for s in crate::inventory::prom::samples(text, GAUGE) {
+        if s.value <= 0.0 {
             continue;
         }
-        let l = labels(ls);
-        let get = |k: &str| {
-            l.iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
         let r = Requested {
-            group: get("group"),
-            version: get("version"),
-            resource: get("resource"),
-            removed_release: get("removed_release"),
+            group: s.label("group").to_string(),
+            version: s.label("version").to_string(),
+            resource: s.label("resource").to_string(),
+            removed_release: s.label("removed_release").to_string(),
         };
         if !r.version.is_empty() && !r.resource.is_empty() && !out.contains(&r) {
             out.push(r);

@@ -303,6 +303,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The first release a rule concerns (its window's start, else the target): what a message
+    /// names instead of the target, so that preflight reports a risk once, at its first hop.
+    pub fn since(&self) -> Version {
+        self.rule.from.unwrap_or(self.target)
+    }
+
     fn param(&self, name: &str) -> Option<&Value> {
         self.params.get(name)
     }

@@ -345,10 +345,55 @@ fn route(st: &State, path: &str, query: &str, accept: &str) -> Response<Full<Byt
         }
         ["api", v, plural] => list(st, "", v, plural, query, accept),
         ["apis", g, v, plural] => list(st, g, v, plural, query, accept),
+        ["api", "v1", "nodes", name, "proxy", sub] => kubelet(st, name, sub),
+        ["api", _, "namespaces", ns, plural, name] => get(st, "", ns, plural, name),
+        ["apis", g, _, "namespaces", ns, plural, name] => get(st, g, ns, plural, name),
         _ => status(
             404,
             "NotFound",
             &format!("the server could not find the requested resource ({path})"),
+        ),
+    }
+}
+
+/// One namespaced object, whole.
+fn get(st: &State, group: &str, ns: &str, plural: &str, name: &str) -> Response<Full<Bytes>> {
+    let found = st.objects.iter().zip(&st.index).find(|(o, i)| {
+        i.as_ref().is_some_and(|(g, p)| g == group && p == plural)
+            && o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
+            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+    });
+    match found {
+        Some((o, _)) => respond(StatusCode::OK, o.clone()),
+        None => status(404, "NotFound", &format!("{plural} \"{name}\" not found")),
+    }
+}
+
+/// A node's kubelet through the node proxy: `configz` and `metrics` from the Node fixture's
+/// annotations `test.kscope.io/configz` and `test.kscope.io/metrics`; 403 when it has none (as
+/// without the nodes/proxy permission).
+fn kubelet(st: &State, node: &str, sub: &str) -> Response<Full<Bytes>> {
+    let annotation = st
+        .objects
+        .iter()
+        .find(|o| {
+            o.get("kind").and_then(Value::as_str) == Some("Node")
+                && o.pointer("/metadata/name").and_then(Value::as_str) == Some(node)
+        })
+        .and_then(|n| n.pointer("/metadata/annotations"))
+        .and_then(|a| a.get(format!("test.kscope.io/{sub}")))
+        .and_then(Value::as_str);
+    match annotation {
+        Some(body) => {
+            let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+            r.headers_mut()
+                .insert("content-type", "text/plain".parse().unwrap());
+            r
+        }
+        None => status(
+            403,
+            "Forbidden",
+            &format!("nodes \"{node}\" is forbidden: cannot get resource \"nodes/proxy\""),
         ),
     }
 }

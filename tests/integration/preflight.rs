@@ -837,3 +837,218 @@ fn readme_worked_example_is_current() {
     }
     assert!(checked > 10);
 }
+
+/// A node of a node group, with what its kubelet says through the node proxy (test annotations the
+/// test API server serves as configz and metrics; none: 403, as without nodes/proxy).
+fn group_node(
+    name: &str,
+    group: &str,
+    image: &str,
+    runtime: &str,
+    kubelet: Option<(&str, &str)>,
+) -> Value {
+    let mut n = json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"eks.amazonaws.com/nodegroup": group}},
+        "status": {"nodeInfo": {"kubeletVersion": "v1.34.2", "kubeProxyVersion": "v1.34.2",
+                   "containerRuntimeVersion": runtime, "osImage": image}}});
+    if let Some((configz, metrics)) = kubelet {
+        n["metadata"]["annotations"] =
+            json!({"test.kscope.io/configz": configz, "test.kscope.io/metrics": metrics});
+    }
+    n
+}
+
+fn kube_system(kind: &str, name: &str, mirror: bool, body: Value) -> Value {
+    let mut o = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "kube-system"}});
+    if mirror {
+        o["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "0d1e2f"});
+    }
+    for (k, v) in body.as_object().unwrap() {
+        o[k] = v.clone();
+    }
+    o
+}
+
+/// A self-managed 1.34 cluster carrying one of each node and component blocker class: nodes on a
+/// cgroup v1 image with containerd 1.7, a node group whose image says cgroup v2 but whose kubelet
+/// reports v1 and sets a removed gate, a static kube-apiserver Pod with a removed gate, kube-proxy
+/// in IPVS mode, kubeadm's v1beta3 configuration and alert rules on removed metrics. Only the
+/// mirror Pods and component ConfigMaps are read whole; the kubelets only with --kubelet, one node
+/// per group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_and_component_blocker_class_blocks_its_hops() {
+    let configz =
+        r#"{"kubeletconfig": {"featureGates": {"SidecarContainers": true}, "failCgroupV1": true}}"#;
+    let metrics = "# TYPE kubelet_cgroup_version gauge\nkubelet_cgroup_version 1\n";
+    let gates = |g: &str| {
+        json!({"spec": {"containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.34.2",
+        "command": ["kube-apiserver", format!("--feature-gates={g}")]}]}})
+    };
+    let objects = vec![
+        group_node(
+            "al2-a",
+            "legacy",
+            "Amazon Linux 2",
+            "containerd://1.7.27",
+            None,
+        ),
+        group_node(
+            "al2-b",
+            "legacy",
+            "Amazon Linux 2",
+            "containerd://1.7.27",
+            None,
+        ),
+        group_node(
+            "new-a",
+            "modern",
+            "Amazon Linux 2023.6.20250115",
+            "containerd://2.0.5",
+            Some((configz, metrics)),
+        ),
+        group_node(
+            "new-b",
+            "modern",
+            "Amazon Linux 2023.6.20250115",
+            "containerd://2.0.5",
+            Some((configz, metrics)),
+        ),
+        kube_system(
+            "Pod",
+            "kube-apiserver-cp-1",
+            true,
+            gates("StructuredAuthenticationConfiguration=true"),
+        ),
+        // not a static Pod: listed as metadata only, its command line never read
+        kube_system(
+            "Pod",
+            "some-operator",
+            false,
+            gates("SidecarContainers=true"),
+        ),
+        kube_system(
+            "ConfigMap",
+            "kube-proxy",
+            false,
+            json!({"data": {"config.conf":
+            "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"}}),
+        ),
+        kube_system(
+            "ConfigMap",
+            "kubeadm-config",
+            false,
+            json!({"data": {"ClusterConfiguration":
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.2\n"}}),
+        ),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-settings", "namespace": "apps"},
+               "data": {"secretish": "never read"}}),
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+               "metadata": {"name": "kube-apiserver", "namespace": "monitoring"},
+               "spec": {"groups": [{"name": "apiserver", "rules": [
+                   {"alert": "TooManyObjects", "expr": "max(apiserver_storage_objects) > 100000"},
+                   {"alert": "CpuLoad", "expr": "avg(container_cpu_load_average_10s) > 4"}]}]}}),
+    ];
+    let api = FakeApi::start(objects, "v1.34.2", None).await;
+    let run = |kubelet: bool| {
+        let mut args = vec!["--target-version", "1.37", "--format", "json"];
+        if kubelet {
+            args.push("--kubelet");
+        }
+        args
+    };
+
+    // without --kubelet: no node proxy request, and the verdict says what that left unchecked
+    let out = preflight(&api, &run(false)).await;
+    let doc = crate::json(&out);
+    assert!(!api.log().iter().any(|r| r.path.contains("/proxy/")));
+    let nc = doc["not_checked"].to_string();
+    assert!(nc.contains("add --kubelet"), "{nc}");
+    let without = items(&doc);
+    assert!(
+        !without
+            .iter()
+            .any(|i| i.contains("new-a") || i.contains("modern")),
+        "{without:?}"
+    );
+
+    let out = preflight(&api, &run(true)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    let doc = crate::json(&out);
+    let got = items(&doc);
+    for want in [
+        // the cgroup v1 image, and the kubelet that reports v1 on an image that says v2
+        "1.35 BLOCKER UP005 nodes on Amazon Linux 2",
+        "1.35 BLOCKER UP005 nodes on Amazon Linux 2023.6.20250115",
+        "1.35 warning UP004 containerd 1.x nodes",
+        "1.37 BLOCKER UP012 Pod/kube-system/kube-apiserver-cp-1",
+        "1.37 BLOCKER UP012 Node/new-a",
+        "1.35 warning UP010 ConfigMap/kube-system/kube-proxy",
+        "1.37 BLOCKER UP013 ConfigMap/kube-system/kubeadm-config",
+        "1.36 warning UP015 PrometheusRule/monitoring/kube-apiserver",
+        "1.37 warning UP015 PrometheusRule/monitoring/kube-apiserver",
+    ] {
+        assert!(
+            got.iter().any(|i| i == want),
+            "missing {want:?} in {got:#?}"
+        );
+    }
+    assert!(!got.iter().any(|i| i.contains("some-operator")), "{got:?}");
+    // a risk is reported once, at the first hop it concerns
+    for code in ["UP005", "UP010", "UP004"] {
+        let n = got.iter().filter(|i| i.contains(code)).count();
+        assert_eq!(n, if code == "UP005" { 2 } else { 1 }, "{code}: {got:#?}");
+    }
+    let hops: Vec<&str> = doc["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(hops, ["BLOCKED", "READY WITH WARNINGS", "BLOCKED"]);
+    // the kubelet of the group without proxy access is named as not checked
+    let nc = doc["not_checked"].to_string();
+    assert!(
+        nc.contains("kubelet of node al2-a (2 node(s))") && nc.contains("forbidden"),
+        "{nc}"
+    );
+
+    let log = api.log();
+    let proxied: Vec<&str> = log
+        .iter()
+        .filter(|r| r.path.contains("/proxy/"))
+        .map(|r| r.path.as_str())
+        .collect();
+    // one node per group, configz and metrics each
+    assert_eq!(proxied.len(), 4, "{proxied:?}");
+    assert!(
+        proxied
+            .iter()
+            .all(|p| p.contains("/al2-a/") || p.contains("/new-a/")),
+        "{proxied:?}"
+    );
+    // whole objects: the mirror Pod and the two component ConfigMaps, one GET each; lists of Pods
+    // and ConfigMaps are metadata only
+    let gets: Vec<&str> = log
+        .iter()
+        .filter(|r| r.path.contains("/namespaces/"))
+        .map(|r| r.path.as_str())
+        .collect();
+    let mut gets_sorted = gets.clone();
+    gets_sorted.sort();
+    gets_sorted.dedup();
+    assert_eq!(
+        gets_sorted,
+        [
+            "/api/v1/namespaces/kube-system/configmaps/kube-proxy",
+            "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+            "/api/v1/namespaces/kube-system/pods/kube-apiserver-cp-1",
+        ]
+    );
+    for r in log
+        .iter()
+        .filter(|r| r.path == "/api/v1/pods" || r.path == "/api/v1/configmaps")
+    {
+        assert!(r.accept.contains("as=PartialObjectMetadataList"), "{r:?}");
+    }
+    assert!(log.iter().all(|r| r.method == "GET"));
+}

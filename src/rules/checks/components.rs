@@ -200,13 +200,32 @@ fn settings(obj: &Obj) -> Vec<Setting> {
 pub fn feature_gates(ctx: &mut Ctx) {
     let Ok(gates) = GATES.as_ref() else { return };
     let target = ctx.target;
-    let objs: Vec<&Obj> = ["Pod", "ConfigMap"]
+    let mut objs: Vec<(&Obj, Vec<Setting>)> = ["Pod", "ConfigMap"]
         .iter()
         .flat_map(|k| ctx.inv.of(k).iter())
+        .map(|o| (o, settings(o)))
         .collect();
-    for obj in objs {
+    // the kubelets' own configuration (`preflight --kubelet`), reported on the node read
+    if let Some(Ok(reports)) = &ctx.inv.kubelets {
+        for r in reports {
+            let Some(node) = ctx.inv.of("Node").iter().find(|n| n.name == r.node) else {
+                continue;
+            };
+            objs.push((
+                node,
+                vec![Setting {
+                    component: format!(
+                        "the kubelet (its configz; {} node(s) of this group)",
+                        r.group.len()
+                    ),
+                    gates: r.feature_gates(),
+                }],
+            ));
+        }
+    }
+    for (obj, settings) in objs {
         let mut problems = Vec::new();
-        for s in settings(obj) {
+        for s in settings {
             for (gate, value) in &s.gates {
                 if let Some(r) = gates.removed.get(gate).filter(|r| **r <= target) {
                     problems.push(format!(
@@ -229,7 +248,7 @@ pub fn feature_gates(ctx: &mut Ctx) {
             ctx.report(
                 obj,
                 format!(
-                    "{}: the component does not start on {target} until the setting is removed",
+                    "{}: the component does not start after the upgrade until the setting is removed",
                     problems.join("; ")
                 ),
             );
@@ -241,7 +260,7 @@ pub fn feature_gates(ctx: &mut Ctx) {
 /// (`api_version`, removed in the rule's first release).
 pub fn kubeadm_config(ctx: &mut Ctx) {
     let old = ctx.text("api_version");
-    let target = ctx.target;
+    let since = ctx.since();
     let cms: Vec<&Obj> = ctx
         .inv
         .of("ConfigMap")
@@ -262,7 +281,7 @@ pub fn kubeadm_config(ctx: &mut Ctx) {
             ctx.report(
                 cm,
                 format!(
-                    "holds a kubeadm configuration in {v}, which the kubeadm of {target} no longer reads: \
+                    "holds a kubeadm configuration in {v}, which kubeadm no longer reads from {since}: \
                      `kubeadm upgrade` fails until it is migrated (kubeadm config migrate)"
                 ),
             );

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::strings;
 use crate::finding::Severity;
+use crate::inventory::prom::samples;
 use crate::rules::Ctx;
 
 /// CR001: the number of CRDs.
@@ -134,34 +135,6 @@ pub fn objects(ctx: &mut Ctx) {
     }
 }
 
-/// Samples of one metric: (labels text, value).
-fn samples<'a>(metrics: &'a str, name: &str) -> Vec<(&'a str, f64)> {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            let (labels, value) = if let Some(r) = rest.strip_prefix('{') {
-                let (labels, v) = r.split_once('}')?;
-                (labels, v)
-            } else if rest.starts_with(' ') {
-                ("", rest)
-            } else {
-                return None;
-            };
-            let v: f64 = value.split_whitespace().next()?.parse().ok()?;
-            Some((labels, v))
-        })
-        .collect()
-}
-
-fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
-    labels.split(',').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().trim_matches('"'))
-    })
-}
-
 /// CR007: objects per resource in storage, from `/metrics`.
 pub fn storage_objects(ctx: &mut Ctx) {
     let max = ctx.num("max_objects");
@@ -170,14 +143,14 @@ pub fn storage_objects(ctx: &mut Ctx) {
     };
     let mut rows: Vec<(String, f64)> = Vec::new();
     for name in ["apiserver_resource_objects", "apiserver_storage_objects"] {
-        for (labels, v) in samples(&text, name) {
-            let res = match (label(labels, "group"), label(labels, "resource")) {
-                (Some(g), Some(r)) if !g.is_empty() => format!("{r}.{g}"),
-                (_, Some(r)) => r.to_string(),
-                _ => continue,
+        for s in samples(&text, name) {
+            let res = match (s.label("group"), s.label("resource")) {
+                (_, "") => continue,
+                ("", r) => r.to_string(),
+                (g, r) => format!("{r}.{g}"),
             };
             if !rows.iter().any(|(r, _)| *r == res) {
-                rows.push((res, v));
+                rows.push((res, s.value));
             }
         }
     }
@@ -212,7 +185,7 @@ pub fn etcd_size(ctx: &mut Ctx) {
     ]
     .iter()
     .flat_map(|n| samples(&text, n))
-    .map(|(_, v)| v)
+    .map(|s| s.value)
     .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let Some(size) = size else { return };
     let pct = 100.0 * size / limit;

@@ -1,6 +1,7 @@
 //! Checks: the Rust logic behind rules. A rule file names its check by key; several rules may share
 //! one check with different parameters. One table maps keys to functions.
 
+mod alerts;
 mod apf;
 mod apis;
 mod components;
@@ -148,6 +149,7 @@ pub const CHECKS: &[Check] = &[
     Check { key: "service-external-ips", run: workloads::service_external_ips, params: &[] },
     Check { key: "selinux-mount", run: workloads::selinux_mount, params: &[] },
     Check { key: "kube-proxy-mode", run: workloads::kube_proxy_mode, params: &[("mode", Text)] },
+    Check { key: "alert-metrics", run: alerts::alert_metrics, params: &[] },
 ];
 
 pub fn find(key: &str) -> Option<&'static Check> {

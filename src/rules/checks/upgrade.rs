@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::inventory::kubelet::KubeletReport;
 use crate::inventory::{Obj, Version};
 use crate::rules::Ctx;
 
@@ -208,19 +209,33 @@ pub fn node_runtime(ctx: &mut Ctx) {
         let (severity, state) = if gone {
             (
                 ctx.rule.severity,
-                format!("the kubelet of {target} needs {runtime} {min_major}.0 or newer"),
+                format!(
+                    "from {} the kubelet needs {runtime} {min_major}.0 or newer",
+                    removed_in.unwrap_or(target)
+                ),
             )
         } else {
             (
                 crate::finding::Severity::Warning,
                 format!(
-                    "{runtime} {major}.x is losing support (the kubelet reports kubelet_cri_losing_support; removed in {})",
+                    "{runtime} {major}.x is losing support (removed in {})",
                     removed_in.map(|r| r.to_string()).unwrap_or_default()
                 ),
             )
         };
+        let said = kubelets_of(ctx, &names)
+            .into_iter()
+            .find_map(|r| {
+                r.cri_losing_support.as_ref().map(|v| {
+                    format!(
+                        " (the kubelet of node {} reports kubelet_cri_losing_support{{version=\"{v}\"}})",
+                        r.node
+                    )
+                })
+            })
+            .unwrap_or_default();
         let msg = format!(
-            "{} node(s) run {version}; {state}: move these nodes to a {runtime} {min_major} image: {}",
+            "{} node(s) run {version}; {state}{said}: move these nodes to a {runtime} {min_major} image: {}",
             names.len(),
             first_names(&names)
         );
@@ -238,6 +253,8 @@ pub fn node_runtime(ctx: &mut Ctx) {
 pub enum CgroupEvidence {
     /// From its OS image, by the table in `rules/data/node-os.yaml` (the row's note).
     Image { cgroup: u8, why: String },
+    /// From the kubelet's `kubelet_cgroup_version` gauge, read on `node`.
+    Kubelet { cgroup: u8, node: String },
     /// Neither the kubelet's report nor the OS image tells.
     Unknown,
 }
@@ -288,31 +305,87 @@ pub fn cgroup_of(os_image: &str) -> CgroupEvidence {
     }
 }
 
+/// The kubelet reports (`preflight --kubelet`) read from any of `names`.
+fn kubelets_of<'a>(ctx: &'a Ctx, names: &[String]) -> Vec<&'a KubeletReport> {
+    match &ctx.inv.kubelets {
+        Some(Ok(reports)) => reports.iter().filter(|r| names.contains(&r.node)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The cgroup version of a group of nodes on one OS image: the kubelets' own
+/// `kubelet_cgroup_version` where read (any v1 wins), else the image table.
+fn cgroup_of_group(image: &str, reports: &[&KubeletReport]) -> CgroupEvidence {
+    let said: Vec<(&str, u8)> = reports
+        .iter()
+        .filter_map(|r| r.cgroup_version.map(|c| (r.node.as_str(), c)))
+        .collect();
+    if let Some((node, _)) = said.iter().find(|(_, c)| *c == 1) {
+        return CgroupEvidence::Kubelet {
+            cgroup: 1,
+            node: node.to_string(),
+        };
+    }
+    match said.first() {
+        Some((node, c)) => CgroupEvidence::Kubelet {
+            cgroup: *c,
+            node: node.to_string(),
+        },
+        None => cgroup_of(image),
+    }
+}
+
 /// UP005: nodes on cgroup v1, which the kubelet of the target release refuses by default; nodes
 /// whose cgroup version cannot be told are reported as not verified (`condition: unverified`).
+/// The kubelet's own metric (`--kubelet`) settles it where read; a kubelet configured with
+/// `failCgroupV1: false` still starts, so its nodes are a warning, not a blocker.
 pub fn node_cgroup(ctx: &mut Ctx) {
     let unverified = ctx.text("condition") == "unverified";
-    let target = ctx.target;
+    let since = ctx.since();
     let by = nodes_by(ctx, |n| n.str("status.nodeInfo.osImage").map(String::from));
     for (image, names) in by {
-        let msg = match (cgroup_of(&image), unverified) {
-            (CgroupEvidence::Image { cgroup: 1, why }, false) => format!(
-                "{} node(s) run {image:?}, which uses cgroup v1 ({why}); the kubelet of {target} \
+        let reports = kubelets_of(ctx, &names);
+        let evidence = cgroup_of_group(&image, &reports);
+        let overridden = reports.iter().any(|r| r.fail_cgroup_v1() == Some(false));
+        let v1 = |why: &str| {
+            format!(
+                "{} node(s) run {image:?}, which uses cgroup v1 ({why}); from {since} the kubelet \
                  does not start on cgroup v1 by default: move them to an image on cgroup v2 first: {}",
                 names.len(),
                 first_names(&names)
+            )
+        };
+        let (severity, msg) = match (evidence, unverified) {
+            (CgroupEvidence::Image { cgroup: 1, why }, false) => (ctx.rule.severity, v1(&why)),
+            (CgroupEvidence::Kubelet { cgroup: 1, node }, false) if overridden => (
+                crate::finding::Severity::Warning,
+                format!(
+                    "{} node(s) run {image:?} on cgroup v1 (kubelet_cgroup_version of node {node}); \
+                     their kubelet sets failCgroupV1: false, so it still starts from {since}, but \
+                     cgroup v1 is deprecated and will be removed: plan the move to cgroup v2: {}",
+                    names.len(),
+                    first_names(&names)
+                ),
             ),
-            (CgroupEvidence::Unknown, true) => format!(
-                "{} node(s) run {image:?}: its cgroup version could not be verified from the OS image \
-                 (the kubelet of {target} does not start on cgroup v1 by default); check with \
-                 `stat -fc %T /sys/fs/cgroup` on one of them (cgroup2fs is v2): {}",
-                names.len(),
-                first_names(&names)
+            (CgroupEvidence::Kubelet { cgroup: 1, node }, false) => (
+                ctx.rule.severity,
+                v1(&format!("kubelet_cgroup_version of node {node}")),
+            ),
+            (CgroupEvidence::Unknown, true) => (
+                ctx.rule.severity,
+                format!(
+                    "{} node(s) run {image:?}: its cgroup version could not be verified from the OS image \
+                     (from {since} the kubelet does not start on cgroup v1 by default); check with \
+                     `stat -fc %T /sys/fs/cgroup` on one of them (cgroup2fs is v2), or run preflight \
+                     with --kubelet to read kubelet_cgroup_version: {}",
+                    names.len(),
+                    first_names(&names)
+                ),
             ),
             _ => continue,
         };
         ctx.report_at(
-            ctx.rule.severity,
+            severity,
             format!("nodes on {image}"),
             ctx.inv.origin.clone(),
             msg,

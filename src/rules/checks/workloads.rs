@@ -45,7 +45,7 @@ fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
 /// UP007 and the like: pod templates with a volume of type `volume` (`gitRepo`).
 pub fn pod_volume(ctx: &mut Ctx) {
     let volume = ctx.text("volume");
-    let target = ctx.target;
+    let since = ctx.since();
     for obj in workloads(ctx) {
         let Some(spec) = pod_spec(obj) else { continue };
         let names: Vec<&str> = spec
@@ -64,8 +64,8 @@ pub fn pod_volume(ctx: &mut Ctx) {
         ctx.report(
             obj,
             format!(
-                "its pods mount {} {volume} volume(s) ({}), which the kubelet of {target} does not \
-                 mount: the pods fail to start after the nodes are upgraded",
+                "its pods mount {} {volume} volume(s) ({}), which the kubelet does not mount from \
+                 {since}: the pods fail to start after the nodes are upgraded",
                 names.len(),
                 names.join(", ")
             ),
@@ -116,7 +116,7 @@ pub fn service_external_ips(ctx: &mut Ctx) {
 /// of a kube-proxy ConfigMap in the manifests.
 pub fn kube_proxy_mode(ctx: &mut Ctx) {
     let mode = ctx.text("mode");
-    let target = ctx.target;
+    let since = ctx.since();
     let flag = format!("--proxy-mode={mode}");
     let mut hits: Vec<(&Obj, String)> = Vec::new();
     for ds in ctx.inv.of("DaemonSet") {
@@ -159,7 +159,7 @@ pub fn kube_proxy_mode(ctx: &mut Ctx) {
     for (obj, how) in hits {
         ctx.report(
             obj,
-            format!("kube-proxy runs in {mode} mode ({how}), which Kubernetes deprecates (target {target}): plan the move to nftables (or iptables)"),
+            format!("kube-proxy runs in {mode} mode ({how}), which Kubernetes deprecates from {since}: plan the move to nftables (or iptables)"),
         );
     }
 }
@@ -195,7 +195,7 @@ fn selinux_label(spec: &Value) -> Option<String> {
 /// true` is mounted with one SELinux context; workloads that share a claim with different labels
 /// then fail to start.
 pub fn selinux_mount(ctx: &mut Ctx) {
-    let target = ctx.target;
+    let since = ctx.since();
     let drivers: Vec<String> = ctx
         .inv
         .of("CSIDriver")
@@ -249,7 +249,7 @@ pub fn selinux_mount(ctx: &mut Ctx) {
                 obj,
                 format!(
                     "mounts claim {claim} with SELinux label {label}; it is also mounted with another label by {}; \
-                     from {target} (SELinuxMount GA) a volume of a CSI driver with seLinuxMount: true \
+                     from {since} (SELinuxMount GA) a volume of a CSI driver with seLinuxMount: true \
                      ({}) is mounted with one context, so pods with another label fail to start",
                     others.join(", "),
                     drivers.join(", ")
