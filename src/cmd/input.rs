@@ -1,5 +1,6 @@
-//! The audit input shared by `report` and `sql`: files named on the command line plus, when asked,
-//! the slices downloaded from CloudWatch Logs; the scan window; what could not be read.
+//! The audit input shared by `report`, `sql` and `preflight`: the Parquet store, or files named on
+//! the command line plus, when asked, the slices downloaded from CloudWatch Logs; the scan window;
+//! what could not be read.
 
 use anyhow::{Context, Result, bail};
 
@@ -77,6 +78,58 @@ pub async fn store_input(
         until_us: opts.until_us,
     };
     Ok(Some((store, sel, opts)))
+}
+
+/// The audit input of `report`, `sql` and `preflight`, resolved in one place: the Parquet store
+/// (read locally, or by a Ballista cluster with `--engine ballista`), or raw logs (files and
+/// CloudWatch Logs).
+pub enum Audit {
+    Store {
+        store: Box<crate::store::Store>,
+        sel: crate::store::Selection,
+        opts: ScanOptions,
+        /// The remote engine and the deadline of each of its queries.
+        remote: Option<(
+            datafusion::execution::context::SessionContext,
+            std::time::Duration,
+        )>,
+    },
+    Raw(AuditInput),
+}
+
+/// Resolves the audit input: `--store` (with `engine`, when the command has one), else the raw
+/// sources `files` and CloudWatch Logs (`default_hours` back by default).
+pub async fn audit(
+    files: &[String],
+    s: &crate::cli::StoreArgs,
+    a: &InputArgs,
+    engine: Option<&crate::cli::EngineArgs>,
+    default_hours: i64,
+) -> Result<Audit> {
+    let remote_asked = engine.is_some_and(|e| e.engine == crate::cli::Engine::Ballista);
+    match store_input(s, a).await? {
+        Some((store, sel, opts)) => {
+            if !files.is_empty() {
+                bail!("--store reads the store: give no audit sources besides it");
+            }
+            let remote = match engine {
+                Some(e) => super::engine(e)
+                    .await?
+                    .map(|ctx| (ctx, std::time::Duration::from_secs(e.query_timeout.max(1)))),
+                None => None,
+            };
+            Ok(Audit::Store {
+                store: Box::new(store),
+                sel,
+                opts,
+                remote,
+            })
+        }
+        None if remote_asked => {
+            bail!("--engine ballista reads the Parquet store: give --store (see kscope ingest)")
+        }
+        None => Ok(Audit::Raw(gather(files, a, default_hours).await?)),
+    }
 }
 
 /// The AWS flags of the CloudWatch source (also used for S3 stores).

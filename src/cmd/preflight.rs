@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use super::input::{gather, report_input_problems};
+use super::input::{Audit, report_input_problems};
 use super::{Outcome, gate};
 use crate::catalogue::{Entry, Overrides};
 use crate::cli::PreflightArgs;
@@ -181,34 +181,40 @@ fn read_manifests(
 
 /// The audit log: raw logs or CloudWatch Logs, or the Parquet store.
 async fn read_audit(a: &PreflightArgs, from: Version, g: &mut Gathered) -> Result<()> {
-    if let Some((store, sel, opts)) = super::input::store_input(&a.store, &a.input).await? {
-        let (rows, stats) = preflight::audit::callers_store(&store, &sel, opts)
-            .await
-            .context("cannot read the audit store")?;
-        g.uses.audit(&rows, from);
-        g.sources.push(format!(
-            "audit store {} ({} caller rows)",
-            store.spec, stats.events
-        ));
-    } else if a.audit.is_empty() && !a.input.cloudwatch.wanted() {
+    if a.store.store.is_none() && a.audit.is_empty() && !a.input.cloudwatch.wanted() {
         g.not_checked.push(not_checked(
             "runtime callers (audit log)",
             "no audit source given (--audit FILES, --cluster NAME or --store): clients that call \
              removed APIs without a manifest kscope can see were not checked",
         ));
-    } else {
-        let input = gather(&a.audit, &a.input, AUDIT_HOURS).await?;
-        let origin = input.origin.clone();
-        let dir_problems = input.problems.clone();
-        let (rows, mut stats) = preflight::audit::callers(input.sources, input.opts)
-            .await
-            .context("cannot read the audit log")?;
-        stats.read_errors.extend(dir_problems);
-        report_input_problems(&stats);
-        g.fully_read &= stats.fully_read();
-        g.uses.audit(&rows, from);
-        g.sources
-            .push(format!("{origin} ({} requests)", stats.events));
+        return Ok(());
+    }
+    match super::input::audit(&a.audit, &a.store, &a.input, None, AUDIT_HOURS).await? {
+        Audit::Store {
+            store, sel, opts, ..
+        } => {
+            let (rows, stats) = preflight::audit::callers_store(&store, &sel, opts)
+                .await
+                .context("cannot read the audit store")?;
+            g.uses.audit(&rows, from);
+            g.sources.push(format!(
+                "audit store {} ({} caller rows)",
+                store.spec, stats.events
+            ));
+        }
+        Audit::Raw(input) => {
+            let origin = input.origin.clone();
+            let dir_problems = input.problems.clone();
+            let (rows, mut stats) = preflight::audit::callers(input.sources, input.opts)
+                .await
+                .context("cannot read the audit log")?;
+            stats.read_errors.extend(dir_problems);
+            report_input_problems(&stats);
+            g.fully_read &= stats.fully_read();
+            g.uses.audit(&rows, from);
+            g.sources
+                .push(format!("{origin} ({} requests)", stats.events));
+        }
     }
     Ok(())
 }

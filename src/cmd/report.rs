@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::input::{gather, report_input_problems};
+use super::input::{Audit, report_input_problems};
 use super::{Outcome, gate};
 use crate::analysis;
 use crate::catalogue::{Entry, Overrides};
@@ -50,14 +50,21 @@ pub(super) fn selected_queries(
 pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
     let (queries, params) = selected_queries(cfg, &a.queries, &a.select.skip, &a.params.params)?;
     let started = std::time::Instant::now();
-    let mut report = match super::input::store_input(&a.store, &a.input).await? {
-        Some((store, sel, opts)) => {
-            let remote = super::engine(&a.engine).await?.map(|ctx| {
-                (
-                    ctx,
-                    std::time::Duration::from_secs(a.engine.query_timeout.max(1)),
-                )
-            });
+    let audit = super::input::audit(
+        &a.sources,
+        &a.store,
+        &a.input,
+        Some(&a.engine),
+        super::input::REPORT_HOURS,
+    )
+    .await?;
+    let mut report = match audit {
+        Audit::Store {
+            store,
+            sel,
+            opts,
+            remote,
+        } => {
             analysis::report_store(
                 &store,
                 &sel,
@@ -69,13 +76,7 @@ pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Out
             )
             .await?
         }
-        None if a.engine.engine == crate::cli::Engine::Ballista => {
-            anyhow::bail!(
-                "--engine ballista reads the Parquet store: give --store (see kscope ingest)"
-            )
-        }
-        None => {
-            let input = gather(&a.sources, &a.input, super::input::REPORT_HOURS).await?;
+        Audit::Raw(input) => {
             let mut r =
                 analysis::report(input.sources, input.origin, input.opts, &queries, &params)
                     .await?;

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::Outcome;
-use super::input::{gather, report_input_problems};
+use super::input::{Audit, report_input_problems};
 use crate::analysis;
 use crate::catalogue::{Entry, Overrides, ParamDef};
 use crate::cli::SqlArgs;
@@ -111,28 +111,26 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
     };
     let sql = bind_free_params(&sql, &a.params.params)?;
     let started = std::time::Instant::now();
-    let (table, stats, from) = match super::input::store_input(&a.store, &a.input).await? {
-        Some((store, sel, opts)) => {
-            if !srcs.is_empty() {
-                anyhow::bail!("--store reads the store: give no audit sources after the SQL");
-            }
-            let remote = super::engine(&a.engine).await?.map(|ctx| {
-                (
-                    ctx,
-                    std::time::Duration::from_secs(a.engine.query_timeout.max(1)),
-                )
-            });
+    let audit = super::input::audit(
+        &srcs,
+        &a.store,
+        &a.input,
+        Some(&a.engine),
+        super::input::REPORT_HOURS,
+    )
+    .await?;
+    let (table, stats, from) = match audit {
+        Audit::Store {
+            store,
+            sel,
+            opts,
+            remote,
+        } => {
             let (table, stats) =
                 analysis::sql_store(&store, &sel, opts, &sql, Vec::new(), remote).await?;
             (table, stats, format!("the store {}", store.spec))
         }
-        None if a.engine.engine == crate::cli::Engine::Ballista => {
-            anyhow::bail!(
-                "--engine ballista reads the Parquet store: give --store (see kscope ingest)"
-            )
-        }
-        None => {
-            let input = gather(&srcs, &a.input, super::input::REPORT_HOURS).await?;
+        Audit::Raw(input) => {
             let (table, mut stats) = analysis::sql(input.sources, input.opts, &sql).await?;
             stats.read_errors.extend(input.problems);
             let from = format!("{} requests", stats.events);
