@@ -404,6 +404,9 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub pricing: PricingArgs,
 }
 
 /// Where `report` reads the webhook configurations that explain AUD044's webhook failures.
@@ -432,6 +435,44 @@ pub struct WebhookArgs {
         env = "KSCOPE_KUBECONFIG"
     )]
     pub kubeconfig: Option<PathBuf>,
+}
+
+/// What the APF estimate (`est_seats`, `flow_schema`, `priority_level` of `audit`) rests on. Each
+/// is optional; the report names every input it used.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "APF estimate")]
+pub struct PricingArgs {
+    /// Read the APF objects (FlowSchemas, PriorityLevelConfigurations), object counts and sizes
+    /// (`/metrics`) and the server's version (`/version`) from the cluster of this kubeconfig
+    /// context ("" for the current one). Read-only; nothing else is listed.
+    #[arg(id = "apf_context", long = "context", value_name = "CTX")]
+    pub context: Option<String>,
+
+    /// Kubeconfig file for --context (default: $KUBECONFIG or ~/.kube/config); giving it reads
+    /// the current context's cluster.
+    #[arg(id = "apf_kubeconfig", long = "kubeconfig", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// FlowSchema and PriorityLevelConfiguration manifests (files or directories) to classify
+    /// requests with, instead of the server's suggested objects.
+    #[arg(long = "apf-config", value_name = "PATH")]
+    pub apf_config: Vec<PathBuf>,
+
+    /// Object counts and sizes per resource: a saved `/metrics` text, or YAML/JSON rows
+    /// `{group, resource, count, avg_bytes}` (the README shows the format).
+    #[arg(long = "object-stats", value_name = "PATH")]
+    pub object_stats: Option<PathBuf>,
+
+    /// The API server's version (1.NN): which estimator applies (count-based up to 1.33,
+    /// size-based from 1.34). Default: the live /version, else the log's kube-apiserver user
+    /// agent, else 1.34 (said in the report).
+    #[arg(long = "server-version", value_name = "1.NN", value_parser = k8s_version)]
+    pub server_version: Option<Version>,
+
+    /// The server's concurrency limit in seats (--max-requests-inflight plus
+    /// --max-mutating-requests-inflight; 600 by default, more on larger managed control planes).
+    #[arg(long = "server-seats", value_name = "N", default_value_t = 600)]
+    pub server_seats: u32,
 }
 
 #[derive(Debug, Args)]
@@ -465,6 +506,9 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub params: ParamArgs,
+
+    #[command(flatten)]
+    pub pricing: PricingArgs,
 }
 
 /// `kscope ballista`.

@@ -4,6 +4,7 @@
 //! [`finding::Finding`] → [`render`] and an exit code.
 
 pub mod analysis;
+pub mod apf;
 pub mod audit;
 pub mod catalogue;
 pub mod cli;

@@ -71,6 +71,8 @@ pub struct Report {
     pub window: Option<String>,
     pub origin: String,
     pub memory: MemoryUse,
+    /// What the APF estimate rested on, when a query read it.
+    pub estimate: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ pub async fn report(
     // plan every query against the streaming table to learn which columns they read; the same
     // session then runs them over what was loaded
     let ctx = session(&opts)?;
-    ctx.register_table("audit", table.clone())?;
+    crate::apf::udf::register_audit(&ctx, table.clone()).await?;
     let (bound, names) = plan_all(&ctx, queries, params, false).await?;
     let cols: Vec<usize> = crate::audit::schema::COLUMNS
         .iter()
@@ -38,6 +38,7 @@ pub async fn report(
         describe_placement(&loaded.placement)
     );
     loaded.register(&ctx).await?;
+    let estimate = estimate_inputs(&ctx, &bound).await;
 
     let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     Ok(Report {
@@ -53,7 +54,33 @@ pub async fn report(
             query_spilled_bytes: ran.spilled_bytes,
             spilled_queries: ran.spilled_queries,
         },
+        estimate,
     })
+}
+
+/// When a bound query reads the APF estimate: the server version found in the log (if nothing
+/// else gave it) and the lines saying what the estimate rests on.
+async fn estimate_inputs(ctx: &SessionContext, bound: &Bound<'_>) -> Vec<String> {
+    let mut reads = false;
+    for (_, sql, _) in bound {
+        // from the plan, not the text: a query may name its own column `served_from`
+        if let Ok(df) = ctx.sql(sql).await {
+            if let Ok(plan) = df.into_optimized_plan() {
+                if format!("{}", plan.display_indent()).contains(crate::apf::udf::FUNCTION)
+                    || sql.contains(crate::apf::udf::LEVELS)
+                {
+                    reads = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !reads {
+        return Vec::new();
+    }
+    let pricing = crate::apf::current();
+    crate::apf::udf::detect_version(ctx, &pricing).await;
+    pricing.describe()
 }
 
 /// Runs `queries` over the selected part of a Parquet store: the columns they read are loaded once
@@ -69,6 +96,22 @@ pub async fn report_store(
     use_partials: bool,
 ) -> Result<Report, AnalysisError> {
     let partial = use_partials && remote.is_none() && sel.whole_hours();
+    // the APF estimate runs on the local engine only: on a remote one its columns are NULL
+    // (unknown), and the queries that read the levels' seats do not run
+    let (queries, local_only): (Vec<&Query>, Vec<&Query>) = queries
+        .iter()
+        .partition(|q| remote.is_none() || !crate::apf::udf::local_only(&q.sql));
+    if !local_only.is_empty() {
+        tracing::warn!(
+            "{}: not run on the remote engine (they read the APF estimate, which runs on the local engine)",
+            local_only
+                .iter()
+                .map(|q| q.code.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let queries = queries.as_slice();
     let planner = match &remote {
         Some((ctx, _)) => ctx.clone(),
         None if partial => partials_session(&opts)?,
@@ -106,6 +149,7 @@ pub async fn report_store(
             let partials = partials.clone();
             tokio::spawn(async move { count_rows(&ctx, None, Some(&partials)).await })
         };
+        let estimate = estimate_inputs(&planner, &bound).await;
         let ran = run_bound(
             &planner,
             bound,
@@ -125,6 +169,7 @@ pub async fn report_store(
         );
         let mut r = store_report(ran, events, origin);
         r.memory.budget = opts.memory.describe();
+        r.estimate = estimate;
         return Ok(r);
     }
     let started = std::time::Instant::now();
@@ -156,8 +201,10 @@ pub async fn report_store(
         started.elapsed(),
         describe_placement(&loaded.placement)
     );
+    let estimate = estimate_inputs(&ctx, &bound).await;
     let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     let mut r = store_report(ran, events, origin);
+    r.estimate = estimate;
     r.memory = MemoryUse {
         budget: opts.memory.describe(),
         shared: Some(loaded.placement.clone()),
@@ -186,6 +233,7 @@ pub(crate) fn store_report(ran: Ran, events: u64, origin: String) -> Report {
             query_spilled_bytes: ran.spilled_bytes,
             spilled_queries: ran.spilled_queries,
         },
+        estimate: Vec::new(),
     }
 }
 

@@ -13,10 +13,13 @@ pub(crate) fn session_with(
     opts: &ScanOptions,
     cfg: datafusion::prelude::SessionConfig,
 ) -> Result<SessionContext, AnalysisError> {
-    Ok(SessionContext::new_with_config_rt(
+    let ctx = SessionContext::new_with_config_rt(
         cfg.with_information_schema(true),
         opts.memory.runtime()?,
-    ))
+    );
+    // the APF estimate (`est_seats` and the rest of the `audit` view) on the local engine
+    crate::apf::udf::register(&ctx, crate::apf::current())?;
+    Ok(ctx)
 }
 
 /// The session of queries that read partial aggregates. A state's key is its plan, so the plan of

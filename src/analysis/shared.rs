@@ -49,17 +49,14 @@ impl Loaded {
     /// or the temporary store. `Direct` leaves the source registered.
     pub async fn register(&mut self, ctx: &SessionContext) -> Result<(), AnalysisError> {
         if let Some(t) = self.table.take() {
-            ctx.deregister_table("audit")?;
-            ctx.register_table("audit", Arc::new(t))?;
+            crate::apf::udf::register_audit(ctx, Arc::new(t)).await?;
         } else if let Placement::Spilled { dir, .. } = &self.placement {
-            ctx.deregister_table("audit")?;
             let url = format!("{}/", dir.display());
-            ctx.register_parquet(
-                "audit",
-                &url,
-                datafusion::prelude::ParquetReadOptions::default(),
-            )
-            .await?;
+            let spilled = ctx
+                .read_parquet(url, datafusion::prelude::ParquetReadOptions::default())
+                .await?
+                .into_view();
+            crate::apf::udf::register_audit(ctx, spilled).await?;
         }
         Ok(())
     }

@@ -87,7 +87,7 @@ pub async fn sql_with(
         loaded.register(&ctx).await?;
         Some((stats_of(&stats), loaded))
     } else {
-        ctx.register_table("audit", table.clone())?;
+        crate::apf::udf::register_audit(&ctx, table.clone()).await?;
         None
     };
     let df = ctx.sql(sql).await?;

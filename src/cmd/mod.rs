@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod input;
 pub mod lint;
 pub mod preflight;
+pub mod pricing;
 pub mod queries;
 pub mod report;
 pub mod rules;

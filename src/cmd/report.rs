@@ -49,6 +49,7 @@ pub(super) fn selected_queries(
 
 pub async fn run(a: ReportArgs, cfg: &Config, out: &mut dyn Write) -> Result<Outcome> {
     let (queries, params) = selected_queries(cfg, &a.queries, &a.select.skip, &a.params.params)?;
+    super::pricing::prepare(&a.pricing).await?;
     let started = std::time::Instant::now();
     let audit = super::input::audit(
         &a.sources,

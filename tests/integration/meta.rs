@@ -30,6 +30,11 @@ async fn query_headers_list_the_planned_columns() {
             "{}: header `columns` differ from the result",
             q.query.code
         );
+        // the APF capacity findings need object counts and a saturated level, which
+        // tests/integration/apf.rs gives them; on the samples alone they have no count to judge
+        if crate::apf::NEEDS_INPUTS.contains(&q.query.code.as_str()) {
+            continue;
+        }
         assert!(
             !q.table.rows.is_empty(),
             "{}: no rows on the samples",

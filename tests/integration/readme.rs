@@ -34,6 +34,18 @@ fn tables() -> Vec<(&'static str, String)> {
             cell(c.doc)
         ));
     }
+    // the APF estimate's columns (the `audit` view adds them on the local engine)
+    for (name, doc) in kscope::apf::DERIVED {
+        let kind = if name.starts_with("est_") {
+            "Int64"
+        } else {
+            "Utf8"
+        };
+        columns.push_str(&format!(
+            "| `{name}` | {kind} | {} (APF estimate) |\n",
+            cell(doc)
+        ));
+    }
     let mut queries =
         String::from("| code | title | severity | never flags |\n|---|---|---|---|\n");
     for q in kscope::query::registry().unwrap() {
