@@ -38,7 +38,7 @@ pub async fn report(
         describe_placement(&loaded.placement)
     );
     loaded.register(&ctx).await?;
-    let estimate = estimate_inputs(&ctx, &bound).await;
+    let estimate = estimate_inputs(&ctx, &bound, true).await;
 
     let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     Ok(Report {
@@ -60,7 +60,7 @@ pub async fn report(
 
 /// When a bound query reads the APF estimate: the server version found in the log (if nothing
 /// else gave it) and the lines saying what the estimate rests on.
-async fn estimate_inputs(ctx: &SessionContext, bound: &Bound<'_>) -> Vec<String> {
+async fn estimate_inputs(ctx: &SessionContext, bound: &Bound<'_>, loaded: bool) -> Vec<String> {
     let mut reads = false;
     for (_, sql, _) in bound {
         // from the plan, not the text: a query may name its own column `served_from`
@@ -80,6 +80,20 @@ async fn estimate_inputs(ctx: &SessionContext, bound: &Bound<'_>) -> Vec<String>
     }
     let pricing = crate::apf::current();
     crate::apf::udf::detect_version(ctx, &pricing).await;
+    // one pass prices every request for all the queries that read the estimate (when the
+    // requests are loaded; over the store each query reads its own)
+    if !loaded {
+        return pricing.describe();
+    }
+    let started = std::time::Instant::now();
+    let done = crate::apf::udf::materialize(ctx).await;
+    tracing::debug!(
+        "APF estimate: every request priced in {:.2?}",
+        started.elapsed()
+    );
+    if let Err(e) = done {
+        tracing::warn!("the APF estimate is computed per query: {e}");
+    }
     pricing.describe()
 }
 
@@ -149,7 +163,7 @@ pub async fn report_store(
             let partials = partials.clone();
             tokio::spawn(async move { count_rows(&ctx, None, Some(&partials)).await })
         };
-        let estimate = estimate_inputs(&planner, &bound).await;
+        let estimate = estimate_inputs(&planner, &bound, false).await;
         let ran = run_bound(
             &planner,
             bound,
@@ -201,7 +215,8 @@ pub async fn report_store(
         started.elapsed(),
         describe_placement(&loaded.placement)
     );
-    let estimate = estimate_inputs(&ctx, &bound).await;
+    let in_memory = !matches!(loaded.placement, Placement::Direct);
+    let estimate = estimate_inputs(&ctx, &bound, in_memory).await;
     let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     let mut r = store_report(ran, events, origin);
     r.estimate = estimate;

@@ -68,6 +68,10 @@ pub struct Pricing {
     version: RwLock<Option<(Version, String)>>,
     /// What was used, for the report.
     pub sources: Vec<String>,
+    /// `stats` by group, then resource (looked up without building a key).
+    by_group: HashMap<String, HashMap<String, ObjectStat>>,
+    /// Per FlowSchema (by index): its level's seat limit per request and whether it is exempt.
+    flow_levels: Vec<(u32, bool)>,
 }
 
 static CURRENT: OnceLock<Arc<Pricing>> = OnceLock::new();
@@ -155,12 +159,32 @@ impl Pricing {
         } else {
             format!("object counts: {} resources", stats.len())
         });
+        let mut by_group: HashMap<String, HashMap<String, ObjectStat>> = HashMap::new();
+        for (k, v) in &stats {
+            if let Some((g, r)) = k.split_once('/') {
+                by_group
+                    .entry(g.to_string())
+                    .or_default()
+                    .insert(r.to_string(), *v);
+            }
+        }
+        let level_max = |name: &str| {
+            config.levels.get(name).map_or((0, false), |l| {
+                (
+                    estimate::level_max_seats(l.nominal, l.hand_size, l.queues),
+                    l.exempt,
+                )
+            })
+        };
+        let flow_levels = config.flows.iter().map(|f| level_max(&f.level)).collect();
         Pricing {
             config,
             stats,
             total_seats,
             version: RwLock::new(version),
             sources,
+            by_group,
+            flow_levels,
         }
     }
 
@@ -208,9 +232,9 @@ impl Pricing {
 
 /// One priced request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Priced {
-    pub flow_schema: Option<String>,
-    pub priority_level: Option<String>,
+pub struct Priced<'a> {
+    pub flow_schema: Option<&'a str>,
+    pub priority_level: Option<&'a str>,
     pub seats: Option<u32>,
     pub served_from: Option<&'static str>,
     pub objects: Option<u64>,
@@ -220,17 +244,24 @@ pub struct Priced {
 }
 
 impl Pricing {
+    /// The stats of a resource.
+    fn stat(&self, group: &str, resource: &str) -> Option<ObjectStat> {
+        self.by_group.get(group)?.get(resource).copied()
+    }
+
     /// Classifies and prices one request.
-    pub fn price(&self, who: &Request, req: &Req, line: Line) -> Priced {
-        let flow = self.config.classify(who);
-        let level = flow.map(|f| f.level.as_str());
-        let exempt = level
-            .and_then(|l| self.config.levels.get(l))
-            .is_some_and(|l| l.exempt);
-        let stat = req
-            .resource
-            .and_then(|r| self.stats.get(&stat_key(req.api_group, r)).copied());
-        let max = level.map_or(0, |l| self.level_max(l));
+    pub fn price(&self, who: &Request, req: &Req, line: Line) -> Priced<'_> {
+        let flow = self.config.flows.iter().position(|f| f.matches(who));
+        self.price_in(flow, req, line)
+    }
+
+    /// Prices a request already classified into `flow` (an index of `config.flows`).
+    pub fn price_in(&self, flow: Option<usize>, req: &Req, line: Line) -> Priced<'_> {
+        let f = flow.and_then(|i| self.config.flows.get(i));
+        let (max, exempt) = flow
+            .and_then(|i| self.flow_levels.get(i).copied())
+            .unwrap_or((0, false));
+        let stat = req.resource.and_then(|r| self.stat(req.api_group, r));
         let e = estimate::estimate(req, line, max, stat);
         let (seats_paged, seats_cached) = if req.verb == "list" && !exempt {
             let paged = Req {
@@ -257,8 +288,8 @@ impl Pricing {
         Priced {
             seats_paged,
             seats_cached,
-            flow_schema: flow.map(|f| f.name.clone()),
-            priority_level: level.map(String::from),
+            flow_schema: f.map(|f| f.name.as_str()),
+            priority_level: f.map(|f| f.level.as_str()),
             seats: if exempt { Some(0) } else { e.seats },
             served_from: e.served_from,
             objects: e.objects,

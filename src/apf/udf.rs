@@ -2,6 +2,7 @@
 //! `audit` returning the derived columns as one struct, the `audit` view that adds them to the
 //! table of events, and `kscope_apf_levels`, the priority levels with their seats.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -37,8 +38,6 @@ pub const INPUTS: &[&str] = &[
     "resource",
     "subresource",
     "namespace",
-    "name",
-    "path",
     "list_limit",
     "continue_token",
     "resource_version",
@@ -124,19 +123,16 @@ impl ScalarUDFImpl for ApfFunction {
             )));
         }
         let s = |i: usize| strings(&a[i], rows);
-        let (user, imp, verb, group, resource, sub, ns, name, path) = (
-            s(0)?,
-            s(2)?,
-            s(3)?,
-            s(4)?,
-            s(5)?,
-            s(6)?,
-            s(7)?,
-            s(8)?,
-            s(9)?,
-        );
-        let (cont, rv, rvm, ls, fs, uri) = (s(11)?, s(12)?, s(13)?, s(14)?, s(15)?, s(16)?);
-        let limit = ints(&a[10], rows)?;
+        let (user, imp, verb, group, resource, sub, ns) =
+            (s(0)?, s(2)?, s(3)?, s(4)?, s(5)?, s(6)?, s(7)?);
+        let (cont, rv, rvm, ls, fs, uri) = (s(9)?, s(10)?, s(11)?, s(12)?, s(13)?, s(14)?);
+        let limit = ints(&a[8], rows)?;
+        // a non-resource request's path: its URI without the query
+        let path_of = |i: usize| {
+            opt(&uri, i)
+                .map(|u| u.split_once('?').map_or(u, |(p, _)| p))
+                .unwrap_or_default()
+        };
         let groups_arr = a[1].to_array(rows)?;
         let groups_arr = if let DataType::List(_) = groups_arr.data_type() {
             cast(
@@ -147,6 +143,20 @@ impl ScalarUDFImpl for ApfFunction {
             groups_arr
         };
         let groups = groups_arr.as_any().downcast_ref::<ListArray>();
+        let group_values = groups.and_then(|l| l.values().as_any().downcast_ref::<StringArray>());
+        // the groups of row i, borrowed from the list's values
+        let groups_of = |i: usize| -> Vec<&str> {
+            match (groups, group_values) {
+                (Some(l), Some(v)) if !l.is_null(i) => {
+                    let o = l.value_offsets();
+                    (o[i] as usize..o[i + 1] as usize)
+                        .filter(|j| !v.is_null(*j))
+                        .map(|j| v.value(j))
+                        .collect()
+                }
+                _ => Vec::new(),
+            }
+        };
         let line = Line::of(self.pricing.version().0);
 
         let mut flow = StringBuilder::new();
@@ -156,51 +166,81 @@ impl ScalarUDFImpl for ApfFunction {
         let mut objects = Int64Builder::new();
         let mut paged = Int64Builder::new();
         let mut cached = Int64Builder::new();
+        // the FlowSchema depends on few values, which repeat: classified once per batch, keyed
+        // by a hash of those values (computed without allocating)
+        let mut classified: HashMap<u64, Option<usize>> = HashMap::new();
         for i in 0..rows {
-            let group_list: Vec<String> = match groups {
-                Some(l) if !l.is_null(i) => {
-                    let v = l.value(i);
-                    let v = v.as_any().downcast_ref::<StringArray>();
-                    v.map(|v| {
-                        (0..v.len())
-                            .filter(|j| !v.is_null(*j))
-                            .map(|j| v.value(j).to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-                }
-                _ => Vec::new(),
-            };
-            // APF sees the impersonated user (it runs after impersonation), who gets
-            // system:authenticated; the impersonated groups are not in the event
-            let (u, mut gs): (&str, Vec<&str>) = match opt(&imp, i).filter(|x| !x.is_empty()) {
-                Some(x) => (x, Vec::new()),
-                None => (
-                    opt(&user, i).unwrap_or_default(),
-                    group_list.iter().map(String::as_str).collect(),
-                ),
-            };
-            let sa_ns = super::config::implied_groups(u, &mut gs);
-            let sa_groups: Vec<String> = sa_ns
-                .map(|ns| vec![format!("system:serviceaccounts:{ns}")])
-                .unwrap_or_default();
-            gs.extend(sa_groups.iter().map(String::as_str));
             let res = opt(&resource, i).filter(|r| !r.is_empty());
-            let who = Request {
-                user: u,
-                groups: &gs,
-                verb: opt(&verb, i).unwrap_or_default(),
-                resource: res,
-                subresource: opt(&sub, i),
-                api_group: opt(&group, i).unwrap_or_default(),
-                namespace: opt(&ns, i),
-                path: opt(&path, i).unwrap_or_default(),
+            let impersonated = opt(&imp, i).filter(|x| !x.is_empty());
+            let who_user = impersonated.or(opt(&user, i)).unwrap_or_default();
+            let place = if res.is_some() {
+                opt(&ns, i).unwrap_or_default()
+            } else {
+                path_of(i)
+            };
+            let mut h = std::hash::DefaultHasher::new();
+            {
+                use std::hash::Hash;
+                who_user.hash(&mut h);
+                opt(&verb, i).hash(&mut h);
+                opt(&group, i).hash(&mut h);
+                res.hash(&mut h);
+                opt(&sub, i).hash(&mut h);
+                place.hash(&mut h);
+                if impersonated.is_none() {
+                    if let (Some(l), Some(v)) = (groups, group_values) {
+                        if !l.is_null(i) {
+                            let o = l.value_offsets();
+                            for j in o[i] as usize..o[i + 1] as usize {
+                                (!v.is_null(j)).then(|| v.value(j)).hash(&mut h);
+                            }
+                        }
+                    }
+                }
+            }
+            let key = std::hash::Hasher::finish(&h);
+            let flow_index = match classified.get(&key) {
+                Some(f) => *f,
+                None => {
+                    // APF sees the impersonated user (it runs after impersonation); the
+                    // impersonated groups are not in the event
+                    let mut all = if impersonated.is_some() {
+                        Vec::new()
+                    } else {
+                        groups_of(i)
+                    };
+                    let sa_ns = super::config::implied_groups(who_user, &mut all);
+                    let sa_group = sa_ns.map(|ns| format!("system:serviceaccounts:{ns}"));
+                    if let Some(g) = &sa_group {
+                        all.push(g);
+                    }
+                    let who = Request {
+                        user: who_user,
+                        groups: &all,
+                        verb: opt(&verb, i).unwrap_or_default(),
+                        resource: res,
+                        subresource: opt(&sub, i),
+                        api_group: opt(&group, i).unwrap_or_default(),
+                        namespace: opt(&ns, i),
+                        path: path_of(i),
+                    };
+                    let f = self
+                        .pricing
+                        .config
+                        .flows
+                        .iter()
+                        .position(|f| f.matches(&who));
+                    classified.insert(key, f);
+                    f
+                }
             };
             let req = Req {
-                verb: who.verb,
-                api_group: who.api_group,
+                verb: opt(&verb, i).unwrap_or_default(),
+                api_group: opt(&group, i).unwrap_or_default(),
                 resource: res,
-                name: opt(&name, i),
+                // a LIST of one object names it in a fieldSelector (the audit event's
+                // objectRef.name comes from it); other requests with a name cost 1 seat anyway
+                name: None,
                 limit: (!limit.is_null(i)).then(|| limit.value(i)),
                 continue_token: opt(&cont, i).is_some_and(|c| !c.is_empty()),
                 resource_version: opt(&rv, i),
@@ -210,7 +250,7 @@ impl ScalarUDFImpl for ApfFunction {
                 send_initial_events: opt(&uri, i)
                     .is_some_and(|u| u.contains("sendInitialEvents=true")),
             };
-            let p = self.pricing.price(&who, &req, line);
+            let p = self.pricing.price_in(flow_index, &req, line);
             flow.append_option(p.flow_schema);
             level.append_option(p.priority_level);
             seats.append_option(p.seats.map(i64::from));
@@ -249,15 +289,17 @@ pub fn register(ctx: &SessionContext, pricing: Arc<Pricing>) -> Result<()> {
     Ok(())
 }
 
-/// `SELECT` list of the `audit` view over a table with `columns`: every column, plus the derived
-/// ones when the function is registered and the table has every input.
-pub fn view_select(ctx: &SessionContext, columns: &[String]) -> String {
-    let mut sel: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+/// The `SELECT` of the `audit` view over `from` (a table, with its `WHERE`) whose columns are
+/// `columns`: every column, plus the derived ones when the function is registered and the table
+/// has every input (else NULL: unknown). The function runs once per row in an inner query; the
+/// outer one only takes the fields apart.
+pub fn view_sql(ctx: &SessionContext, columns: &[String], from: &str) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let priced = ctx.udf(FUNCTION).is_ok() && INPUTS.iter().all(|i| columns.iter().any(|c| c == i));
-    let call = format!("{FUNCTION}({})", INPUTS.join(", "));
+    let mut outer = cols.clone();
     for (name, _) in DERIVED {
-        sel.push(if priced {
-            format!("get_field({call}, '{name}') AS {name}")
+        outer.push(if priced {
+            format!("get_field(kscope_priced, '{name}') AS {name}")
         } else {
             // unknown where the estimate cannot run (a remote engine)
             let t = if name.starts_with("est_") {
@@ -268,7 +310,16 @@ pub fn view_select(ctx: &SessionContext, columns: &[String]) -> String {
             format!("CAST(NULL AS {t}) AS {name}")
         });
     }
-    sel.join(", ")
+    if priced {
+        format!(
+            "SELECT {} FROM (SELECT {}, {FUNCTION}({}) AS kscope_priced FROM {from})",
+            outer.join(", "),
+            cols.join(", "),
+            INPUTS.join(", ")
+        )
+    } else {
+        format!("SELECT {} FROM {from}", outer.join(", "))
+    }
 }
 
 /// Registers `provider` as the table of events and `audit` as the view over it.
@@ -285,10 +336,7 @@ pub async fn register_audit(
     ctx.deregister_table(EVENTS)?;
     ctx.deregister_table("audit")?;
     ctx.register_table(EVENTS, provider)?;
-    let sql = format!(
-        "CREATE VIEW audit AS SELECT {} FROM {EVENTS}",
-        view_select(ctx, &cols)
-    );
+    let sql = format!("CREATE VIEW audit AS {}", view_sql(ctx, &cols, EVENTS));
     ctx.sql(&sql).await?.collect().await?;
     Ok(())
 }
@@ -368,4 +416,58 @@ pub fn uses_estimate(sql: &str) -> bool {
 /// local session (on a remote engine the estimate's columns are NULL, unknown).
 pub fn local_only(sql: &str) -> bool {
     sql.contains(LEVELS)
+}
+
+/// Computes the estimate once for every request of the table of events and registers the result
+/// as `audit` (the events' columns are shared, not copied; the derived ones are the fields of the
+/// one struct the function returns): a report whose queries read the estimate pays for one pass,
+/// not one per query and column.
+pub async fn materialize(ctx: &SessionContext) -> Result<()> {
+    let events = ctx.table(EVENTS).await?;
+    let columns: Vec<String> = events
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    if ctx.udf(FUNCTION).is_err() || !INPUTS.iter().all(|i| columns.contains(&i.to_string())) {
+        return Ok(());
+    }
+    let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let df = ctx
+        .sql(&format!(
+            "SELECT {}, {FUNCTION}({}) AS kscope_priced FROM {EVENTS}",
+            quoted.join(", "),
+            INPUTS.join(", ")
+        ))
+        .await?;
+    let parts = df.collect_partitioned().await?;
+    let mut fields: Vec<Field> = events
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(self::fields().iter().map(|f| f.as_ref().clone()));
+    let schema = Arc::new(Schema::new(fields));
+    let n = columns.len();
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let mut batches = Vec::with_capacity(part.len());
+        for b in part {
+            let priced = b
+                .column(n)
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .ok_or_else(|| DataFusionError::Internal(format!("{FUNCTION}: not a struct")))?;
+            let mut cols: Vec<ArrayRef> = b.columns()[..n].to_vec();
+            cols.extend(priced.columns().iter().cloned());
+            batches.push(RecordBatch::try_new(schema.clone(), cols)?);
+        }
+        out.push(batches);
+    }
+    let mem = datafusion::datasource::MemTable::try_new(schema, out)?;
+    ctx.deregister_table("audit")?;
+    ctx.register_table("audit", Arc::new(mem))?;
+    Ok(())
 }

@@ -402,9 +402,12 @@ pub async fn register_audit(
         .chain(std::iter::once("cluster".to_string()))
         .collect();
     let sql = format!(
-        "CREATE VIEW audit AS SELECT {} FROM audit_store WHERE {}",
-        crate::apf::udf::view_select(ctx, &cols),
-        sel.predicate()
+        "CREATE VIEW audit AS {}",
+        crate::apf::udf::view_sql(
+            ctx,
+            &cols,
+            &format!("audit_store WHERE {}", sel.predicate())
+        )
     );
     ctx.sql(&sql).await?.collect().await?;
     Ok(())
