@@ -226,9 +226,8 @@ pub async fn ingest_source(
         malformed: stats.malformed,
         ingested_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let mut manifest = store.manifest().await?;
-    let old = manifest.sources.insert(key.to_string(), entry.clone());
-    store.write_manifest(&manifest).await?;
+    let old = store.manifest().await?.sources.remove(key);
+    store.write_entry(key, &entry).await?;
     let mut replaced = 0;
     if let Some(old) = old {
         for f in old.files.iter().filter(|f| !entry.files.contains(f)) {

@@ -2,9 +2,12 @@
 //! sorted by time), hive-partitioned `cluster=NAME/date=YYYY-MM-DD/hour=HH/`, in a local directory
 //! or under an S3 prefix, and read back with partition and projection pruning.
 //!
-//! `_kscope/manifest.json` records which files every ingested source wrote (files keyed by a hash
-//! of their content, CloudWatch slices by slice), so that ingesting a source again replaces exactly
-//! its files. Files are written under `_kscope/staging/` and renamed into their partition when
+//! The manifest records which files every ingested source wrote (files keyed by a hash of their
+//! content, CloudWatch slices by slice), so that ingesting a source again replaces exactly its
+//! files. It is one object per source, `_kscope/sources/<key>.json`, each written whole in one
+//! put (atomic on a directory and on S3): ingests of different sources into one store at once
+//! never write the same object, so none loses another's entry. A store written before keeps its
+//! `_kscope/manifest.json`, read beneath the per-source objects. Files are written under `_kscope/staging/` and renamed into their partition when
 //! complete: a query never sees a partial file.
 
 pub mod ingest;
@@ -18,7 +21,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::context::SessionContext;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -28,7 +31,10 @@ use crate::cloudwatch::aws::ClientOptions;
 
 /// The partition columns, outermost first.
 pub const PARTITIONS: [&str; 3] = ["cluster", "date", "hour"];
+/// The manifest of stores written before per-source entries (read, never written).
 const MANIFEST: &str = "_kscope/manifest.json";
+/// One object per ingested source.
+const SOURCES: &str = "_kscope/sources";
 const STAGING: &str = "_kscope/staging";
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,34 @@ pub struct Manifest {
     pub version: u32,
     /// Source key (`file:<hash>` or `cloudwatch:<slice>`) → what it wrote.
     pub sources: BTreeMap<String, Entry>,
+}
+
+/// One source's entry, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Fragment {
+    key: String,
+    entry: Entry,
+}
+
+/// The object of a source's entry: readable, and unique per key (a hash of the whole key).
+fn fragment_name(key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let readable: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    format!("{SOURCES}/{readable}-{h:016x}.json")
 }
 
 /// A store: where it is and how to reach it.
@@ -231,37 +265,66 @@ impl Store {
             .unwrap_or_else(|| p.to_string())
     }
 
+    /// Every source's entry: the per-source objects over the older whole manifest.
     pub async fn manifest(&self) -> Result<Manifest, StoreError> {
-        match self.objects.get(&self.path(MANIFEST)).await {
-            Err(object_store::Error::NotFound { .. }) => Ok(Manifest {
-                version: 1,
-                ..Default::default()
-            }),
-            Err(e) => Err(self.obj_err(e)),
+        let bad = |e: serde_json::Error| StoreError::Manifest {
+            store: self.spec.clone(),
+            msg: e.to_string(),
+        };
+        let mut m = match self.objects.get(&self.path(MANIFEST)).await {
+            Err(object_store::Error::NotFound { .. }) => Manifest::default(),
+            Err(e) => return Err(self.obj_err(e)),
             Ok(r) => {
                 let bytes = r.bytes().await.map_err(|e| self.obj_err(e))?;
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
-                    store: self.spec.clone(),
-                    msg: e.to_string(),
-                })
+                serde_json::from_slice(&bytes).map_err(bad)?
+            }
+        };
+        m.version = 2;
+        let names = self.list(&format!("{SOURCES}/")).await?;
+        let fragments: Vec<Result<Option<Fragment>, StoreError>> =
+            futures::stream::iter(names.into_iter().filter(|n| n.ends_with(".json")).map(
+                |rel| async move {
+                    match self.objects.get(&self.path(&rel)).await {
+                        // deleted between the listing and the read
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(self.obj_err(e)),
+                        Ok(r) => {
+                            let bytes = r.bytes().await.map_err(|e| self.obj_err(e))?;
+                            serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                                StoreError::Manifest {
+                                    store: self.spec.clone(),
+                                    msg: format!("{rel}: {e}"),
+                                }
+                            })
+                        }
+                    }
+                },
+            ))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for f in fragments {
+            if let Some(f) = f? {
+                m.sources.insert(f.key, f.entry);
             }
         }
+        Ok(m)
     }
 
-    /// Writes the manifest whole (to a temporary name, then renamed over the old one).
-    pub async fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
-        let body = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Manifest {
+    /// Records what one source wrote: its own object, written whole in one put.
+    pub async fn write_entry(&self, key: &str, entry: &Entry) -> Result<(), StoreError> {
+        let body = serde_json::to_vec_pretty(&Fragment {
+            key: key.to_string(),
+            entry: entry.clone(),
+        })
+        .map_err(|e| StoreError::Manifest {
             store: self.spec.clone(),
             msg: e.to_string(),
         })?;
-        let tmp = self.path(&format!("{MANIFEST}.tmp"));
         self.objects
-            .put(&tmp, PutPayload::from(body))
+            .put(&self.path(&fragment_name(key)), PutPayload::from(body))
             .await
-            .map_err(|e| self.obj_err(e))?;
-        self.objects
-            .rename(&tmp, &self.path(MANIFEST))
-            .await
+            .map(|_| ())
             .map_err(|e| self.obj_err(e))
     }
 

@@ -557,7 +557,12 @@ fn the_store_on_s3_equals_the_local_store() {
             .all(|k| k.starts_with("audit/cluster=prod/date=")),
         "{parquet:?}"
     );
-    assert!(first.contains(&"audit/_kscope/manifest.json".to_string()));
+    assert!(
+        first
+            .iter()
+            .any(|k| k.starts_with("audit/_kscope/sources/") && k.ends_with(".json")),
+        "one manifest object per source: {first:?}"
+    );
     assert!(
         !first.iter().any(|k| k.contains("staging")),
         "staging objects are moved: {first:?}"
@@ -640,4 +645,79 @@ fn missing_credentials_are_a_clear_error() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A dozen ingests into one S3 store at once, then the same dozen again: every source is in the
+/// manifest, no run fails, and ingesting again replaces instead of duplicating.
+#[test]
+fn concurrent_ingests_into_one_s3_store_lose_nothing_and_duplicate_nothing() {
+    let mut h = Harness::start();
+    h.cmd(json!({"cmd": "s3_bucket", "name": "fleet-many"}));
+    let endpoint = format!("http://127.0.0.1:{}", h.moto);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = crate::store::cluster_logs(dir.path(), 12);
+    let spawn = |i: usize| {
+        Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args([
+                "ingest",
+                logs[i].to_str().unwrap(),
+                "--store",
+                "s3://fleet-many/audit",
+            ])
+            .args(["--cluster-name", &format!("c{i:02}"), "--no-partials"])
+            .args(["--endpoint-url", &endpoint])
+            .env_remove("KSCOPE_LOG")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-central-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let count = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args([
+                "sql",
+                "SELECT cluster, count(*) AS n FROM audit GROUP BY cluster ORDER BY cluster",
+            ])
+            .args(["--store", "s3://fleet-many/audit", "--format", "json"])
+            .args(["--endpoint-url", &endpoint])
+            .env_remove("KSCOPE_LOG")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-central-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        crate::json(&o)
+    };
+    for round in 0..2 {
+        let runs: Vec<_> = (0..12).map(spawn).collect();
+        for r in runs {
+            let o = r.wait_with_output().unwrap();
+            assert_eq!(o.status.code(), Some(0), "round {round}: {}", stderr(&o));
+        }
+        let per = count();
+        let per = per.as_array().unwrap();
+        assert_eq!(per.len(), 12, "round {round}: {per:?}");
+        for c in per {
+            assert_eq!(
+                c["n"],
+                crate::store::ROWS_PER_CLUSTER,
+                "round {round}: {per:?}"
+            );
+        }
+    }
+    let keys =
+        h.cmd(json!({"cmd": "s3_bucket", "name": "fleet-many", "create": false}))["keys"].clone();
+    let fragments = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k.as_str().unwrap().starts_with("audit/_kscope/sources/"))
+        .count();
+    assert_eq!(fragments, 12, "{keys}");
 }

@@ -204,20 +204,20 @@ fn ingesting_again_replaces_exactly_its_files_and_partial_files_stay_invisible()
     assert_eq!(count(), n, "partial files are not read");
     // an ingest of the same source stopped between its phases left its unsorted hours in staging:
     // the next ingest of that source removes them, and leaves other runs alone
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(store.join("_kscope/manifest.json")).unwrap())
-            .unwrap();
-    let key = manifest["sources"]
-        .as_object()
+    let key = std::fs::read_dir(store.join("_kscope/sources"))
         .unwrap()
-        .iter()
-        .find(|(_, e)| {
-            e["source"]
+        .map(|e| {
+            let v: Value =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            v
+        })
+        .find(|f| {
+            f["entry"]["source"]
                 .as_str()
                 .unwrap()
                 .ends_with("eks-apiserver-audit.jsonl")
         })
-        .map(|(k, _)| k.replace([':', '/'], "_"))
+        .map(|f| f["key"].as_str().unwrap().replace([':', '/'], "_"))
         .unwrap();
     let stale = store.join(format!(
         "_kscope/staging/{key}-20260101T000000000000-unsorted/cluster=prod/date=2026-11-01/hour=23"
@@ -532,4 +532,82 @@ fn partial_aggregates_are_kept_per_hour_and_never_read_stale() {
         2 * raw004[0]["peak_rps"].as_u64().unwrap(),
         "the busiest second counts both clusters' requests"
     );
+}
+
+/// Rows in each generated cluster log of [`cluster_logs`].
+pub const ROWS_PER_CLUSTER: u64 = 40;
+
+/// `n` small audit logs, one per cluster, each with [`ROWS_PER_CLUSTER`] distinct requests.
+pub fn cluster_logs(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    (0..n)
+        .map(|c| {
+            let lines: Vec<String> = (0..ROWS_PER_CLUSTER)
+                .map(|i| {
+                    serde_json::json!({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+                        "auditID": format!("c{c}-{i}"), "stage": "ResponseComplete",
+                        "requestURI": "/api/v1/namespaces/x/pods", "verb": "list",
+                        "user": {"username": format!("user-{c}"), "groups": ["system:authenticated"]},
+                        "sourceIPs": ["10.0.0.1"], "userAgent": "kubectl/v1.34.0",
+                        "objectRef": {"resource": "pods", "namespace": "x", "apiVersion": "v1"},
+                        "responseStatus": {"code": 200},
+                        "requestReceivedTimestamp": format!("2026-11-20T10:{:02}:00.000000Z", i % 60),
+                        "stageTimestamp": format!("2026-11-20T10:{:02}:00.100000Z", i % 60)})
+                    .to_string()
+                })
+                .collect();
+            let p = dir.join(format!("cluster-{c}.jsonl"));
+            std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+            p
+        })
+        .collect()
+}
+
+/// A dozen ingests into one directory at once, then the same dozen again: every source is in the
+/// manifest, no run fails, and ingesting again replaces instead of duplicating.
+#[test]
+fn concurrent_ingests_into_one_directory_lose_nothing_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let logs = cluster_logs(dir.path(), 12);
+    let s = store.to_str().unwrap().to_string();
+    for round in 0..2 {
+        let runs: Vec<_> = (0..12)
+            .map(|i| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_kscope"))
+                    .args(["ingest", logs[i].to_str().unwrap(), "--store", &s])
+                    .args(["--cluster-name", &format!("c{i:02}"), "--no-partials"])
+                    .env_remove("KSCOPE_LOG")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for r in runs {
+            let o = r.wait_with_output().unwrap();
+            assert_eq!(o.status.code(), Some(0), "round {round}: {}", stderr(&o));
+        }
+        let out = crate::kscope(&[
+            "sql",
+            "SELECT cluster, count(*) AS n FROM audit GROUP BY cluster ORDER BY cluster",
+            "--store",
+            &s,
+            "--format",
+            "json",
+        ]);
+        let per = crate::json(&out);
+        let per = per.as_array().unwrap();
+        assert_eq!(per.len(), 12, "round {round}: {per:?}");
+        assert!(
+            per.iter().all(|c| c["n"] == ROWS_PER_CLUSTER),
+            "round {round}: {per:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(store.join("_kscope/sources"))
+                .unwrap()
+                .count(),
+            12
+        );
+    }
 }
