@@ -3,7 +3,7 @@
 #
 #   benches/store.sh [SIZE] [KSCOPE]   SIZE defaults to 1G; KSCOPE to target/release/kscope
 #
-# Needs hyperfine and GNU time; bench-data/audit-SIZE.jsonl from benches/audit.sh (generated with
+# Needs hyperfine, GNU time and pip (for the DuckDB CLI, duckdb-cli); bench-data/audit-SIZE.jsonl from benches/audit.sh (generated with
 # ../shared/tools/gen-audit-log.py). Measures:
 # 1. `kscope ingest` throughput and peak RSS (/usr/bin/time -v), both cores (ingest also computes
 #    the report's per-hour partial aggregates; its output says how long that took);
@@ -78,3 +78,16 @@ PY
 for c in "report --store $STORE --format json --fail-on none" "sql '$TOP' --store $STORE --format csv"; do
   /usr/bin/time -f "%M KiB peak: kscope $c" sh -c "$K $c > /dev/null" 2>&1 | tail -1
 done
+
+# the DuckDB CLI over the same files (hive-partitioned Parquet), whole process against whole
+# process, alternated run by run: a one-column and a three-column aggregation
+DUCKDB=$(bash benches/duckdb.sh)
+FILES="$STORE/cluster=*/date=*/hour=*/*.parquet"
+GROUP="SELECT user_name, verb, resource, count(*) AS n, avg(latency_ms) AS ms FROM audit GROUP BY 1, 2, 3 ORDER BY n DESC LIMIT 20"
+echo "== the store against the DuckDB CLI over the same files ($(date -u +%F), ${RUNS:-9} runs each, alternated)"
+python3 benches/alternate.py "${RUNS:-9}" \
+  "kscope=$K sql \"$TOP\" --store $STORE --format csv" \
+  "duckdb=$DUCKDB -c \"SET threads=2; SELECT user_agent, count(*) AS n FROM read_parquet('$FILES', hive_partitioning=1) GROUP BY 1 ORDER BY n DESC, user_agent LIMIT 10\""
+python3 benches/alternate.py "${RUNS:-9}" \
+  "kscope=$K sql \"$GROUP\" --store $STORE --format csv" \
+  "duckdb=$DUCKDB -c \"SET threads=2; ${GROUP/FROM audit/FROM read_parquet('$FILES', hive_partitioning=1)}\""

@@ -38,7 +38,7 @@ pub async fn report(
         describe_placement(&loaded.placement)
     );
     loaded.register(&ctx).await?;
-    let estimate = estimate_inputs(&ctx, &bound, true).await;
+    let estimate = estimate_inputs(&ctx, &bound, Some(&loaded.placement)).await;
 
     let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     Ok(Report {
@@ -60,7 +60,11 @@ pub async fn report(
 
 /// When a bound query reads the APF estimate: the server version found in the log (if nothing
 /// else gave it) and the lines saying what the estimate rests on.
-async fn estimate_inputs(ctx: &SessionContext, bound: &Bound<'_>, loaded: bool) -> Vec<String> {
+async fn estimate_inputs(
+    ctx: &SessionContext,
+    bound: &Bound<'_>,
+    loaded: Option<&Placement>,
+) -> Vec<String> {
     let mut reads = false;
     for (_, sql, _) in bound {
         // from the plan, not the text: a query may name its own column `served_from`
@@ -82,11 +86,13 @@ async fn estimate_inputs(ctx: &SessionContext, bound: &Bound<'_>, loaded: bool) 
     crate::apf::udf::detect_version(ctx, &pricing).await;
     // one pass prices every request for all the queries that read the estimate (when the
     // requests are loaded; over the store each query reads its own)
-    if !loaded {
-        return pricing.describe();
-    }
+    let spill = match loaded {
+        Some(Placement::Memory { .. }) => None,
+        Some(Placement::Spilled { dir, .. }) => Some(dir.join("priced")),
+        _ => return pricing.describe(),
+    };
     let started = std::time::Instant::now();
-    let done = crate::apf::udf::materialize(ctx).await;
+    let done = crate::apf::udf::materialize(ctx, spill.as_deref()).await;
     tracing::debug!(
         "APF estimate: every request priced in {:.2?}",
         started.elapsed()
@@ -163,7 +169,7 @@ pub async fn report_store(
             let partials = partials.clone();
             tokio::spawn(async move { count_rows(&ctx, None, Some(&partials)).await })
         };
-        let estimate = estimate_inputs(&planner, &bound, false).await;
+        let estimate = estimate_inputs(&planner, &bound, None).await;
         let ran = run_bound(
             &planner,
             bound,
@@ -215,8 +221,7 @@ pub async fn report_store(
         started.elapsed(),
         describe_placement(&loaded.placement)
     );
-    let in_memory = !matches!(loaded.placement, Placement::Direct);
-    let estimate = estimate_inputs(&ctx, &bound, in_memory).await;
+    let estimate = estimate_inputs(&ctx, &bound, Some(&loaded.placement)).await;
     let ran = run_bound(&ctx, bound, &origin, None, None, 1).await?;
     let mut r = store_report(ran, events, origin);
     r.estimate = estimate;

@@ -419,10 +419,12 @@ pub fn local_only(sql: &str) -> bool {
 }
 
 /// Computes the estimate once for every request of the table of events and registers the result
-/// as `audit` (the events' columns are shared, not copied; the derived ones are the fields of the
-/// one struct the function returns): a report whose queries read the estimate pays for one pass,
-/// not one per query and column.
-pub async fn materialize(ctx: &SessionContext) -> Result<()> {
+/// as `audit`: a report whose queries read the estimate pays for one pass, not one per query and
+/// column. In memory (`spill` none) the events' columns are shared, not copied, and the derived ones
+/// are the fields of the one struct the function returns; when the events were spilled to disk,
+/// the priced rows are written beside them as Parquet (the struct as one column), streaming, so
+/// memory stays within the budget, and `audit` reads them from there.
+pub async fn materialize(ctx: &SessionContext, spill: Option<&std::path::Path>) -> Result<()> {
     let events = ctx.table(EVENTS).await?;
     let columns: Vec<String> = events
         .schema()
@@ -441,6 +443,33 @@ pub async fn materialize(ctx: &SessionContext) -> Result<()> {
             INPUTS.join(", ")
         ))
         .await?;
+    if let Some(dir) = spill {
+        let url = format!("{}/", dir.display());
+        df.write_parquet(
+            &url,
+            datafusion::dataframe::DataFrameWriteOptions::new(),
+            None,
+        )
+        .await?;
+        let priced = ctx
+            .read_parquet(url, datafusion::prelude::ParquetReadOptions::default())
+            .await?
+            .into_view();
+        ctx.register_table("kscope_priced_events", priced)?;
+        let mut outer = quoted.clone();
+        for (name, _) in DERIVED {
+            outer.push(format!("get_field(kscope_priced, '{name}') AS {name}"));
+        }
+        ctx.deregister_table("audit")?;
+        ctx.sql(&format!(
+            "CREATE VIEW audit AS SELECT {} FROM kscope_priced_events",
+            outer.join(", ")
+        ))
+        .await?
+        .collect()
+        .await?;
+        return Ok(());
+    }
     let parts = df.collect_partitioned().await?;
     let mut fields: Vec<Field> = events
         .schema()
