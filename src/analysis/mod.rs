@@ -23,7 +23,7 @@ use tasks::*;
 pub use remote::executor_lost;
 pub use report::{report, report_store, warm_partials};
 pub use session::session;
-pub(crate) use session::{partials_session, register_tables};
+pub(crate) use session::{partials_session, register_tables, session_with};
 pub use sql::{fleet, sql, sql_store, sql_with};
 
 pub use partials::Partials;

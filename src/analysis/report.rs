@@ -137,7 +137,7 @@ pub async fn report_store(
         None if partial => partials_session(&opts)?,
         None => session(&opts)?,
     };
-    crate::store::register_audit(&planner, store, sel).await?;
+    crate::store::register_audit(&planner, store, sel, false).await?;
     let fleet = fleet(store, sel).await?;
     let (bound, cols) = if partial {
         // each query is planned where it runs, beside the others
@@ -276,7 +276,7 @@ pub async fn warm_partials(
     }
     for (sel, fleet) in views {
         let ctx = partials_session(opts)?;
-        crate::store::register_audit(&ctx, store, sel).await?;
+        crate::store::register_audit(&ctx, store, sel, false).await?;
         // each query's states beside another's (one partition each), then the report's count
         // and time range
         // the window and the start-up as the report computes them (their own states too), so

@@ -27,9 +27,16 @@ pub async fn sql_store(
     let timeout = remote.as_ref().map(|(_, t)| *t);
     let ctx = match remote {
         Some((ctx, _)) => ctx,
-        None => session(&opts)?,
+        // one statement: reading every file's statistics to plan it costs more than it saves
+        // (the hour partitions prune by path; row groups by their own statistics when read)
+        None => session_with(
+            &opts,
+            opts.memory
+                .config(opts.partitions)
+                .with_collect_statistics(false),
+        )?,
     };
-    crate::store::register_audit(&ctx, store, sel).await?;
+    crate::store::register_audit(&ctx, store, sel, true).await?;
     register_tables(&ctx, tables)?;
     let sql = sql.replace(
         query::CLUSTER_KEY,

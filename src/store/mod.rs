@@ -345,8 +345,15 @@ impl Store {
         ctx.register_object_store(&self.base, self.objects.clone());
     }
 
-    /// The store as a listing table: the `audit` columns plus the partition columns.
-    pub async fn table(&self, ctx: &SessionContext) -> Result<Arc<ListingTable>, StoreError> {
+    /// The store as a listing table: the `audit` columns plus the partition columns. With
+    /// `views`, strings are read as string views: no copy out of the Parquet pages, and the form
+    /// the engine groups and compares fastest, but each value keeps its page buffer alive, so a
+    /// run of many queries within a small memory budget reads plain strings.
+    pub async fn table(
+        &self,
+        ctx: &SessionContext,
+        views: bool,
+    ) -> Result<Arc<ListingTable>, StoreError> {
         self.register(ctx);
         let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
@@ -356,9 +363,17 @@ impl Store {
                     .map(|p| (p.to_string(), DataType::Utf8))
                     .collect(),
             );
+        let viewed: Vec<datafusion::arrow::datatypes::Field> = audit_schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 if views => f.as_ref().clone().with_data_type(DataType::Utf8View),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
         let config = ListingTableConfig::new(self.url.clone())
             .with_listing_options(opts)
-            .with_schema(audit_schema());
+            .with_schema(Arc::new(datafusion::arrow::datatypes::Schema::new(viewed)));
         // every query of a report scans this table: one read of each file's statistics per run
         let table = ListingTable::try_new(config)?
             .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
@@ -451,13 +466,15 @@ impl Selection {
     }
 }
 
-/// Registers `audit` in `ctx` as the selected part of the store (with the `cluster` column).
+/// Registers `audit` in `ctx` as the selected part of the store (with the `cluster` column);
+/// `views`: strings as string views (see [`Store::table`]).
 pub async fn register_audit(
     ctx: &SessionContext,
     store: &Store,
     sel: &Selection,
+    views: bool,
 ) -> Result<(), StoreError> {
-    let table = store.table(ctx).await?;
+    let table = store.table(ctx, views).await?;
     ctx.register_table("audit_store", table)?;
     let cols: Vec<String> = crate::audit::schema::COLUMNS
         .iter()
