@@ -656,15 +656,10 @@ fn concurrent_ingests_into_one_s3_store_lose_nothing_and_duplicate_nothing() {
     let endpoint = format!("http://127.0.0.1:{}", h.moto);
     let dir = tempfile::tempdir().unwrap();
     let logs = crate::store::cluster_logs(dir.path(), 12);
-    let spawn = |i: usize| {
-        Command::new(env!("CARGO_BIN_EXE_kscope"))
-            .args([
-                "ingest",
-                logs[i].to_str().unwrap(),
-                "--store",
-                "s3://fleet-many/audit",
-            ])
-            .args(["--cluster-name", &format!("c{i:02}"), "--no-partials"])
+    // kscope against moto, with test credentials
+    let kscope = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kscope"));
+        c.args(args)
             .args(["--endpoint-url", &endpoint])
             .env_remove("KSCOPE_LOG")
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -673,25 +668,34 @@ fn concurrent_ingests_into_one_s3_store_lose_nothing_and_duplicate_nothing() {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .stderr(Stdio::piped());
+        c
+    };
+    let spawn = |i: usize| {
+        let cluster = format!("c{i:02}");
+        kscope(&[
+            "ingest",
+            logs[i].to_str().unwrap(),
+            "--store",
+            "s3://fleet-many/audit",
+            "--cluster-name",
+            &cluster,
+            "--no-partials",
+        ])
+        .spawn()
+        .unwrap()
     };
     let count = || {
-        let o = Command::new(env!("CARGO_BIN_EXE_kscope"))
-            .args([
-                "sql",
-                "SELECT cluster, count(*) AS n FROM audit GROUP BY cluster ORDER BY cluster",
-            ])
-            .args(["--store", "s3://fleet-many/audit", "--format", "json"])
-            .args(["--endpoint-url", &endpoint])
-            .env_remove("KSCOPE_LOG")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "eu-central-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap();
+        let o = kscope(&[
+            "sql",
+            "SELECT cluster, count(*) AS n FROM audit GROUP BY cluster ORDER BY cluster",
+            "--store",
+            "s3://fleet-many/audit",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
         crate::json(&o)
     };
     for round in 0..2 {
