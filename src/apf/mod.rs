@@ -61,14 +61,12 @@ pub const DERIVED: &[(&str, &str)] = &[
 #[derive(Debug)]
 pub struct Pricing {
     pub config: Config,
-    /// `group/resource` → stats (`/pods` for the core group).
-    pub stats: HashMap<String, ObjectStat>,
     pub total_seats: u32,
     /// The server's version and where it came from; set before queries run.
     version: RwLock<Option<(Version, String)>>,
     /// What was used, for the report.
     pub sources: Vec<String>,
-    /// `stats` by group, then resource (looked up without building a key).
+    /// Object counts and sizes by group, then resource (looked up without building a key).
     by_group: HashMap<String, HashMap<String, ObjectStat>>,
     /// Per FlowSchema (by index): its level's seat limit per request and whether it is exempt.
     flow_levels: Vec<(u32, bool)>,
@@ -179,7 +177,6 @@ impl Pricing {
         let flow_levels = config.flows.iter().map(|f| level_max(&f.level)).collect();
         Pricing {
             config,
-            stats,
             total_seats,
             version: RwLock::new(version),
             sources,
