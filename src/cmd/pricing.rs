@@ -17,6 +17,7 @@ pub async fn prepare(a: &PricingArgs) -> Result<()> {
         .server_version
         .map(|v| (v, "--server-version".to_string()));
     let mut notes = Vec::new();
+    let mut unread = Vec::new();
     if a.context.is_some() || a.kubeconfig.is_some() {
         let opts = live::LiveOptions {
             kubeconfig: a.kubeconfig.clone(),
@@ -46,8 +47,18 @@ pub async fn prepare(a: &PricingArgs) -> Result<()> {
             Some(Err(e)) => notes.push(format!("object counts: {} /metrics: {e}", live.origin)),
             None => {}
         }
-        objects_from = live.origin.clone();
-        inv = live;
+        for k in ["FlowSchema", "PriorityLevelConfiguration"] {
+            if let crate::inventory::Availability::Missing(why) = live.availability(k) {
+                // said, not hidden: the estimate then rests on the server's default objects
+                unread.push(format!("APF objects: {k} of {}: {why}", live.origin));
+            }
+        }
+        // half a configuration would classify wrongly: without both kinds, the server's own
+        // objects are used (and the reason said)
+        if unread.is_empty() {
+            objects_from = live.origin.clone();
+            inv = live;
+        }
     }
     if !a.apf_config.is_empty() {
         let files = manifests::load(&a.apf_config).context("cannot read --apf-config")?;
@@ -75,6 +86,7 @@ pub async fn prepare(a: &PricingArgs) -> Result<()> {
         pricing.sources.truncate(1);
         pricing.sources.extend(notes);
     }
+    pricing.sources.extend(unread);
     apf::set_current(pricing);
     Ok(())
 }

@@ -194,6 +194,28 @@ async fn seats_levels_and_capacity_views_from_a_live_configuration() {
     );
     // at the default (100 % of the nominal seats for 5 minutes) it is not
     assert_eq!(aud083(&[])["findings"].as_array().unwrap().len(), 0);
+    // FlowSchemas forbidden: the estimate rests on the server's own objects, and says why
+    api.fault("/flowschemas", crate::apiserver::Fault::Status(403), 10);
+    let out = crate::kscope(&[
+        "report",
+        &a,
+        "--kubeconfig",
+        &kc,
+        "--query",
+        "AUD080",
+        "--format",
+        "json",
+    ]);
+    let doc = crate::json(&out);
+    let said = doc["apf_estimate"].to_string();
+    assert!(
+        said.contains("APF objects: FlowSchema of cluster fake-ctx") && said.contains("forbidden"),
+        "{said}"
+    );
+    assert_eq!(
+        doc["queries"][0]["rows"][0]["flow_schema"], "service-accounts",
+        "{doc}"
+    );
     // without object counts a LIST's estimate is unknown, not 1
     let out = crate::kscope(&[
         "sql",
