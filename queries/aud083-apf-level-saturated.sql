@@ -52,7 +52,7 @@ leader AS (
   SELECT ${cluster_key} priority_level, client,
     row_number() OVER (PARTITION BY ${cluster_key} priority_level ORDER BY sum(seat_seconds) DESC, client) AS rank
   FROM r
-  WHERE EXISTS (SELECT 1 FROM hot h WHERE h.minute = r.minute AND h.priority_level = r.priority_level)
+  WHERE EXISTS (SELECT 1 FROM hot h WHERE h.minute = r.minute AND h.priority_level = r.priority_level${cluster_match:h,r})
   GROUP BY ${cluster_key} priority_level, client
 ),
 agg AS (
@@ -67,5 +67,5 @@ agg AS (
 )
 SELECT agg.*, leader.client AS top_client,
   CASE WHEN agg.minutes >= ${min_minutes} THEN 'warning' END AS severity
-FROM agg LEFT JOIN leader ON leader.priority_level = agg.priority_level AND leader.rank = 1
+FROM agg LEFT JOIN leader ON leader.priority_level = agg.priority_level AND leader.rank = 1${cluster_match:leader,agg}
 ORDER BY agg.minutes DESC, agg.priority_level

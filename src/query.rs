@@ -376,7 +376,10 @@ pub const RANGE_SQL: &str = "SELECT first_ts AS first, last_ts AS last, window F
 /// [`bind`], with `${cluster_key}` expanded for a fleet (`fleet`: the input spans several
 /// clusters, so per-client results are split per cluster), and the [`ENGINE_PLACEHOLDERS`].
 pub fn bind_fleet(sql: &str, values: &Values, fleet: bool) -> String {
-    let mut out = sql.replace(CLUSTER_KEY, if fleet { "cluster, " } else { "" });
+    let mut out = cluster_matches(
+        &sql.replace(CLUSTER_KEY, if fleet { "cluster, " } else { "" }),
+        fleet,
+    );
     for (name, expansion) in ENGINE_PLACEHOLDERS {
         out = out.replace(&format!("${{{name}}}"), expansion);
     }
@@ -387,6 +390,28 @@ pub fn bind_fleet(sql: &str, values: &Values, fleet: bool) -> String {
         };
         out = out.replace(&format!("${{{k}}}"), &lit);
     }
+    out
+}
+
+/// `${cluster_match:a,b}`: in a fleet, ` AND a.cluster = b.cluster` (a join or correlated condition
+/// between two relations grouped by `${cluster_key}` stays within one cluster); else nothing.
+fn cluster_matches(sql: &str, fleet: bool) -> String {
+    const OPEN: &str = "${cluster_match:";
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let Some((args, tail)) = after.split_once('}') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        if let (true, Some((a, b))) = (fleet, args.split_once(',')) {
+            out.push_str(&format!(" AND {}.cluster = {}.cluster", a.trim(), b.trim()));
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
     out
 }
 
@@ -480,6 +505,20 @@ pub fn findings(q: &Query, table: &Table, values: &Values, origin: &str) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_matches_only_in_a_fleet() {
+        let sql =
+            "SELECT 1 FROM h JOIN r ON h.x = r.x${cluster_match:h, r} WHERE 1${cluster_match:a,b}";
+        assert_eq!(
+            bind_fleet(sql, &Values::new(), true),
+            "SELECT 1 FROM h JOIN r ON h.x = r.x AND h.cluster = r.cluster WHERE 1 AND a.cluster = b.cluster"
+        );
+        assert_eq!(
+            bind_fleet(sql, &Values::new(), false),
+            "SELECT 1 FROM h JOIN r ON h.x = r.x WHERE 1"
+        );
+    }
 
     const Q: &str = "-- code: T001\n-- name: test-query\n-- title: A test\n-- finds: things\n--   over two lines\n\
 -- why: because\n-- columns: a, b\n-- param: min = 3 | the minimum\n-- param: who = x | a name\n-- severity: warning\n\
