@@ -111,8 +111,35 @@ impl<'a> RawEvent<'a> {
 
     /// [`RawEvent::parse`] of a line already known to be UTF-8.
     pub fn parse_str(line: &'a str, need: &Need) -> Result<RawEvent<'a>, EventError> {
+        let mut c = Cursor::indexed(line);
+        let ev = Self::parse_members(&mut c, need);
+        c.recycle();
+        let mut ev = ev?;
+        if ev.audit_id.is_none() {
+            return Err(EventError::Missing("auditID"));
+        }
+        if ev.stage.is_none() {
+            return Err(EventError::Missing("stage"));
+        }
+        if ev.verb.is_none() {
+            return Err(EventError::Missing("verb"));
+        }
+        if ev.request_uri.is_none() {
+            return Err(EventError::Missing("requestURI"));
+        }
+        if ev.request_received.is_none() {
+            if ev.legacy_timestamp.is_some() {
+                ev.request_received = ev.legacy_timestamp.take();
+            } else {
+                return Err(EventError::Missing("requestReceivedTimestamp"));
+            }
+        }
+        Ok(ev)
+    }
+
+    /// The members of one event (whether the required ones are there is the caller's check).
+    fn parse_members(c: &mut Cursor<'a>, need: &Need) -> Result<RawEvent<'a>, EventError> {
         let mut ev = RawEvent::default();
-        let mut c = Cursor::new_str(line);
         c.begin_object()?;
         let mut first = true;
         while let Some(key) = c.next_key(&mut first)? {
@@ -124,10 +151,10 @@ impl<'a> RawEvent<'a> {
                 b"requestURI" => ev.request_uri = c.str_or_null()?,
                 // the small nested members are always walked the same way, decoded or not, so that
                 // whether a line is malformed never depends on the columns a query reads
-                b"user" => parse_user(&mut c, &mut ev, need)?,
+                b"user" => parse_user(c, &mut ev, need)?,
                 b"impersonatedUser" => {
                     let mut tmp = RawEvent::default();
-                    parse_user(&mut c, &mut tmp, &Need::default())?;
+                    parse_user(c, &mut tmp, &Need::default())?;
                     if need.impersonated {
                         ev.impersonated_user = tmp.user_name;
                     }
@@ -139,8 +166,8 @@ impl<'a> RawEvent<'a> {
                     }
                 }
                 b"userAgent" if need.user_agent => ev.user_agent = c.str_or_null()?,
-                b"objectRef" => parse_object_ref(&mut c, &mut ev, need.object_ref)?,
-                b"responseStatus" => parse_status(&mut c, &mut ev, need)?,
+                b"objectRef" => parse_object_ref(c, &mut ev, need.object_ref)?,
+                b"responseStatus" => parse_status(c, &mut ev, need)?,
                 b"requestReceivedTimestamp" => ev.request_received = c.str_or_null()?,
                 b"stageTimestamp" => ev.stage_timestamp = c.str_or_null()?,
                 b"timestamp" => ev.legacy_timestamp = c.str_or_null()?,
@@ -170,11 +197,11 @@ impl<'a> RawEvent<'a> {
                 }
                 b"requestObject" if need.bodies => {
                     let (s, e) = c.skip_value()?;
-                    ev.request_object_bytes = body_len(&c, s, e);
+                    ev.request_object_bytes = body_len(c, s, e);
                 }
                 b"responseObject" if need.bodies => {
                     let (s, e) = c.skip_value()?;
-                    ev.response_object_bytes = body_len(&c, s, e);
+                    ev.response_object_bytes = body_len(c, s, e);
                 }
                 _ => {
                     c.skip_value()?;
@@ -182,25 +209,6 @@ impl<'a> RawEvent<'a> {
             }
         }
         c.end()?;
-        if ev.audit_id.is_none() {
-            return Err(EventError::Missing("auditID"));
-        }
-        if ev.stage.is_none() {
-            return Err(EventError::Missing("stage"));
-        }
-        if ev.verb.is_none() {
-            return Err(EventError::Missing("verb"));
-        }
-        if ev.request_uri.is_none() {
-            return Err(EventError::Missing("requestURI"));
-        }
-        if ev.request_received.is_none() {
-            if ev.legacy_timestamp.is_some() {
-                ev.request_received = ev.legacy_timestamp.take();
-            } else {
-                return Err(EventError::Missing("requestReceivedTimestamp"));
-            }
-        }
         Ok(ev)
     }
 
