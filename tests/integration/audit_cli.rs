@@ -460,3 +460,33 @@ fn every_flag_of_every_subcommand_is_documented() {
     check(&cmd, "kscope", &mut seen);
     assert!(seen > 60, "{seen} arguments checked");
 }
+
+/// The SIMD-indexed scanner and the portable one read the samples (malformed lines included) to the
+/// same rows, every column, and report the same malformed lines. `KSCOPE_JSON_KERNEL` picks the
+/// kernel; a kernel this CPU lacks falls back to the best one, so every name runs.
+#[test]
+fn every_json_kernel_reads_the_samples_alike() {
+    let run = |kernel: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args([
+                "sql",
+                "SELECT * FROM audit ORDER BY source, audit_id, stage",
+                "samples/audit",
+                "--format",
+                "json",
+            ])
+            .current_dir(crate::root())
+            .env("KSCOPE_JSON_KERNEL", kernel)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (crate::stdout(&out), crate::stderr(&out), out.status.code())
+    };
+    let portable = run("off");
+    let rows: serde_json::Value = serde_json::from_str(&portable.0).unwrap();
+    assert!(rows.as_array().unwrap().len() > 100, "{}", portable.1);
+    assert!(portable.1.contains("malformed"), "{}", portable.1);
+    for kernel in ["portable", "sse2", "avx2", "neon"] {
+        assert_eq!(run(kernel), portable, "kernel {kernel}");
+    }
+}
