@@ -34,9 +34,16 @@ echo "== correctness against $TRUTH"
 python3 benches/check_truth.py "$K" "$LOG" "$TRUTH"
 
 echo "== one query: top user agents ($(date -u +%F), $RUNS runs each, alternated)"
+# kscope-portable: the same binary with the JSON scanner's SIMD index switched off
 python3 benches/alternate.py "$RUNS" \
   "kscope=$K sql \"$TOP\" $LOG --format csv" \
+  "kscope-portable=KSCOPE_JSON_KERNEL=off $K sql \"$TOP\" $LOG --format csv" \
   "duckdb=$DUCKDB -c \"$DTOP\""
+echo "== the same query over the log gzipped (gzip -1, made once)"
+[ -s "$LOG.gz" ] || gzip -1 -c "$LOG" > "$LOG.gz"
+python3 benches/alternate.py "${GZ_RUNS:-5}" \
+  "kscope=$K sql \"$TOP\" $LOG.gz --format csv" \
+  "duckdb=$DUCKDB -c \"${DTOP//$LOG/$LOG.gz}\""
 echo "== report: all kscope queries vs the DuckDB CLI loading the columns once + 5 queries"
 python3 benches/alternate.py "$RUNS" \
   "kscope=$K report $LOG --format json --fail-on none" \

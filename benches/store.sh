@@ -83,11 +83,17 @@ done
 # process, alternated run by run: a one-column and a three-column aggregation
 DUCKDB=$(bash benches/duckdb.sh)
 FILES="$STORE/cluster=*/date=*/hour=*/*.parquet"
-GROUP="SELECT user_name, verb, resource, count(*) AS n, avg(latency_ms) AS ms FROM audit GROUP BY 1, 2, 3 ORDER BY n DESC LIMIT 20"
+GROUP="SELECT user_name, verb, resource, count(*) AS n, avg(latency_ms) AS ms FROM audit GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3 LIMIT 20"
+# the same SQL over the files (written out: a pattern substitution would drop the quotes)
+DGROUP="SELECT user_name, verb, resource, count(*) AS n, avg(latency_ms) AS ms FROM read_parquet('$FILES', hive_partitioning=1) GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3 LIMIT 20"
+# both answers must agree before they are timed
+diff <("$K" sql "$GROUP" --store "$STORE" --format csv | tail -n +2 | cut -d, -f1-4) \
+  <("$DUCKDB" -csv -c "SET threads=2; $DGROUP" | tail -n +2 | cut -d, -f1-4) >/dev/null \
+  || { echo "kscope and DuckDB disagree on the three-column aggregation"; exit 1; }
 echo "== the store against the DuckDB CLI over the same files ($(date -u +%F), ${RUNS:-9} runs each, alternated)"
 python3 benches/alternate.py "${RUNS:-9}" \
   "kscope=$K sql \"$TOP\" --store $STORE --format csv" \
   "duckdb=$DUCKDB -c \"SET threads=2; SELECT user_agent, count(*) AS n FROM read_parquet('$FILES', hive_partitioning=1) GROUP BY 1 ORDER BY n DESC, user_agent LIMIT 10\""
 python3 benches/alternate.py "${RUNS:-9}" \
   "kscope=$K sql \"$GROUP\" --store $STORE --format csv" \
-  "duckdb=$DUCKDB -c \"SET threads=2; ${GROUP/FROM audit/FROM read_parquet('$FILES', hive_partitioning=1)}\""
+  "duckdb=$DUCKDB -c \"SET threads=2; $DGROUP\""
