@@ -184,26 +184,30 @@ fn classify_portable(block: &[u8; 64]) -> [u64; 3] {
 mod x86 {
     use std::arch::x86_64::*;
 
+    /// The three masks of one vector, in its low bits: the same steps at every width, written once.
+    macro_rules! masks {
+        ($v:ident, $eq:ident, $or:ident, $set1:ident, $movemask:ident, $bits:ty) => {{
+            let byte = |c: u8| $eq($v, $set1(c as i8));
+            let q = byte(b'"');
+            let string = $or(q, byte(b'\\'));
+            let object = $or(q, $or(byte(b'{'), byte(b'}')));
+            let array = $or(q, $or(byte(b'['), byte(b']')));
+            [string, object, array].map(|x| u64::from($movemask(x) as $bits))
+        }};
+    }
+
     /// The masks of 16 bytes, in the low 16 bits of each.
     #[inline]
     #[target_feature(enable = "sse2")]
     fn masks16(v: __m128i) -> [u64; 3] {
-        let q = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        let ob = _mm_or_si128(
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'{' as i8)),
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'}' as i8)),
-        );
-        let ar = _mm_or_si128(
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'[' as i8)),
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b']' as i8)),
-        );
-        let bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16);
-        [
-            bits(_mm_or_si128(q, bs)),
-            bits(_mm_or_si128(q, ob)),
-            bits(_mm_or_si128(q, ar)),
-        ]
+        masks!(
+            v,
+            _mm_cmpeq_epi8,
+            _mm_or_si128,
+            _mm_set1_epi8,
+            _mm_movemask_epi8,
+            u16
+        )
     }
 
     #[inline]
@@ -226,21 +230,14 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn masks32(v: __m256i) -> [u64; 3] {
-        let q = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
-        let bs = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
-        let ob = _mm256_or_si256(
-            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'{' as i8)),
-            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'}' as i8)),
-        );
-        let ar = _mm256_or_si256(
-            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'[' as i8)),
-            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b']' as i8)),
-        );
-        [
-            u64::from(_mm256_movemask_epi8(_mm256_or_si256(q, bs)) as u32),
-            u64::from(_mm256_movemask_epi8(_mm256_or_si256(q, ob)) as u32),
-            u64::from(_mm256_movemask_epi8(_mm256_or_si256(q, ar)) as u32),
-        ]
+        masks!(
+            v,
+            _mm256_cmpeq_epi8,
+            _mm256_or_si256,
+            _mm256_set1_epi8,
+            _mm256_movemask_epi8,
+            u32
+        )
     }
 
     /// # Safety
