@@ -2,16 +2,37 @@
 //!
 //! [`trace`] walks any bytes the way the event decoder does: objects member by member, arrays element
 //! by element, and at each value either decodes it (strings, integers, booleans, nested values) or
-//! skips it whole, the choice following the input's own bytes so that both paths meet every kind of
-//! value. Two cursors that agree on every trace agree on every decode.
+//! skips it whole. [`compare`] walks every text in each [`Walk`], so that skipping meets every kind of
+//! value at every depth (objects and arrays skipped whole, from their start or from inside their
+//! parent). Two cursors that agree on every trace agree on every decode.
 
 use crate::simd::Kernel;
 use crate::{Cursor, JsonError};
 
+/// Which values a walk skips whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// The whole text is one skipped value.
+    SkipAll,
+    /// Every value is decoded, nested ones member by member (down to depth 16).
+    DecodeAll,
+    /// The top level is decoded, every value in it skipped whole.
+    SkipNested,
+    /// The top level is decoded; below it, a value is skipped or decoded by the parity of its position.
+    Mixed,
+}
+
+pub const WALKS: [Walk; 4] = [
+    Walk::SkipAll,
+    Walk::DecodeAll,
+    Walk::SkipNested,
+    Walk::Mixed,
+];
+
 /// One cursor's walk of `b`: every key, value, span and position, then the error or the end.
-pub fn trace(mut c: Cursor<'_>) -> Vec<String> {
+pub fn trace(mut c: Cursor<'_>, walk: Walk) -> Vec<String> {
     let mut out = vec![];
-    let r = value(&mut c, &mut out, 0).and_then(|_| c.end());
+    let r = value(&mut c, &mut out, 0, walk).and_then(|_| c.end());
     out.push(format!("end {r:?} at {}", c.pos()));
     c.recycle();
     out
@@ -20,25 +41,37 @@ pub fn trace(mut c: Cursor<'_>) -> Vec<String> {
 /// The trace of the portable cursor and of the cursor indexed by each available kernel; `Err` names the
 /// first kernel whose trace differs.
 pub fn compare(b: &[u8]) -> Result<(), String> {
-    let want = trace(Cursor::new(b));
-    for k in Kernel::available() {
-        let got = trace(Cursor::with_kernel(b, k));
-        if got != want {
-            return Err(format!(
-                "kernel {} differs on {:?}:\n portable {want:?}\n indexed  {got:?}",
-                k.name(),
-                String::from_utf8_lossy(b)
-            ));
+    for walk in WALKS {
+        let want = trace(Cursor::new(b), walk);
+        for k in Kernel::available() {
+            let got = trace(Cursor::with_kernel(b, k), walk);
+            if got != want {
+                return Err(format!(
+                    "kernel {} differs on {:?} ({walk:?}):\n portable {want:?}\n indexed  {got:?}",
+                    k.name(),
+                    String::from_utf8_lossy(b)
+                ));
+            }
         }
     }
     Ok(())
 }
 
-fn value(c: &mut Cursor<'_>, out: &mut Vec<String>, depth: usize) -> Result<(), JsonError> {
-    let at = c.pos();
-    // decode or skip, by the input's bytes
-    let skip = depth > 16 || c.slice(at, at + 1).first().is_some_and(|b| b % 3 == 0);
-    match c.peek() {
+fn value(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<String>,
+    depth: usize,
+    walk: Walk,
+) -> Result<(), JsonError> {
+    let first = c.peek();
+    let skip = depth > 16
+        || match walk {
+            Walk::SkipAll => true,
+            Walk::DecodeAll => false,
+            Walk::SkipNested => depth > 0,
+            Walk::Mixed => depth > 0 && c.pos() % 2 == 0,
+        };
+    match first {
         _ if skip => {
             let span = c.skip_value()?;
             out.push(format!("skip {span:?}"));
@@ -48,7 +81,7 @@ fn value(c: &mut Cursor<'_>, out: &mut Vec<String>, depth: usize) -> Result<(), 
             let mut first = true;
             while let Some(k) = c.next_key(&mut first)? {
                 out.push(format!("key {:?}", String::from_utf8_lossy(k)));
-                value(c, out, depth + 1)?;
+                value(c, out, depth + 1, walk)?;
             }
             out.push("}".into());
         }
@@ -56,7 +89,7 @@ fn value(c: &mut Cursor<'_>, out: &mut Vec<String>, depth: usize) -> Result<(), 
             c.expect(b'[', "'['")?;
             let mut first = true;
             while c.next_elem(&mut first)? {
-                value(c, out, depth + 1)?;
+                value(c, out, depth + 1, walk)?;
             }
             out.push("]".into());
         }

@@ -8,9 +8,11 @@
 //!
 //! The cursor ([`crate::Cursor`]) asks the index for "the first such byte at or after `i`" where the
 //! portable scanner searched the bytes eight at a time, so the two find the same positions by
-//! construction: the index is a set of byte positions, not an interpretation of the JSON (escapes,
-//! nesting and validation stay in the cursor's one implementation). The fuzz target in `fuzz/` and the
-//! tests below compare every kernel with the portable classification and the indexed cursor with the
+//! construction. One step reads more than positions: [`Index::matching_close`] skips an object or array
+//! by telling strings apart from the quotes and counting brackets outside them, which equals the
+//! cursor's own walk only where no backslash follows the opening bracket — so it declines otherwise,
+//! and escapes are validated by the cursor's one implementation. The fuzz target in `fuzz/scanner` and
+//! the tests compare every kernel with the portable classification and the indexed cursor with the
 //! portable one on arbitrary bytes.
 //!
 //! # Safety
