@@ -27,6 +27,7 @@
 //!    with unaligned loads: never past the array, never assuming alignment.
 
 #![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::sync::OnceLock;
 
