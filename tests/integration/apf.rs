@@ -104,21 +104,22 @@ async fn seats_levels_and_capacity_views_from_a_live_configuration() {
     assert_eq!(etl["n"], 60);
 
     // the capacity views: 60 × 20 seats × 2 s = 2 400 seat-seconds in one minute: 40 seats in use
-    let out = crate::kscope(&[
-        "report",
-        &a,
-        "--kubeconfig",
-        &kc,
-        "--query",
-        "AUD080",
-        "--query",
-        "AUD081",
-        "--query",
-        "AUD082",
-        "--format",
-        "json",
+    // `report` of the log with the cluster's kubeconfig, as JSON, with `rest` (the queries, parameters)
+    let report = |rest: &[&str]| {
+        let mut args = vec![
+            "report",
+            a.as_str(),
+            "--kubeconfig",
+            kc.as_str(),
+            "--format",
+            "json",
+        ];
+        args.extend(rest);
+        crate::json(&crate::kscope(&args))
+    };
+    let doc = report(&[
+        "--query", "AUD080", "--query", "AUD081", "--query", "AUD082",
     ]);
-    let doc = crate::json(&out);
     let table = |code: &str| -> Vec<Value> {
         doc["queries"]
             .as_array()
@@ -159,20 +160,7 @@ async fn seats_levels_and_capacity_views_from_a_live_configuration() {
         "{summary}"
     );
     // a level at 10% of its nominal seats is saturated when the threshold says 5%, in one minute
-    let aud083 = |extra: &[&str]| {
-        let mut args = vec![
-            "report",
-            &a,
-            "--kubeconfig",
-            &kc,
-            "--query",
-            "AUD083",
-            "--format",
-            "json",
-        ];
-        args.extend(extra);
-        crate::json(&crate::kscope(&args))
-    };
+    let aud083 = |extra: &[&str]| report(&[&["--query", "AUD083"][..], extra].concat());
     let doc = aud083(&[
         "--param",
         "AUD083.saturated_percent=5",
@@ -196,17 +184,7 @@ async fn seats_levels_and_capacity_views_from_a_live_configuration() {
     assert_eq!(aud083(&[])["findings"].as_array().unwrap().len(), 0);
     // FlowSchemas forbidden: the estimate rests on the server's own objects, and says why
     api.fault("/flowschemas", crate::apiserver::Fault::Status(403), 10);
-    let out = crate::kscope(&[
-        "report",
-        &a,
-        "--kubeconfig",
-        &kc,
-        "--query",
-        "AUD080",
-        "--format",
-        "json",
-    ]);
-    let doc = crate::json(&out);
+    let doc = report(&["--query", "AUD080"]);
     let said = doc["apf_estimate"].to_string();
     assert!(
         said.contains("APF objects: FlowSchema of cluster fake-ctx") && said.contains("forbidden"),
